@@ -8,8 +8,8 @@
 static _Thread_local char err_msg[1024];
 static _Thread_local char err_where[256];
 
-csa_err csa_raise_at(const char *file, int line, const char *func,
-                     csa_err err, const char *fmt, ...)
+csa_err csa_raise_at(const char *file, int line, const char *func, csa_err err,
+                     const char *fmt, ...)
 {
     va_list ap;
     const char *base = strrchr(file, '/');
@@ -17,8 +17,8 @@ csa_err csa_raise_at(const char *file, int line, const char *func,
     va_start(ap, fmt);
     vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
     va_end(ap);
-    snprintf(err_where, sizeof(err_where), "%s:%d %s",
-             base ? base + 1 : file, line, func);
+    snprintf(err_where, sizeof(err_where), "%s:%d %s", base ? base + 1 : file,
+             line, func);
     return err;
 }
 
@@ -32,10 +32,23 @@ void csa_err_context(const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, err_msg, sizeof(old));
-    if (old[0] != '\0')
-        snprintf(err_msg, sizeof(err_msg), "%s: %s", prefix, old);
-    else
-        snprintf(err_msg, sizeof(err_msg), "%s", prefix);
+    /* Truncation is acceptable for a message; keep the prefix whole. */
+    {
+        size_t plen = strnlen(prefix, sizeof(prefix));
+        size_t room = sizeof(err_msg) - 1;
+
+        if (plen > room)
+            plen = room;
+        memcpy(err_msg, prefix, plen);
+        if (old[0] != '\0' && plen + 2 < room) {
+            size_t olen = strnlen(old, room - plen - 2);
+
+            memcpy(err_msg + plen, ": ", 2);
+            memcpy(err_msg + plen + 2, old, olen);
+            plen += 2 + olen;
+        }
+        err_msg[plen] = '\0';
+    }
 }
 
 const char *csa_errmsg(void)

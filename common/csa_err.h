@@ -34,14 +34,15 @@ typedef enum {
 } csa_err;
 
 /* Records "file:line func: message" as the current error and returns err. */
-csa_err csa_raise_at(const char *file, int line, const char *func,
-                     csa_err err, const char *fmt, ...)
+csa_err csa_raise_at(const char *file, int line, const char *func, csa_err err,
+                     const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 #define csa_raise(err, ...)                                                    \
     csa_raise_at(__FILE__, __LINE__, __func__, (err), __VA_ARGS__)
 
 /* Prefixes context to the current message ("context: old message"). */
-void csa_err_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void csa_err_context(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* The operator-facing message of the last raised error ("" if none). */
 const char *csa_errmsg(void);

@@ -54,7 +54,7 @@ void csa_log(csa_log_level level, const char *category, const char *fmt, ...)
     char msg[2048];
     va_list ap;
 
-    if ((unsigned)level >= CSA_LOG__MAX || (int)level > csa_log_get_level())
+    if ((unsigned)level >= CSA_LOG__MAX || level > csa_log_get_level())
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);

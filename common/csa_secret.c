@@ -74,8 +74,8 @@ csa_err csa_secret_read(const char *path, csa_secret *out)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            err = csa_raise(CSA_ERR_IO, "cannot read secret file %s: %s",
-                            path, strerror(errno));
+            err = csa_raise(CSA_ERR_IO, "cannot read secret file %s: %s", path,
+                            strerror(errno));
             goto done;
         }
         if (n == 0)

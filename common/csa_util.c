@@ -21,7 +21,8 @@ char *csa_b64url_encode(const unsigned char *in, size_t len)
     if (out == NULL)
         return NULL;
     for (i = 0; i + 2 < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        unsigned v =
+            (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
         out[o++] = b64url_alphabet[(v >> 18) & 63];
         out[o++] = b64url_alphabet[(v >> 12) & 63];
         out[o++] = b64url_alphabet[(v >> 6) & 63];
@@ -112,8 +113,8 @@ csa_err csa_file_read(const char *path, size_t max, char **out, size_t *len)
             cap = cap ? cap * 2 : 8192;
             nb = realloc(buf, cap);
             if (nb == NULL) {
-                err = csa_raise(CSA_ERR_NOMEM, "out of memory reading %s",
-                                path);
+                err =
+                    csa_raise(CSA_ERR_NOMEM, "out of memory reading %s", path);
                 goto done;
             }
             buf = nb;
@@ -183,8 +184,8 @@ csa_err csa_file_write_atomic(const char *path, const void *data, size_t len,
         goto done;
     }
     if (fchmod(fd, mode) != 0) {
-        err = csa_raise(CSA_ERR_IO, "cannot chmod %s: %s", tmp,
-                        strerror(errno));
+        err =
+            csa_raise(CSA_ERR_IO, "cannot chmod %s: %s", tmp, strerror(errno));
         goto done;
     }
     while (off < len) {
@@ -200,8 +201,8 @@ csa_err csa_file_write_atomic(const char *path, const void *data, size_t len,
         off += (size_t)n;
     }
     if (fsync(fd) != 0) {
-        err = csa_raise(CSA_ERR_IO, "cannot fsync %s: %s", tmp,
-                        strerror(errno));
+        err =
+            csa_raise(CSA_ERR_IO, "cannot fsync %s: %s", tmp, strerror(errno));
         goto done;
     }
     close(fd);

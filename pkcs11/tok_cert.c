@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* X.509 certificate objects on the token. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+/* DER encodings the certificate template needs; all malloc'd. */
+typedef struct {
+    unsigned char *value, *subject, *issuer, *serial;
+    int value_len, subject_len, issuer_len, serial_len;
+} tok_cert_der;
+
+static void tok_cert_der_free(tok_cert_der *d)
+{
+    OPENSSL_free(d->value);
+    OPENSSL_free(d->subject);
+    OPENSSL_free(d->issuer);
+    OPENSSL_free(d->serial);
+}
+
+static csa_err tok_cert_der_make(X509 *cert, tok_cert_der *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->value_len = i2d_X509(cert, &d->value);
+    d->subject_len = i2d_X509_NAME(X509_get_subject_name(cert), &d->subject);
+    d->issuer_len = i2d_X509_NAME(X509_get_issuer_name(cert), &d->issuer);
+    d->serial_len = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &d->serial);
+    if (d->value_len <= 0 || d->subject_len <= 0 || d->issuer_len <= 0 ||
+        d->serial_len <= 0) {
+        tok_cert_der_free(d);
+        return csa_raise(CSA_ERR_INVALID, "cannot encode the certificate");
+    }
+    return CSA_OK;
+}
+
+csa_err tok_cert_store(tok_ctx *t, X509 *cert, const char *label,
+                       const unsigned char *id, size_t id_len,
+                       tok_handle *handle)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE ct = CKC_X_509;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    tok_cert_der d;
+    CK_RV rv;
+    csa_err err = tok_check_usable(t);
+
+    if (err != CSA_OK || (err = tok_cert_der_make(cert, &d)) != CSA_OK)
+        return err;
+    {
+        CK_ATTRIBUTE tmpl[] = {
+            {CKA_CLASS, &cls, sizeof(cls)},
+            {CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)},
+            {CKA_TOKEN, &yes, sizeof(yes)},
+            {CKA_PRIVATE, &no, sizeof(no)},
+            {CKA_MODIFIABLE, &yes, sizeof(yes)},
+            {CKA_LABEL, (void *)label, strlen(label)},
+            {CKA_ID, (void *)id, id_len},
+            {CKA_VALUE, d.value, (CK_ULONG)d.value_len},
+            {CKA_SUBJECT, d.subject, (CK_ULONG)d.subject_len},
+            {CKA_ISSUER, d.issuer, (CK_ULONG)d.issuer_len},
+            {CKA_SERIAL_NUMBER, d.serial, (CK_ULONG)d.serial_len},
+        };
+        CK_ULONG n = sizeof(tmpl) / sizeof(tmpl[0]);
+
+        rv = tok_ck_create(t, tmpl, n, &h);
+        if (tok_rv_session_lost(rv) && tok_session_reopen(t) == CSA_OK)
+            rv = tok_ck_create(t, tmpl, n, &h);
+    }
+    tok_cert_der_free(&d);
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot store the certificate on the token");
+    if (handle != NULL)
+        *handle = h;
+    return CSA_OK;
+}
+
+csa_err tok_cert_get(tok_ctx *t, tok_handle handle, X509 **out)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    size_t len = 0;
+    csa_err err = tok_get_attr_alloc(t, handle, CKA_VALUE, &der, &len);
+
+    *out = NULL;
+    if (err != CSA_OK)
+        return err;
+    p = der;
+    *out = d2i_X509(NULL, &p, (long)len);
+    free(der);
+    if (*out == NULL)
+        return csa_raise(CSA_ERR_TOKEN,
+                         "a certificate object on token '%s' does not hold "
+                         "a valid DER certificate",
+                         t->token_label);
+    return CSA_OK;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Finding a key pair by label, URI or CKA_ID, and learning its type. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+static csa_err tok_rsa_type(tok_ctx *t, CK_OBJECT_HANDLE o, tok_key_type *type)
+{
+    unsigned char *mod = NULL;
+    size_t mlen = 0;
+    csa_err err = tok_get_attr_alloc(t, o, CKA_MODULUS, &mod, &mlen);
+
+    free(mod);
+    if (err != CSA_OK)
+        return err;
+    if (mlen * 8 == 4096)
+        *type = TOK_KEY_RSA4096;
+    else if (mlen * 8 == 3072)
+        *type = TOK_KEY_RSA3072;
+    else
+        return csa_raise(CSA_ERR_UNSUPPORTED,
+                         "RSA key of %zu bits is not supported (3072 or "
+                         "4096)",
+                         mlen * 8);
+    return CSA_OK;
+}
+
+static csa_err tok_ec_type(tok_ctx *t, CK_OBJECT_HANDLE o, tok_key_type *type)
+{
+    unsigned char *params = NULL;
+    size_t plen = 0;
+    csa_err err = tok_get_attr_alloc(t, o, CKA_EC_PARAMS, &params, &plen);
+
+    if (err != CSA_OK)
+        return err;
+    if (plen == 10 && params[9] == 0x07)
+        *type = TOK_KEY_EC_P256;
+    else if (plen == 7 && params[6] == 0x22)
+        *type = TOK_KEY_EC_P384;
+    else if (plen == 7 && params[6] == 0x23)
+        *type = TOK_KEY_EC_P521;
+    else
+        err = csa_raise(CSA_ERR_UNSUPPORTED,
+                        "the EC curve of this key is not supported (P-256, "
+                        "P-384, P-521)");
+    free(params);
+    return err;
+}
+
+static csa_err tok_key_detect_type(tok_ctx *t, CK_OBJECT_HANDLE o,
+                                   tok_key_type *type)
+{
+    CK_KEY_TYPE kt = 0;
+    CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof(kt)};
+    CK_RV rv = tok_ck_get_attrs(t, o, &a, 1);
+
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot read the key type");
+    switch (kt) {
+    case CKK_RSA:
+        return tok_rsa_type(t, o, type);
+    case CKK_EC:
+        return tok_ec_type(t, o, type);
+    case CKK_EC_EDWARDS:
+        *type = TOK_KEY_ED25519;
+        return CSA_OK;
+    default:
+        return csa_raise(CSA_ERR_UNSUPPORTED, "key type 0x%lx is not supported",
+                         (unsigned long)kt);
+    }
+}
+
+/* Resolves the public half: a public key object with the same CKA_ID. */
+static csa_err tok_key_find_pub(tok_key *k)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                           {CKA_ID, k->id, k->id_len}};
+
+    k->pub = CK_INVALID_HANDLE;
+    if (tok_find_one(k->ctx, tmpl, 2, &k->pub, "public key") != CSA_OK) {
+        /* Not fatal: some tokens keep no public object; the public key can
+         * still come from the certificate. */
+        k->pub = CK_INVALID_HANDLE;
+    }
+    return CSA_OK;
+}
+
+static csa_err tok_key_from_handle(tok_ctx *t, CK_OBJECT_HANDLE priv,
+                                   tok_key **out)
+{
+    tok_key *k = calloc(1, sizeof(*k));
+    CK_ATTRIBUTE a[2];
+    csa_err err;
+
+    if (k == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    k->ctx = t;
+    k->priv = priv;
+    k->generation = t->generation;
+    a[0] = (CK_ATTRIBUTE){CKA_LABEL, k->label, sizeof(k->label) - 1};
+    a[1] = (CK_ATTRIBUTE){CKA_ID, k->id, sizeof(k->id)};
+    if (tok_ck_get_attrs(t, priv, a, 2) != CKR_OK) {
+        free(k);
+        return csa_raise(CSA_ERR_TOKEN, "cannot read a key's label and id");
+    }
+    k->label[a[0].ulValueLen] = '\0';
+    k->id_len = a[1].ulValueLen;
+    if ((err = tok_key_detect_type(t, priv, &k->type)) != CSA_OK ||
+        (err = tok_key_find_pub(k)) != CSA_OK) {
+        free(k);
+        return err;
+    }
+    *out = k;
+    return CSA_OK;
+}
+
+static csa_err tok_uri_check_token(tok_ctx *t, P11KitUri *uri)
+{
+    CK_TOKEN_INFO ti;
+
+    if (tok_ck_get_token_info(t, t->slot, &ti) != CKR_OK)
+        return CSA_OK;
+    if (!p11_kit_uri_match_token_info(uri, &ti))
+        return csa_raise(CSA_ERR_NOT_FOUND,
+                         "the key URI names another token than '%s'",
+                         t->token_label);
+    return CSA_OK;
+}
+
+csa_err tok_key_find(tok_ctx *t, const char *label_or_uri, tok_key **out)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[3] = {{CKA_CLASS, &cls, sizeof(cls)}};
+    CK_ULONG n = 1;
+    CK_ATTRIBUTE *a;
+    CK_OBJECT_HANDLE h;
+    P11KitUri *uri = NULL;
+    csa_err err = tok_check_usable(t);
+
+    *out = NULL;
+    if (err != CSA_OK)
+        return err;
+    if (strncmp(label_or_uri, "pkcs11:", 7) != 0) {
+        tmpl[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label_or_uri,
+                                   strlen(label_or_uri)};
+    } else {
+        int r;
+
+        uri = p11_kit_uri_new();
+        r = p11_kit_uri_parse(label_or_uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN,
+                              uri);
+        if (r != P11_KIT_URI_OK) {
+            err = csa_raise(CSA_ERR_CONFIG, "bad key URI '%s': %s",
+                            label_or_uri, p11_kit_uri_message(r));
+            goto done;
+        }
+        if ((err = tok_uri_check_token(t, uri)) != CSA_OK)
+            goto done;
+        if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL)
+            tmpl[n++] = *a;
+        if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL)
+            tmpl[n++] = *a;
+        if (n == 1) {
+            err = csa_raise(CSA_ERR_CONFIG,
+                            "key URI '%s' names no object (add object= or "
+                            "id=)",
+                            label_or_uri);
+            goto done;
+        }
+    }
+    err = tok_find_one(t, tmpl, n, &h, "private key matching it");
+    if (err != CSA_OK) {
+        csa_err_context("key '%s'", label_or_uri);
+        goto done;
+    }
+    err = tok_key_from_handle(t, h, out);
+done:
+    if (uri != NULL)
+        p11_kit_uri_free(uri);
+    return err;
+}
+
+csa_err tok_key_find_id(tok_ctx *t, const unsigned char *id, size_t id_len,
+                        tok_key **out)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                           {CKA_ID, (void *)id, id_len}};
+    CK_OBJECT_HANDLE h;
+    csa_err err = tok_check_usable(t);
+
+    *out = NULL;
+    if (err != CSA_OK)
+        return err;
+    err = tok_find_one(t, tmpl, 2, &h, "private key with this id");
+    if (err != CSA_OK)
+        return err;
+    return tok_key_from_handle(t, h, out);
+}
+
+csa_err tok_key_refresh(tok_key *k)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                           {CKA_ID, k->id, k->id_len}};
+    csa_err err;
+
+    if (k->generation == k->ctx->generation)
+        return CSA_OK;
+    err = tok_find_one(k->ctx, tmpl, 2, &k->priv, "private key");
+    if (err != CSA_OK)
+        return err;
+    k->generation = k->ctx->generation;
+    return tok_key_find_pub(k);
+}

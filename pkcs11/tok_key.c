@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Key pairs: generation inside the token, lookup by label or URI. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "csa_log.h"
+#include "tok_internal.h"
+
+static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
+static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81,
+                                         0x04, 0x00, 0x22};
+static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81,
+                                         0x04, 0x00, 0x23};
+static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+
+static const struct {
+    const char *name;
+    const char *alias;
+} key_type_names[TOK_KEY__MAX] = {
+    [TOK_KEY_RSA3072] = {"rsa3072", "rsa-3072"},
+    [TOK_KEY_RSA4096] = {"rsa4096", "rsa-4096"},
+    [TOK_KEY_EC_P256] = {"p256", "ec-p256"},
+    [TOK_KEY_EC_P384] = {"p384", "ec-p384"},
+    [TOK_KEY_EC_P521] = {"p521", "ec-p521"},
+    [TOK_KEY_ED25519] = {"ed25519", "eddsa"},
+};
+
+csa_err tok_key_type_parse(const char *name, tok_key_type *out)
+{
+    int i;
+
+    for (i = 0; i < TOK_KEY__MAX; i++) {
+        if (strcmp(name, key_type_names[i].name) == 0 ||
+            strcmp(name, key_type_names[i].alias) == 0) {
+            *out = (tok_key_type)i;
+            return CSA_OK;
+        }
+    }
+    return csa_raise(CSA_ERR_INVALID,
+                     "unknown key type '%s' (expected rsa3072, rsa4096, "
+                     "p256, p384, p521 or ed25519)",
+                     name);
+}
+
+const char *tok_key_type_name(tok_key_type type)
+{
+    if ((unsigned)type >= TOK_KEY__MAX)
+        return "unknown";
+    return key_type_names[type].name;
+}
+
+static int tok_type_is_rsa(tok_key_type type)
+{
+    return type == TOK_KEY_RSA3072 || type == TOK_KEY_RSA4096;
+}
+
+static void tok_ec_params(tok_key_type type, const unsigned char **p,
+                          size_t *len)
+{
+    switch (type) {
+    case TOK_KEY_EC_P384:
+        *p = oid_p384, *len = sizeof(oid_p384);
+        break;
+    case TOK_KEY_EC_P521:
+        *p = oid_p521, *len = sizeof(oid_p521);
+        break;
+    case TOK_KEY_ED25519:
+        *p = oid_ed25519, *len = sizeof(oid_ed25519);
+        break;
+    default:
+        *p = oid_p256, *len = sizeof(oid_p256);
+    }
+}
+
+/* Refuses a label that already resolves to a private key. */
+static csa_err tok_label_free(tok_ctx *t, const char *label)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0;
+    csa_err err =
+        tok_objects(t, label, NULL, 0, TOK_CLASS_PRIVATE_KEY, &objs, &n);
+
+    free(objs);
+    if (err != CSA_OK)
+        return err;
+    if (n > 0)
+        return csa_raise(CSA_ERR_EXISTS,
+                         "a private key labelled '%s' already exists on "
+                         "token '%s' (use --force to add another)",
+                         label, t->token_label);
+    return CSA_OK;
+}
+
+/* The security attributes the token must have honoured. */
+static csa_err tok_verify_private(tok_ctx *t, CK_OBJECT_HANDLE priv)
+{
+    if (tok_get_bool(t, priv, CKA_SENSITIVE) != 1 ||
+        tok_get_bool(t, priv, CKA_EXTRACTABLE) != 0 ||
+        tok_get_bool(t, priv, CKA_TOKEN) != 1 ||
+        tok_get_bool(t, priv, CKA_PRIVATE) != 1)
+        return csa_raise(CSA_ERR_TOKEN,
+                         "token '%s' did not honour CKA_SENSITIVE/"
+                         "CKA_EXTRACTABLE/CKA_TOKEN/CKA_PRIVATE on a new key; "
+                         "the key was destroyed",
+                         t->token_label);
+    return CSA_OK;
+}
+
+static csa_err tok_generate_pair(tok_ctx *t, const char *label,
+                                 tok_key_type type, const unsigned char *id,
+                                 size_t id_len, CK_OBJECT_HANDLE *hpub,
+                                 CK_OBJECT_HANDLE *hpriv)
+{
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG bits = type == TOK_KEY_RSA4096 ? 4096 : 3072;
+    CK_BYTE exponent[] = {0x01, 0x00, 0x01};
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    const unsigned char *params;
+    size_t plen;
+    CK_ATTRIBUTE pub[8], priv[] = {
+                             {CKA_TOKEN, &yes, sizeof(yes)},
+                             {CKA_PRIVATE, &yes, sizeof(yes)},
+                             {CKA_SENSITIVE, &yes, sizeof(yes)},
+                             {CKA_EXTRACTABLE, &no, sizeof(no)},
+                             {CKA_SIGN, &yes, sizeof(yes)},
+                             {CKA_DECRYPT, &no, sizeof(no)},
+                             {CKA_UNWRAP, &no, sizeof(no)},
+                             {CKA_DERIVE, &no, sizeof(no)},
+                             {CKA_LABEL, (void *)label, strlen(label)},
+                             {CKA_ID, (void *)id, id_len},
+                         };
+    CK_ULONG npub = 0;
+    CK_RV rv;
+
+    pub[npub++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
+    pub[npub++] = (CK_ATTRIBUTE){CKA_PRIVATE, &no, sizeof(no)};
+    pub[npub++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
+    pub[npub++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
+    pub[npub++] = (CK_ATTRIBUTE){CKA_ID, (void *)id, id_len};
+    if (tok_type_is_rsa(type)) {
+        mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+        pub[npub++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
+        pub[npub++] =
+            (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)};
+    } else {
+        if (type == TOK_KEY_ED25519)
+            mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+        tok_ec_params(type, &params, &plen);
+        pub[npub++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)params, plen};
+    }
+    rv = tok_ck_generate_key_pair(t, &mech, pub, npub, priv,
+                                  sizeof(priv) / sizeof(priv[0]), hpub, hpriv);
+    if (tok_rv_session_lost(rv) && tok_session_reopen(t) == CSA_OK)
+        rv = tok_ck_generate_key_pair(t, &mech, pub, npub, priv,
+                                      sizeof(priv) / sizeof(priv[0]), hpub,
+                                      hpriv);
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot generate a key pair in the token");
+    return CSA_OK;
+}
+
+static tok_key *tok_key_alloc(tok_ctx *t, const char *label, tok_key_type type,
+                              const unsigned char *id, size_t id_len)
+{
+    tok_key *k = calloc(1, sizeof(*k));
+
+    if (k == NULL)
+        return NULL;
+    k->ctx = t;
+    k->type = type;
+    k->generation = t->generation;
+    snprintf(k->label, sizeof(k->label), "%s", label);
+    memcpy(k->id, id, id_len < sizeof(k->id) ? id_len : sizeof(k->id));
+    k->id_len = id_len < sizeof(k->id) ? id_len : sizeof(k->id);
+    return k;
+}
+
+csa_err tok_key_generate(tok_ctx *t, const char *label, tok_key_type type,
+                         bool allow_duplicate, tok_key **out)
+{
+    unsigned char id[16];
+    CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
+    tok_key *k;
+    csa_err err = tok_check_usable(t);
+    CK_RV rv;
+
+    *out = NULL;
+    if (err != CSA_OK)
+        return err;
+    if ((unsigned)type >= TOK_KEY__MAX || label == NULL || *label == '\0')
+        return csa_raise(CSA_ERR_INVALID, "bad key type or empty label");
+    if (!allow_duplicate && (err = tok_label_free(t, label)) != CSA_OK)
+        return err;
+    /* A random CKA_ID from the token's RNG ties key and certificate. */
+    if ((rv = tok_ck_generate_random(t, id, sizeof(id))) != CKR_OK)
+        return tok_rv_raise(rv, "cannot get random bytes from the token");
+    err = tok_generate_pair(t, label, type, id, sizeof(id), &hpub, &hpriv);
+    if (err != CSA_OK)
+        return err;
+    if ((err = tok_verify_private(t, hpriv)) != CSA_OK) {
+        (void)tok_ck_destroy(t, hpriv);
+        (void)tok_ck_destroy(t, hpub);
+        return err;
+    }
+    if ((k = tok_key_alloc(t, label, type, id, sizeof(id))) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    k->priv = hpriv;
+    k->pub = hpub;
+    csa_info("pkcs11", "generated %s key '%s' in token '%s'",
+             tok_key_type_name(type), label, t->token_label);
+    *out = k;
+    return CSA_OK;
+}
+
+void tok_key_free(tok_key *key)
+{
+    free(key);
+}
+
+const char *tok_key_label(const tok_key *key)
+{
+    return key->label;
+}
+
+const unsigned char *tok_key_id(const tok_key *key, size_t *len)
+{
+    *len = key->id_len;
+    return key->id;
+}
+
+tok_key_type tok_key_get_type(const tok_key *key)
+{
+    return key->type;
+}

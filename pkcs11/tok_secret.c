@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* HMAC secrets (OTP seeds) held in the token, used only for CKA_SIGN. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+static csa_err tok_secret_find(tok_ctx *t, const char *label,
+                               CK_OBJECT_HANDLE *h)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                           {CKA_LABEL, (void *)label, strlen(label)}};
+    csa_err err = tok_find_one(t, tmpl, 2, h, "HMAC secret");
+
+    if (err != CSA_OK)
+        csa_err_context("secret '%s'", label);
+    return err;
+}
+
+static csa_err tok_secret_create(tok_ctx *t, const char *label,
+                                 const csa_secret *secret, CK_OBJECT_HANDLE *h)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    unsigned char id[16];
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_VERIFY, &no, sizeof(no)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, id, sizeof(id)},
+        {CKA_VALUE, secret->data, secret->len},
+    };
+    CK_RV rv = tok_ck_generate_random(t, id, sizeof(id));
+
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot get random bytes from the token");
+    rv = tok_ck_create(t, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), h);
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot store the secret in the token");
+    if (tok_get_bool(t, *h, CKA_SENSITIVE) != 1 ||
+        tok_get_bool(t, *h, CKA_EXTRACTABLE) != 0) {
+        (void)tok_ck_destroy(t, *h);
+        return csa_raise(CSA_ERR_TOKEN,
+                         "token '%s' did not keep the secret sensitive and "
+                         "unextractable; it was destroyed",
+                         t->token_label);
+    }
+    return CSA_OK;
+}
+
+csa_err tok_secret_import(tok_ctx *t, const char *label,
+                          const csa_secret *secret, bool replace)
+{
+    tok_obj_info *old = NULL;
+    CK_OBJECT_HANDLE h;
+    size_t n = 0, i;
+    csa_err err = tok_check_usable(t);
+
+    if (err != CSA_OK)
+        return err;
+    if (secret == NULL || secret->len == 0)
+        return csa_raise(CSA_ERR_INVALID, "empty secret");
+    err = tok_objects(t, label, NULL, 0, TOK_CLASS_SECRET_KEY, &old, &n);
+    if (err != CSA_OK)
+        return err;
+    if (n > 0 && !replace) {
+        free(old);
+        return csa_raise(CSA_ERR_EXISTS,
+                         "a secret labelled '%s' already exists on token '%s'",
+                         label, t->token_label);
+    }
+    /* Store the new secret first: an interruption leaves two, never none. */
+    err = tok_secret_create(t, label, secret, &h);
+    for (i = 0; err == CSA_OK && i < n; i++)
+        err = tok_obj_destroy(t, old[i].handle);
+    free(old);
+    return err;
+}
+
+csa_err tok_hmac(tok_ctx *t, const char *label, tok_hmac_alg alg,
+                 const unsigned char *data, size_t len, unsigned char *out,
+                 size_t *outlen)
+{
+    static const CK_MECHANISM_TYPE mechs[TOK_HMAC__MAX] = {
+        [TOK_HMAC_SHA1] = CKM_SHA_1_HMAC,
+        [TOK_HMAC_SHA256] = CKM_SHA256_HMAC,
+        [TOK_HMAC_SHA512] = CKM_SHA512_HMAC,
+    };
+    CK_MECHANISM m = {0, NULL, 0};
+    CK_OBJECT_HANDLE h;
+    CK_ULONG olen = 64;
+    csa_err err = tok_check_usable(t);
+    CK_RV rv;
+
+    if (err != CSA_OK)
+        return err;
+    if ((unsigned)alg >= TOK_HMAC__MAX)
+        return csa_raise(CSA_ERR_INVALID, "unknown HMAC algorithm");
+    m.mechanism = mechs[alg];
+    if ((err = tok_secret_find(t, label, &h)) != CSA_OK)
+        return err;
+    rv = tok_ck_sign(t, &m, h, data, len, out, &olen);
+    if (tok_rv_session_lost(rv) && tok_session_reopen(t) == CSA_OK &&
+        tok_secret_find(t, label, &h) == CSA_OK) {
+        olen = 64;
+        rv = tok_ck_sign(t, &m, h, data, len, out, &olen);
+    }
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "the token could not compute the HMAC");
+    *outlen = olen;
+    return CSA_OK;
+}

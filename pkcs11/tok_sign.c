@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Signing inside the token.  Data is hashed on the host and the token signs
+ * the digest (CKM_ECDSA, CKM_RSA_PKCS over a DigestInfo, CKM_RSA_PKCS_PSS):
+ * SoftHSM's hashed ECDSA mechanisms break in multi-part use, and raw
+ * mechanisms work on every token.  EdDSA signs the message itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ecdsa.h>
+#include <openssl/objects.h>
+
+#include "tok_internal.h"
+
+static const unsigned char di_sha256[] = {
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+    0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+static const unsigned char di_sha384[] = {
+    0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+    0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30};
+
+typedef struct {
+    CK_MECHANISM_TYPE mech;
+    const EVP_MD *(*md)(void);
+    int rsa, pss, ec, eddsa;
+    const unsigned char *digest_info;
+    size_t digest_info_len;
+} tok_sig_desc;
+
+static int tok_sig_describe(tok_sig_alg alg, tok_sig_desc *d)
+{
+    memset(d, 0, sizeof(*d));
+    switch (alg) {
+    case TOK_SIG_ECDSA_SHA256:
+        d->mech = CKM_ECDSA, d->md = EVP_sha256, d->ec = 1;
+        return 1;
+    case TOK_SIG_ECDSA_SHA384:
+        d->mech = CKM_ECDSA, d->md = EVP_sha384, d->ec = 1;
+        return 1;
+    case TOK_SIG_ECDSA_SHA512:
+        d->mech = CKM_ECDSA, d->md = EVP_sha512, d->ec = 1;
+        return 1;
+    case TOK_SIG_RSA_PKCS1_SHA256:
+        d->mech = CKM_RSA_PKCS, d->md = EVP_sha256, d->rsa = 1;
+        d->digest_info = di_sha256, d->digest_info_len = sizeof(di_sha256);
+        return 1;
+    case TOK_SIG_RSA_PKCS1_SHA384:
+        d->mech = CKM_RSA_PKCS, d->md = EVP_sha384, d->rsa = 1;
+        d->digest_info = di_sha384, d->digest_info_len = sizeof(di_sha384);
+        return 1;
+    case TOK_SIG_RSA_PSS_SHA256:
+        d->mech = CKM_RSA_PKCS_PSS, d->md = EVP_sha256, d->rsa = d->pss = 1;
+        return 1;
+    case TOK_SIG_RSA_PSS_SHA384:
+        d->mech = CKM_RSA_PKCS_PSS, d->md = EVP_sha384, d->rsa = d->pss = 1;
+        return 1;
+    case TOK_SIG_EDDSA:
+        d->mech = CKM_EDDSA, d->eddsa = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int tok_key_is_rsa(const tok_key *k)
+{
+    return k->type == TOK_KEY_RSA3072 || k->type == TOK_KEY_RSA4096;
+}
+
+static csa_err tok_sig_check_key(const tok_key *k, const tok_sig_desc *d)
+{
+    int ok = d->rsa     ? tok_key_is_rsa(k)
+             : d->eddsa ? k->type == TOK_KEY_ED25519
+                        : (!tok_key_is_rsa(k) && k->type != TOK_KEY_ED25519);
+
+    if (!ok)
+        return csa_raise(CSA_ERR_INVALID,
+                         "signature algorithm does not fit the %s key '%s'",
+                         tok_key_type_name(k->type), k->label);
+    return CSA_OK;
+}
+
+/* Builds what the token signs: digest, DigestInfo||digest, or the data. */
+static csa_err tok_sig_input(const tok_sig_desc *d, const unsigned char *data,
+                             size_t len, unsigned char *buf, size_t *buflen)
+{
+    unsigned int mdlen = 0;
+    size_t off = 0;
+
+    if (d->eddsa)
+        return CSA_OK; /* signs data directly */
+    if (d->digest_info != NULL) {
+        memcpy(buf, d->digest_info, d->digest_info_len);
+        off = d->digest_info_len;
+    }
+    if (!EVP_Digest(data, len, buf + off, &mdlen, d->md(), NULL))
+        return csa_raise(CSA_ERR_INVALID, "cannot hash the data to sign");
+    *buflen = off + mdlen;
+    return CSA_OK;
+}
+
+static csa_err tok_ecdsa_to_der(unsigned char *raw, size_t rawlen,
+                                unsigned char **sig, size_t *siglen)
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, (int)(rawlen / 2), NULL);
+    BIGNUM *s = BN_bin2bn(raw + rawlen / 2, (int)(rawlen / 2), NULL);
+    unsigned char *der = NULL;
+    int len;
+
+    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+        ECDSA_SIG_free(es);
+        BN_free(r);
+        BN_free(s);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    len = i2d_ECDSA_SIG(es, &der);
+    ECDSA_SIG_free(es);
+    if (len <= 0)
+        return csa_raise(CSA_ERR_INVALID, "cannot encode the ECDSA signature");
+    *sig = malloc((size_t)len);
+    if (*sig == NULL) {
+        OPENSSL_free(der);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    memcpy(*sig, der, (size_t)len);
+    *siglen = (size_t)len;
+    OPENSSL_free(der);
+    return CSA_OK;
+}
+
+static size_t tok_ec_width(tok_key_type type)
+{
+    return type == TOK_KEY_EC_P521 ? 66 : type == TOK_KEY_EC_P384 ? 48 : 32;
+}
+
+static CK_RV tok_sign_raw(tok_key *k, const tok_sig_desc *d,
+                          const unsigned char *in, size_t inlen,
+                          unsigned char *out, CK_ULONG *outlen)
+{
+    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    CK_MECHANISM m = {d->mech, NULL, 0};
+
+    if (d->pss) {
+        if (d->md == EVP_sha384)
+            pss = (CK_RSA_PKCS_PSS_PARAMS){CKM_SHA384, CKG_MGF1_SHA384, 48};
+        m.pParameter = &pss;
+        m.ulParameterLen = sizeof(pss);
+    }
+    return tok_ck_sign(k->ctx, &m, k->priv, in, inlen, out, outlen);
+}
+
+csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
+                 const unsigned char *data, size_t len, unsigned char **sig,
+                 size_t *siglen)
+{
+    unsigned char in[128], out[1024];
+    size_t inlen = 0;
+    CK_ULONG outlen = sizeof(out);
+    tok_sig_desc d;
+    csa_err err;
+    CK_RV rv;
+
+    *sig = NULL;
+    *siglen = 0;
+    if (!tok_sig_describe(alg, &d))
+        return csa_raise(CSA_ERR_INVALID, "unknown signature algorithm");
+    if ((err = tok_check_usable(k->ctx)) != CSA_OK ||
+        (err = tok_key_refresh(k)) != CSA_OK ||
+        (err = tok_sig_check_key(k, &d)) != CSA_OK ||
+        (err = tok_sig_input(&d, data, len, in, &inlen)) != CSA_OK)
+        return err;
+    if (d.eddsa)
+        rv = tok_sign_raw(k, &d, data, len, out, &outlen);
+    else
+        rv = tok_sign_raw(k, &d, in, inlen, out, &outlen);
+    if (tok_rv_session_lost(rv) && tok_session_reopen(k->ctx) == CSA_OK &&
+        tok_key_refresh(k) == CSA_OK) {
+        outlen = sizeof(out);
+        rv = tok_sign_raw(k, &d, d.eddsa ? data : in, d.eddsa ? len : inlen,
+                          out, &outlen);
+    }
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "the token could not sign");
+    if (d.ec && outlen != 2 * tok_ec_width(k->type))
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token returned an ECDSA signature of %lu "
+                         "bytes, expected %zu",
+                         (unsigned long)outlen, 2 * tok_ec_width(k->type));
+    if (d.ec && enc == TOK_ENC_DER)
+        return tok_ecdsa_to_der(out, outlen, sig, siglen);
+    if ((*sig = malloc(outlen)) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    memcpy(*sig, out, outlen);
+    *siglen = outlen;
+    return CSA_OK;
+}
+
+const char *tok_key_default_jws_alg(const tok_key *k)
+{
+    switch (k->type) {
+    case TOK_KEY_EC_P256:
+        return "ES256";
+    case TOK_KEY_EC_P384:
+        return "ES384";
+    case TOK_KEY_EC_P521:
+        return "ES512";
+    case TOK_KEY_ED25519:
+        return "EdDSA";
+    default:
+        return "RS256";
+    }
+}
+
+csa_err tok_key_sig_for_jws(const tok_key *k, const char *jws_alg,
+                            tok_sig_alg *out)
+{
+    static const struct {
+        const char *name;
+        tok_sig_alg alg;
+    } map[] = {
+        {"ES256", TOK_SIG_ECDSA_SHA256},
+        {"ES384", TOK_SIG_ECDSA_SHA384},
+        {"ES512", TOK_SIG_ECDSA_SHA512},
+        {"RS256", TOK_SIG_RSA_PKCS1_SHA256},
+        {"RS384", TOK_SIG_RSA_PKCS1_SHA384},
+        {"PS256", TOK_SIG_RSA_PSS_SHA256},
+        {"PS384", TOK_SIG_RSA_PSS_SHA384},
+        {"EdDSA", TOK_SIG_EDDSA},
+    };
+    size_t i;
+    tok_sig_desc d;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(map[i].name, jws_alg) != 0)
+            continue;
+        tok_sig_describe(map[i].alg, &d);
+        if (tok_sig_check_key(k, &d) != CSA_OK)
+            break;
+        if (d.ec && !((map[i].alg == TOK_SIG_ECDSA_SHA256 &&
+                       k->type == TOK_KEY_EC_P256) ||
+                      (map[i].alg == TOK_SIG_ECDSA_SHA384 &&
+                       k->type == TOK_KEY_EC_P384) ||
+                      (map[i].alg == TOK_SIG_ECDSA_SHA512 &&
+                       k->type == TOK_KEY_EC_P521)))
+            break;
+        *out = map[i].alg;
+        return CSA_OK;
+    }
+    return csa_raise(CSA_ERR_UNSUPPORTED,
+                     "JWS algorithm %s does not fit the %s key '%s'", jws_alg,
+                     tok_key_type_name(k->type), k->label);
+}
+
+/* The X.509 signature algorithm a key uses for CSRs. */
+static void tok_req_alg(const tok_key *k, tok_sig_alg *alg, int *nid)
+{
+    switch (k->type) {
+    case TOK_KEY_EC_P384:
+        *alg = TOK_SIG_ECDSA_SHA384, *nid = NID_ecdsa_with_SHA384;
+        break;
+    case TOK_KEY_EC_P521:
+        *alg = TOK_SIG_ECDSA_SHA512, *nid = NID_ecdsa_with_SHA512;
+        break;
+    case TOK_KEY_ED25519:
+        *alg = TOK_SIG_EDDSA, *nid = NID_ED25519;
+        break;
+    case TOK_KEY_EC_P256:
+        *alg = TOK_SIG_ECDSA_SHA256, *nid = NID_ecdsa_with_SHA256;
+        break;
+    default:
+        *alg = TOK_SIG_RSA_PKCS1_SHA256, *nid = NID_sha256WithRSAEncryption;
+    }
+}
+
+csa_err tok_sign_req(tok_key *k, X509_REQ *req)
+{
+    unsigned char *tbs = NULL, *sig = NULL;
+    size_t siglen = 0;
+    X509_ALGOR *algor = X509_ALGOR_new();
+    ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
+    tok_sig_alg alg;
+    int nid, tbslen;
+    csa_err err = CSA_OK;
+
+    tok_req_alg(k, &alg, &nid);
+    if (algor == NULL || bits == NULL ||
+        !X509_ALGOR_set0(algor, OBJ_nid2obj(nid),
+                         k->type == TOK_KEY_RSA3072 ||
+                                 k->type == TOK_KEY_RSA4096
+                             ? V_ASN1_NULL
+                             : V_ASN1_UNDEF,
+                         NULL) ||
+        !X509_REQ_set1_signature_algo(req, algor)) {
+        err = csa_raise(CSA_ERR_NOMEM, "cannot set the CSR's algorithm");
+        goto done;
+    }
+    tbslen = i2d_re_X509_REQ_tbs(req, &tbs);
+    if (tbslen <= 0) {
+        err = csa_raise(CSA_ERR_INVALID, "cannot encode the CSR");
+        goto done;
+    }
+    err = tok_sign(k, alg, TOK_ENC_DER, tbs, (size_t)tbslen, &sig, &siglen);
+    if (err != CSA_OK)
+        goto done;
+    if (!ASN1_BIT_STRING_set(bits, sig, (int)siglen)) {
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    bits->flags &= ~0x07;
+    bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    X509_REQ_set0_signature(req, bits);
+    bits = NULL;
+done:
+    ASN1_BIT_STRING_free(bits);
+    X509_ALGOR_free(algor);
+    OPENSSL_free(tbs);
+    free(sig);
+    return err;
+}

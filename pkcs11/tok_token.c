@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Module loading, token selection by URI, the session and the login. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <p11-kit/p11-kit.h>
+
+#include "csa_log.h"
+#include "tok_internal.h"
+
+static void tok_trim(char *dst, const unsigned char *src, size_t len)
+{
+    while (len > 0 && src[len - 1] == ' ')
+        len--;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static csa_err tok_load_module(tok_ctx *t, const char *module)
+{
+    const char *name = module;
+
+    if (module == NULL)
+        module = p11_kit_uri_get_module_path(t->uri);
+    if (module == NULL)
+        name = p11_kit_uri_get_module_name(t->uri);
+    else if (strchr(module, '/') != NULL) {
+        t->fl = p11_kit_module_load(module, P11_KIT_MODULE_UNMANAGED);
+        if (t->fl == NULL)
+            return csa_raise(CSA_ERR_TOKEN,
+                             "cannot load the PKCS#11 module %s: %s", module,
+                             p11_kit_message() ? p11_kit_message() : "?");
+        t->p11kit_managed = 1;
+        return CSA_OK;
+    }
+    if (name == NULL)
+        return csa_raise(CSA_ERR_CONFIG,
+                         "no PKCS#11 module given (set a module path, a "
+                         "p11-kit module name, or module-path= in the URI)");
+    if (strncmp(name, "p11-kit:", 8) == 0)
+        name += 8;
+    t->all = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+    if (t->all != NULL)
+        t->fl = p11_kit_module_for_name(t->all, name);
+    if (t->fl == NULL)
+        return csa_raise(CSA_ERR_TOKEN,
+                         "no PKCS#11 module named '%s' is registered with "
+                         "p11-kit (see p11-kit list-modules)",
+                         name);
+    return CSA_OK;
+}
+
+static csa_err tok_select_slot(tok_ctx *t)
+{
+    CK_SLOT_ID slots[64];
+    CK_ULONG n = 64, i, matches = 0;
+    CK_TOKEN_INFO ti;
+    CK_RV rv = tok_ck_get_slot_list(t, slots, &n);
+
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot list the module's slots");
+    for (i = 0; i < n; i++) {
+        if (tok_ck_get_token_info(t, slots[i], &ti) != CKR_OK)
+            continue;
+        if (!p11_kit_uri_match_token_info(t->uri, &ti))
+            continue;
+        if (matches++ == 0) {
+            t->slot = slots[i];
+            tok_trim(t->token_label, ti.label, sizeof(ti.label));
+        }
+    }
+    if (matches == 0)
+        return csa_raise(CSA_ERR_NOT_FOUND,
+                         "no token matches the PKCS#11 URI (checked %lu "
+                         "slots with a token)",
+                         (unsigned long)n);
+    if (matches > 1)
+        return csa_raise(CSA_ERR_AMBIGUOUS,
+                         "%lu tokens match the PKCS#11 URI; add token=, "
+                         "serial= or manufacturer= to choose one",
+                         (unsigned long)matches);
+    return CSA_OK;
+}
+
+static csa_err tok_open_session(tok_ctx *t)
+{
+    CK_RV rv = tok_ck_open_session(t);
+
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot open a session with the token");
+    t->have_session = 1;
+    return CSA_OK;
+}
+
+csa_err tok_open(const char *module, const char *uri, tok_ctx **out)
+{
+    tok_ctx *t = calloc(1, sizeof(*t));
+    csa_err err;
+    CK_RV rv;
+    int r;
+
+    *out = NULL;
+    if (t == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    t->pid = getpid();
+    t->uri = p11_kit_uri_new();
+    r = p11_kit_uri_parse(uri ? uri : "pkcs11:", P11_KIT_URI_FOR_ANY, t->uri);
+    if (r != P11_KIT_URI_OK) {
+        err = csa_raise(CSA_ERR_CONFIG, "bad PKCS#11 URI '%s': %s",
+                        uri ? uri : "", p11_kit_uri_message(r));
+        goto fail;
+    }
+    if ((err = tok_load_module(t, module)) != CSA_OK)
+        goto fail;
+    rv = tok_ck_initialize(t);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        err = tok_rv_raise(rv, "cannot initialise the PKCS#11 module");
+        goto fail;
+    }
+    if ((err = tok_select_slot(t)) != CSA_OK ||
+        (err = tok_open_session(t)) != CSA_OK)
+        goto fail;
+    csa_debug("pkcs11", "selected token '%s' in slot %lu", t->token_label,
+              (unsigned long)t->slot);
+    *out = t;
+    return CSA_OK;
+fail:
+    tok_close(t);
+    return err;
+}
+
+void tok_close(tok_ctx *t)
+{
+    if (t == NULL)
+        return;
+    if (t->fl != NULL && t->pid == getpid()) {
+        if (t->logged_in)
+            (void)tok_ck_logout(t);
+        if (t->have_session)
+            (void)tok_ck_close_session(t);
+        (void)tok_ck_finalize(t);
+    }
+    if (t->all != NULL)
+        p11_kit_modules_release(t->all);
+    else if (t->p11kit_managed && t->fl != NULL)
+        p11_kit_module_release(t->fl);
+    if (t->uri != NULL)
+        p11_kit_uri_free(t->uri);
+    free(t->pin_source);
+    free(t);
+}
+
+const char *tok_token_label(const tok_ctx *t)
+{
+    return t->token_label;
+}
+
+csa_err tok_check_usable(tok_ctx *t)
+{
+    /* PKCS#11 state does not survive fork(): the child must open its own. */
+    if (t->pid != getpid())
+        return csa_raise(CSA_ERR_TOKEN,
+                         "PKCS#11 context used after fork(); open a new one");
+    return CSA_OK;
+}
+
+static csa_err tok_login_flags_ok(tok_ctx *t)
+{
+    CK_TOKEN_INFO ti;
+    CK_RV rv = tok_ck_get_token_info(t, t->slot, &ti);
+
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot read the token's flags");
+    if (ti.flags & CKF_USER_PIN_LOCKED)
+        return csa_raise(CSA_ERR_PIN,
+                         "token '%s': the user PIN is locked; an "
+                         "administrator must reset it with the SO PIN",
+                         t->token_label);
+    if (ti.flags & CKF_USER_PIN_FINAL_TRY)
+        return csa_raise(CSA_ERR_PIN,
+                         "token '%s': the next wrong PIN locks the token; "
+                         "refusing to try automatically (log in once by hand "
+                         "with a PIN you are sure of)",
+                         t->token_label);
+    if (ti.flags & CKF_USER_PIN_TO_BE_CHANGED)
+        return csa_raise(CSA_ERR_PIN,
+                         "token '%s': the user PIN must be changed before use",
+                         t->token_label);
+    if (!(ti.flags & CKF_USER_PIN_INITIALIZED))
+        return csa_raise(CSA_ERR_PIN,
+                         "token '%s': the user PIN is not initialised",
+                         t->token_label);
+    return CSA_OK;
+}
+
+static csa_err tok_do_login(tok_ctx *t)
+{
+    csa_secret pin = {0};
+    csa_err err;
+    CK_RV rv;
+
+    if (t->login_failed)
+        return csa_raise(CSA_ERR_PIN,
+                         "an earlier login to token '%s' failed; not retrying "
+                         "(tokens lock after a few wrong PINs)",
+                         t->token_label);
+    if ((err = tok_login_flags_ok(t)) != CSA_OK)
+        return err;
+    if ((err = csa_secret_read(t->pin_source, &pin)) != CSA_OK)
+        return err;
+    rv = tok_ck_login(t, pin.data, pin.len);
+    csa_secret_free(&pin);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN)
+        rv = CKR_OK;
+    if (rv != CKR_OK) {
+        t->login_failed = 1;
+        return tok_rv_raise(rv, "login to the token failed");
+    }
+    t->logged_in = 1;
+    return CSA_OK;
+}
+
+csa_err tok_login(tok_ctx *t, const char *pin_source)
+{
+    csa_err err = tok_check_usable(t);
+
+    if (err != CSA_OK)
+        return err;
+    if (t->logged_in)
+        return CSA_OK;
+    if (pin_source == NULL)
+        return csa_raise(CSA_ERR_CONFIG, "no PIN file configured");
+    free(t->pin_source);
+    t->pin_source = strdup(pin_source);
+    if (t->pin_source == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    return tok_do_login(t);
+}
+
+csa_err tok_session_reopen(tok_ctx *t)
+{
+    CK_SESSION_INFO info;
+    int was_logged_in = t->logged_in;
+    csa_err err;
+
+    csa_warn("pkcs11", "session with token '%s' lost; reopening it once",
+             t->token_label);
+    if (t->have_session)
+        (void)tok_ck_close_session(t);
+    t->have_session = 0;
+    t->logged_in = 0;
+    t->generation++;
+    if ((err = tok_select_slot(t)) != CSA_OK ||
+        (err = tok_open_session(t)) != CSA_OK)
+        return err;
+    if (!was_logged_in)
+        return CSA_OK;
+    /* Another session may have kept the login alive. */
+    if (tok_ck_get_session_info(t, &info) == CKR_OK &&
+        (info.state == CKS_RW_USER_FUNCTIONS ||
+         info.state == CKS_RO_USER_FUNCTIONS)) {
+        t->logged_in = 1;
+        return CSA_OK;
+    }
+    if (t->pin_source == NULL || strncmp(t->pin_source, "fd:", 3) == 0)
+        return csa_raise(CSA_ERR_PIN,
+                         "the login to token '%s' was lost and the PIN came "
+                         "from a descriptor that cannot be read again",
+                         t->token_label);
+    return tok_do_login(t);
+}
