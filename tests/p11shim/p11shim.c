@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * p11shim.so: a PKCS#11 module for tests that forwards every call to a real
+ * module (SoftHSMv2 by default), counts calls and fails on purpose.
+ *
+ * The shim reads its environment at every C_Initialize, so one process can
+ * test several settings with C_Finalize + setenv + C_Initialize.
+ *
+ * P11SHIM_MODULE=<path>
+ *     The real module (default: SoftHSM found at configure time).  It is
+ *     dlopen()ed at the first C_Initialize and never unloaded.
+ *
+ * P11SHIM_COUNT_FILE=<path>
+ *     Write call counts there, one "C_Name count" line per function called at
+ *     least once, in function-list order, e.g. "C_Login 1\nC_Sign 3\n".  The
+ *     file is rewritten (write to <path>.tmp, then rename) on every C_Login,
+ *     C_Sign, C_SignFinal, C_GenerateKeyPair and C_Finalize, and when the
+ *     process exits or the shim is unloaded.  Counts are kept for the whole
+ *     process and include calls whose failure was injected; they restart
+ *     from zero when a C_Initialize sees a different path than the last one.
+ *
+ * P11SHIM_LOGIN_RV=<rv>
+ *     Every C_Login returns <rv> without reaching the real module.
+ *
+ * P11SHIM_TOKEN_FLAGS_ADD=<flag>[,<flag>...]
+ *     C_GetTokenInfo forwards, then ORs these flags into info->flags, e.g.
+ *     CKF_USER_PIN_FINAL_TRY,CKF_USER_PIN_LOCKED (CKF_ names or numbers).
+ *
+ * P11SHIM_FAIL=<C_Function>:<rv>[:<n>[:close]][;...]
+ *     The n-th call (1-based, default 1, "*" = every call) to C_Function
+ *     after C_Initialize returns <rv> without reaching the real module;
+ *     other calls are forwarded.  Note that an operation begun by the real
+ *     module (C_SignInit) then stays active in that session.  With "close",
+ *     the shim also closes the call's session in the real module, so the
+ *     handle is really gone (use with CKR_SESSION_HANDLE_INVALID; if it was
+ *     the application's last session, the token logs out as well).
+ *     Example: P11SHIM_FAIL='C_Sign:CKR_SESSION_HANDLE_INVALID:1;
+ *     C_SignInit:CKR_DEVICE_REMOVED:3'.  C_GetFunctionList never fails.
+ *
+ * <rv> is a CKR_ name from the table below or a number ("0xa0", "160").
+ * A malformed setting makes C_Initialize print why on stderr and return
+ * CKR_GENERAL_ERROR.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <p11-kit/pkcs11.h>
+
+#ifndef P11SHIM_DEFAULT_MODULE
+#define P11SHIM_DEFAULT_MODULE ""
+#endif
+
+#define SHIM_MAX_FAULTS 16
+
+/*
+ * The PKCS#11 2.40 function list.  S: first parameter is the session "s",
+ * N: no session, H: hand-written below.
+ */
+/* clang-format off */
+#define SHIM_FUNCTIONS(S, N, H)                                               \
+    H(C_Initialize, (CK_VOID_PTR a), (a))                                     \
+    H(C_Finalize, (CK_VOID_PTR a), (a))                                       \
+    N(C_GetInfo, (CK_INFO_PTR a), (a))                                        \
+    H(C_GetFunctionList, (CK_FUNCTION_LIST_PTR_PTR a), (a))                   \
+    N(C_GetSlotList, (CK_BBOOL a, CK_SLOT_ID_PTR b, CK_ULONG_PTR c),          \
+      (a, b, c))                                                              \
+    N(C_GetSlotInfo, (CK_SLOT_ID a, CK_SLOT_INFO_PTR b), (a, b))              \
+    H(C_GetTokenInfo, (CK_SLOT_ID a, CK_TOKEN_INFO_PTR b), (a, b))            \
+    N(C_GetMechanismList,                                                     \
+      (CK_SLOT_ID a, CK_MECHANISM_TYPE_PTR b, CK_ULONG_PTR c), (a, b, c))     \
+    N(C_GetMechanismInfo,                                                     \
+      (CK_SLOT_ID a, CK_MECHANISM_TYPE b, CK_MECHANISM_INFO_PTR c),           \
+      (a, b, c))                                                              \
+    N(C_InitToken,                                                            \
+      (CK_SLOT_ID a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d),       \
+      (a, b, c, d))                                                           \
+    S(C_InitPIN, (CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR a, CK_ULONG b),        \
+      (s, a, b))                                                              \
+    S(C_SetPIN,                                                               \
+      (CK_SESSION_HANDLE s, CK_UTF8CHAR_PTR a, CK_ULONG b, CK_UTF8CHAR_PTR c, \
+       CK_ULONG d),                                                           \
+      (s, a, b, c, d))                                                        \
+    N(C_OpenSession,                                                          \
+      (CK_SLOT_ID a, CK_FLAGS b, CK_VOID_PTR c, CK_NOTIFY d,                  \
+       CK_SESSION_HANDLE_PTR e),                                              \
+      (a, b, c, d, e))                                                        \
+    S(C_CloseSession, (CK_SESSION_HANDLE s), (s))                             \
+    N(C_CloseAllSessions, (CK_SLOT_ID a), (a))                                \
+    S(C_GetSessionInfo, (CK_SESSION_HANDLE s, CK_SESSION_INFO_PTR a), (s, a)) \
+    S(C_GetOperationState,                                                    \
+      (CK_SESSION_HANDLE s, CK_BYTE_PTR a, CK_ULONG_PTR b), (s, a, b))        \
+    S(C_SetOperationState,                                                    \
+      (CK_SESSION_HANDLE s, CK_BYTE_PTR a, CK_ULONG b, CK_OBJECT_HANDLE c,    \
+       CK_OBJECT_HANDLE d),                                                   \
+      (s, a, b, c, d))                                                        \
+    S(C_Login,                                                                \
+      (CK_SESSION_HANDLE s, CK_USER_TYPE a, CK_UTF8CHAR_PTR b, CK_ULONG c),   \
+      (s, a, b, c))                                                           \
+    S(C_Logout, (CK_SESSION_HANDLE s), (s))                                   \
+    S(C_CreateObject,                                                         \
+      (CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR a, CK_ULONG b,                   \
+       CK_OBJECT_HANDLE_PTR c),                                               \
+      (s, a, b, c))                                                           \
+    S(C_CopyObject,                                                           \
+      (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ATTRIBUTE_PTR b,           \
+       CK_ULONG c, CK_OBJECT_HANDLE_PTR d),                                   \
+      (s, a, b, c, d))                                                        \
+    S(C_DestroyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a), (s, a))     \
+    S(C_GetObjectSize,                                                        \
+      (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ULONG_PTR b), (s, a, b))   \
+    S(C_GetAttributeValue,                                                    \
+      (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ATTRIBUTE_PTR b,           \
+       CK_ULONG c),                                                           \
+      (s, a, b, c))                                                           \
+    S(C_SetAttributeValue,                                                    \
+      (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ATTRIBUTE_PTR b,           \
+       CK_ULONG c),                                                           \
+      (s, a, b, c))                                                           \
+    S(C_FindObjectsInit,                                                      \
+      (CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR a, CK_ULONG b), (s, a, b))       \
+    S(C_FindObjects,                                                          \
+      (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR a, CK_ULONG b,               \
+       CK_ULONG_PTR c),                                                       \
+      (s, a, b, c))                                                           \
+    S(C_FindObjectsFinal, (CK_SESSION_HANDLE s), (s))                         \
+    SHIM_CRYPT(S, C_EncryptInit, C_Encrypt, C_EncryptUpdate, C_EncryptFinal)  \
+    SHIM_CRYPT(S, C_DecryptInit, C_Decrypt, C_DecryptUpdate, C_DecryptFinal)  \
+    S(C_DigestInit, (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a), (s, a))        \
+    S(C_Digest, SHIM_P_INOUT, SHIM_A_INOUT)                                   \
+    S(C_DigestUpdate, SHIM_P_IN, SHIM_A_IN)                                   \
+    S(C_DigestKey, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a), (s, a))         \
+    S(C_DigestFinal, SHIM_P_OUT, SHIM_A_OUT)                                  \
+    S(C_SignInit, SHIM_P_INIT, SHIM_A_INIT)                                   \
+    S(C_Sign, SHIM_P_INOUT, SHIM_A_INOUT)                                     \
+    S(C_SignUpdate, SHIM_P_IN, SHIM_A_IN)                                     \
+    S(C_SignFinal, SHIM_P_OUT, SHIM_A_OUT)                                    \
+    S(C_SignRecoverInit, SHIM_P_INIT, SHIM_A_INIT)                            \
+    S(C_SignRecover, SHIM_P_INOUT, SHIM_A_INOUT)                              \
+    S(C_VerifyInit, SHIM_P_INIT, SHIM_A_INIT)                                 \
+    S(C_Verify,                                                               \
+      (CK_SESSION_HANDLE s, CK_BYTE_PTR a, CK_ULONG b, CK_BYTE_PTR c,         \
+       CK_ULONG d),                                                           \
+      (s, a, b, c, d))                                                        \
+    S(C_VerifyUpdate, SHIM_P_IN, SHIM_A_IN)                                   \
+    S(C_VerifyFinal, SHIM_P_IN, SHIM_A_IN)                                    \
+    S(C_VerifyRecoverInit, SHIM_P_INIT, SHIM_A_INIT)                          \
+    S(C_VerifyRecover, SHIM_P_INOUT, SHIM_A_INOUT)                            \
+    S(C_DigestEncryptUpdate, SHIM_P_INOUT, SHIM_A_INOUT)                      \
+    S(C_DecryptDigestUpdate, SHIM_P_INOUT, SHIM_A_INOUT)                      \
+    S(C_SignEncryptUpdate, SHIM_P_INOUT, SHIM_A_INOUT)                        \
+    S(C_DecryptVerifyUpdate, SHIM_P_INOUT, SHIM_A_INOUT)                      \
+    S(C_GenerateKey,                                                          \
+      (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a, CK_ATTRIBUTE_PTR b,           \
+       CK_ULONG c, CK_OBJECT_HANDLE_PTR d),                                   \
+      (s, a, b, c, d))                                                        \
+    S(C_GenerateKeyPair,                                                      \
+      (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a, CK_ATTRIBUTE_PTR b,           \
+       CK_ULONG c, CK_ATTRIBUTE_PTR d, CK_ULONG e, CK_OBJECT_HANDLE_PTR f,    \
+       CK_OBJECT_HANDLE_PTR g),                                               \
+      (s, a, b, c, d, e, f, g))                                               \
+    S(C_WrapKey,                                                              \
+      (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a, CK_OBJECT_HANDLE b,           \
+       CK_OBJECT_HANDLE c, CK_BYTE_PTR d, CK_ULONG_PTR e),                    \
+      (s, a, b, c, d, e))                                                     \
+    S(C_UnwrapKey,                                                            \
+      (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a, CK_OBJECT_HANDLE b,           \
+       CK_BYTE_PTR c, CK_ULONG d, CK_ATTRIBUTE_PTR e, CK_ULONG f,             \
+       CK_OBJECT_HANDLE_PTR g),                                               \
+      (s, a, b, c, d, e, f, g))                                               \
+    S(C_DeriveKey,                                                            \
+      (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a, CK_OBJECT_HANDLE b,           \
+       CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e),               \
+      (s, a, b, c, d, e))                                                     \
+    S(C_SeedRandom, SHIM_P_IN, SHIM_A_IN)                                     \
+    S(C_GenerateRandom, SHIM_P_IN, SHIM_A_IN)                                 \
+    S(C_GetFunctionStatus, (CK_SESSION_HANDLE s), (s))                        \
+    S(C_CancelFunction, (CK_SESSION_HANDLE s), (s))                           \
+    N(C_WaitForSlotEvent, (CK_FLAGS a, CK_SLOT_ID_PTR b, CK_VOID_PTR c),      \
+      (a, b, c))
+
+/* Parameter shapes shared by the operation functions. */
+#define SHIM_P_INIT                                                           \
+    (CK_SESSION_HANDLE s, CK_MECHANISM_PTR a, CK_OBJECT_HANDLE b)
+#define SHIM_A_INIT (s, a, b)
+#define SHIM_P_IN (CK_SESSION_HANDLE s, CK_BYTE_PTR a, CK_ULONG b)
+#define SHIM_A_IN (s, a, b)
+#define SHIM_P_OUT (CK_SESSION_HANDLE s, CK_BYTE_PTR a, CK_ULONG_PTR b)
+#define SHIM_A_OUT (s, a, b)
+#define SHIM_P_INOUT                                                          \
+    (CK_SESSION_HANDLE s, CK_BYTE_PTR a, CK_ULONG b, CK_BYTE_PTR c,           \
+     CK_ULONG_PTR d)
+#define SHIM_A_INOUT (s, a, b, c, d)
+#define SHIM_CRYPT(S, init, one, update, final)                               \
+    S(init, SHIM_P_INIT, SHIM_A_INIT)                                         \
+    S(one, SHIM_P_INOUT, SHIM_A_INOUT)                                        \
+    S(update, SHIM_P_INOUT, SHIM_A_INOUT)                                     \
+    S(final, SHIM_P_OUT, SHIM_A_OUT)
+/* clang-format on */
+
+#define SHIM_ENUM(name, params, args) SHIM_FN_##name,
+enum shim_fn { SHIM_FUNCTIONS(SHIM_ENUM, SHIM_ENUM, SHIM_ENUM) SHIM_FN__MAX };
+
+#define SHIM_NAME(name, params, args) #name,
+static const char *const shim_fn_names[SHIM_FN__MAX] = {
+    SHIM_FUNCTIONS(SHIM_NAME, SHIM_NAME, SHIM_NAME)};
+
+struct shim_fault {
+    enum shim_fn fn;
+    CK_RV rv;
+    unsigned long nth; /* 0: every call */
+    unsigned long seen;
+    bool close;
+};
+
+/* All mutable state; guarded by shim_lock. */
+static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    CK_FUNCTION_LIST_PTR real;
+    char *module_path;
+    char *count_path;
+    unsigned long counts[SHIM_FN__MAX];
+    struct shim_fault faults[SHIM_MAX_FAULTS];
+    size_t nfaults;
+    CK_FLAGS token_flags_add;
+} shim;
+
+struct shim_const {
+    const char *name;
+    unsigned long value;
+};
+
+/* clang-format off */
+#define SHIM_C(x) {#x, x}
+/* clang-format on */
+static const struct shim_const shim_rvs[] = {
+    SHIM_C(CKR_OK),
+    SHIM_C(CKR_CANCEL),
+    SHIM_C(CKR_HOST_MEMORY),
+    SHIM_C(CKR_SLOT_ID_INVALID),
+    SHIM_C(CKR_GENERAL_ERROR),
+    SHIM_C(CKR_FUNCTION_FAILED),
+    SHIM_C(CKR_ARGUMENTS_BAD),
+    SHIM_C(CKR_ATTRIBUTE_SENSITIVE),
+    SHIM_C(CKR_ATTRIBUTE_VALUE_INVALID),
+    SHIM_C(CKR_DATA_INVALID),
+    SHIM_C(CKR_DATA_LEN_RANGE),
+    SHIM_C(CKR_DEVICE_ERROR),
+    SHIM_C(CKR_DEVICE_MEMORY),
+    SHIM_C(CKR_DEVICE_REMOVED),
+    SHIM_C(CKR_FUNCTION_CANCELED),
+    SHIM_C(CKR_FUNCTION_NOT_SUPPORTED),
+    SHIM_C(CKR_KEY_HANDLE_INVALID),
+    SHIM_C(CKR_KEY_TYPE_INCONSISTENT),
+    SHIM_C(CKR_MECHANISM_INVALID),
+    SHIM_C(CKR_MECHANISM_PARAM_INVALID),
+    SHIM_C(CKR_OBJECT_HANDLE_INVALID),
+    SHIM_C(CKR_OPERATION_ACTIVE),
+    SHIM_C(CKR_OPERATION_NOT_INITIALIZED),
+    SHIM_C(CKR_PIN_INCORRECT),
+    SHIM_C(CKR_PIN_INVALID),
+    SHIM_C(CKR_PIN_LEN_RANGE),
+    SHIM_C(CKR_PIN_EXPIRED),
+    SHIM_C(CKR_PIN_LOCKED),
+    SHIM_C(CKR_SESSION_CLOSED),
+    SHIM_C(CKR_SESSION_COUNT),
+    SHIM_C(CKR_SESSION_HANDLE_INVALID),
+    SHIM_C(CKR_SESSION_READ_ONLY),
+    SHIM_C(CKR_SIGNATURE_INVALID),
+    SHIM_C(CKR_TEMPLATE_INCOMPLETE),
+    SHIM_C(CKR_TOKEN_NOT_PRESENT),
+    SHIM_C(CKR_TOKEN_NOT_RECOGNIZED),
+    SHIM_C(CKR_TOKEN_WRITE_PROTECTED),
+    SHIM_C(CKR_USER_ALREADY_LOGGED_IN),
+    SHIM_C(CKR_USER_NOT_LOGGED_IN),
+    SHIM_C(CKR_USER_PIN_NOT_INITIALIZED),
+    SHIM_C(CKR_USER_TYPE_INVALID),
+    SHIM_C(CKR_RANDOM_NO_RNG),
+    SHIM_C(CKR_BUFFER_TOO_SMALL),
+    SHIM_C(CKR_CRYPTOKI_NOT_INITIALIZED),
+    SHIM_C(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+    {NULL, 0},
+};
+
+static const struct shim_const shim_token_flags[] = {
+    SHIM_C(CKF_RNG),
+    SHIM_C(CKF_WRITE_PROTECTED),
+    SHIM_C(CKF_LOGIN_REQUIRED),
+    SHIM_C(CKF_USER_PIN_INITIALIZED),
+    SHIM_C(CKF_PROTECTED_AUTHENTICATION_PATH),
+    SHIM_C(CKF_TOKEN_INITIALIZED),
+    SHIM_C(CKF_USER_PIN_COUNT_LOW),
+    SHIM_C(CKF_USER_PIN_FINAL_TRY),
+    SHIM_C(CKF_USER_PIN_LOCKED),
+    SHIM_C(CKF_USER_PIN_TO_BE_CHANGED),
+    SHIM_C(CKF_SO_PIN_COUNT_LOW),
+    SHIM_C(CKF_SO_PIN_FINAL_TRY),
+    SHIM_C(CKF_SO_PIN_LOCKED),
+    SHIM_C(CKF_SO_PIN_TO_BE_CHANGED),
+    {NULL, 0},
+};
+
+static const struct shim_const shim_no_names[] = {{NULL, 0}};
+
+/* Parses a name from table or a number; false when it is neither. */
+static bool shim_parse_const(const struct shim_const *table, const char *text,
+                             size_t len, unsigned long *out)
+{
+    char buf[64], *end;
+
+    if (len == 0 || len >= sizeof(buf))
+        return false;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    for (; table->name; table++) {
+        if (strcmp(table->name, buf) == 0) {
+            *out = table->value;
+            return true;
+        }
+    }
+    if (buf[0] < '0' || buf[0] > '9')
+        return false;
+    errno = 0;
+    *out = strtoul(buf, &end, 0);
+    return errno == 0 && *end == '\0';
+}
+
+static bool shim_parse_fn(const char *text, size_t len, enum shim_fn *out)
+{
+    for (int i = 0; i < SHIM_FN__MAX; i++) {
+        if (strlen(shim_fn_names[i]) == len &&
+            memcmp(shim_fn_names[i], text, len) == 0) {
+            *out = (enum shim_fn)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool shim_add_fault_locked(enum shim_fn fn, CK_RV rv, unsigned long nth,
+                                  bool close)
+{
+    if (shim.nfaults == SHIM_MAX_FAULTS)
+        return false;
+    shim.faults[shim.nfaults++] =
+        (struct shim_fault){.fn = fn, .rv = rv, .nth = nth, .close = close};
+    return true;
+}
+
+/* One "C_Function:rv[:n[:close]]" of length len. */
+static bool shim_parse_fault_locked(const char *spec, size_t len)
+{
+    const char *field[4] = {spec};
+    size_t flen[4] = {0}, nfields = 1;
+    enum shim_fn fn;
+    unsigned long rv, nth = 1;
+
+    for (size_t i = 0; i < len; i++) {
+        if (spec[i] != ':') {
+            flen[nfields - 1]++;
+        } else if (nfields == 4) {
+            return false;
+        } else {
+            field[nfields++] = spec + i + 1;
+        }
+    }
+    if (nfields < 2 || !shim_parse_fn(field[0], flen[0], &fn) ||
+        fn == SHIM_FN_C_GetFunctionList ||
+        !shim_parse_const(shim_rvs, field[1], flen[1], &rv))
+        return false;
+    if (nfields >= 3 && !(flen[2] == 1 && field[2][0] == '*')) {
+        if (!shim_parse_const(shim_no_names, field[2], flen[2], &nth) ||
+            nth == 0)
+            return false;
+    } else if (nfields >= 3) {
+        nth = 0;
+    }
+    if (nfields == 4 && (flen[3] != 5 || memcmp(field[3], "close", 5) != 0))
+        return false;
+    return shim_add_fault_locked(fn, rv, nth, nfields == 4);
+}
+
+static bool shim_parse_faults_locked(const char *env)
+{
+    while (env && *env) {
+        size_t len = strcspn(env, ";");
+        size_t skip = strspn(env, " \t\n");
+
+        if (skip < len && !shim_parse_fault_locked(env + skip, len - skip)) {
+            fprintf(stderr, "p11shim: bad P11SHIM_FAIL entry '%.*s'\n",
+                    (int)len, env);
+            return false;
+        }
+        env += len + (env[len] == ';');
+    }
+    return true;
+}
+
+static bool shim_parse_flags_locked(const char *env)
+{
+    shim.token_flags_add = 0;
+    while (env && *env) {
+        size_t len = strcspn(env, ",");
+        unsigned long flag;
+
+        if (!shim_parse_const(shim_token_flags, env, len, &flag)) {
+            fprintf(stderr,
+                    "p11shim: bad P11SHIM_TOKEN_FLAGS_ADD flag '%.*s'\n",
+                    (int)len, env);
+            return false;
+        }
+        shim.token_flags_add |= flag;
+        env += len + (env[len] == ',');
+    }
+    return true;
+}
+
+static bool shim_parse_login_rv_locked(const char *env)
+{
+    unsigned long rv;
+
+    if (!env || !*env)
+        return true;
+    if (!shim_parse_const(shim_rvs, env, strlen(env), &rv)) {
+        fprintf(stderr, "p11shim: bad P11SHIM_LOGIN_RV '%s'\n", env);
+        return false;
+    }
+    return shim_add_fault_locked(SHIM_FN_C_Login, rv, 0, false);
+}
+
+/* Switches to the count file named by the environment. */
+static bool shim_set_count_path_locked(const char *env)
+{
+    char *copy = NULL;
+
+    if (env && *env) {
+        if (shim.count_path && strcmp(shim.count_path, env) == 0)
+            return true;
+        copy = strdup(env);
+        if (!copy)
+            return false;
+        if (shim.count_path)
+            memset(shim.counts, 0, sizeof(shim.counts));
+    }
+    free(shim.count_path);
+    shim.count_path = copy;
+    return true;
+}
+
+static CK_FUNCTION_LIST shim_list;
+
+static bool shim_load_module_locked(const char *path)
+{
+    CK_C_GetFunctionList get_list;
+    CK_FUNCTION_LIST_PTR list = NULL;
+    void *handle;
+    char *copy;
+
+    if (shim.real && strcmp(shim.module_path, path) == 0)
+        return true;
+    handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        fprintf(stderr, "p11shim: cannot load '%s': %s\n", path, dlerror());
+        return false;
+    }
+    get_list = (CK_C_GetFunctionList)dlsym(handle, "C_GetFunctionList");
+    if (!get_list || get_list(&list) != CKR_OK || !list || list == &shim_list) {
+        fprintf(stderr, "p11shim: '%s' is not a usable PKCS#11 module\n", path);
+        return false; /* never dlclose: modules dislike it */
+    }
+    copy = strdup(path);
+    if (!copy)
+        return false;
+    free(shim.module_path);
+    shim.module_path = copy;
+    shim.real = list;
+    return true;
+}
+
+/* Reads every P11SHIM_* variable; called by C_Initialize. */
+static bool shim_configure_locked(void)
+{
+    const char *module = getenv("P11SHIM_MODULE");
+
+    shim.nfaults = 0;
+    if (!module || !*module)
+        module = P11SHIM_DEFAULT_MODULE;
+    if (!*module) {
+        fprintf(stderr, "p11shim: set P11SHIM_MODULE\n");
+        return false;
+    }
+    return shim_set_count_path_locked(getenv("P11SHIM_COUNT_FILE")) &&
+           shim_parse_faults_locked(getenv("P11SHIM_FAIL")) &&
+           shim_parse_login_rv_locked(getenv("P11SHIM_LOGIN_RV")) &&
+           shim_parse_flags_locked(getenv("P11SHIM_TOKEN_FLAGS_ADD")) &&
+           shim_load_module_locked(module);
+}
+
+static void shim_write_counts_locked(void)
+{
+    char tmp[4096];
+    FILE *f;
+    bool ok;
+
+    if (!shim.count_path || snprintf(tmp, sizeof(tmp), "%s.tmp",
+                                     shim.count_path) >= (int)sizeof(tmp))
+        return;
+    f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "p11shim: cannot write '%s'\n", tmp);
+        return;
+    }
+    for (int i = 0; i < SHIM_FN__MAX; i++) {
+        if (shim.counts[i])
+            fprintf(f, "%s %lu\n", shim_fn_names[i], shim.counts[i]);
+    }
+    ok = fflush(f) == 0 && !ferror(f);
+    if (fclose(f) != 0 || !ok || rename(tmp, shim.count_path) != 0)
+        fprintf(stderr, "p11shim: cannot write '%s'\n", shim.count_path);
+}
+
+static void shim_write_counts(void)
+{
+    pthread_mutex_lock(&shim_lock);
+    shim_write_counts_locked();
+    pthread_mutex_unlock(&shim_lock);
+}
+
+/* Returns the fault that fires on this call of fn, or NULL. */
+static const struct shim_fault *shim_fault_locked(enum shim_fn fn)
+{
+    const struct shim_fault *hit = NULL;
+
+    for (size_t i = 0; i < shim.nfaults; i++) {
+        struct shim_fault *f = &shim.faults[i];
+
+        if (f->fn != fn)
+            continue;
+        f->seen++;
+        if (!hit && (f->nth == 0 || f->nth == f->seen))
+            hit = f;
+    }
+    return hit;
+}
+
+/*
+ * Counts a call and decides its fate: true to forward to *real, false to
+ * return *rv at once.  s is the call's session when has_session.
+ */
+static bool shim_enter(enum shim_fn fn, bool has_session, CK_SESSION_HANDLE s,
+                       CK_RV *rv, CK_FUNCTION_LIST_PTR *real)
+{
+    const struct shim_fault *fault;
+    bool close = false;
+
+    pthread_mutex_lock(&shim_lock);
+    shim.counts[fn]++;
+    *real = shim.real;
+    fault = shim_fault_locked(fn);
+    if (fault) {
+        *rv = fault->rv;
+        close = fault->close && has_session && shim.real;
+    } else if (!shim.real) {
+        *rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    if (fn == SHIM_FN_C_Login || fn == SHIM_FN_C_Sign ||
+        fn == SHIM_FN_C_SignFinal || fn == SHIM_FN_C_GenerateKeyPair)
+        shim_write_counts_locked();
+    pthread_mutex_unlock(&shim_lock);
+    if (close)
+        (*real)->C_CloseSession(s);
+    return !fault && *real;
+}
+
+#define SHIM_FORWARD(name, params, args, has_session, session)                 \
+    static CK_RV shim_##name params                                            \
+    {                                                                          \
+        CK_FUNCTION_LIST_PTR real;                                             \
+        CK_RV rv;                                                              \
+        if (!shim_enter(SHIM_FN_##name, has_session, session, &rv, &real))     \
+            return rv;                                                         \
+        if (!real->name)                                                       \
+            return CKR_FUNCTION_NOT_SUPPORTED;                                 \
+        return real->name args;                                                \
+    }
+#define SHIM_FORWARD_S(name, params, args)                                     \
+    SHIM_FORWARD(name, params, args, true, s)
+#define SHIM_FORWARD_N(name, params, args)                                     \
+    SHIM_FORWARD(name, params, args, false, 0)
+#define SHIM_DECLARE_H(name, params, args) static CK_RV shim_##name params;
+SHIM_FUNCTIONS(SHIM_FORWARD_S, SHIM_FORWARD_N, SHIM_DECLARE_H)
+
+#define SHIM_ENTRY(name, params, args) .name = shim_##name,
+static CK_FUNCTION_LIST shim_list = {
+    .version = {2, 40}, SHIM_FUNCTIONS(SHIM_ENTRY, SHIM_ENTRY, SHIM_ENTRY)};
+
+static CK_RV shim_C_Initialize(CK_VOID_PTR args)
+{
+    CK_FUNCTION_LIST_PTR real;
+    CK_RV rv;
+    bool ok;
+
+    pthread_mutex_lock(&shim_lock);
+    ok = shim_configure_locked();
+    if (!ok) {
+        shim.nfaults = 0;
+        shim.token_flags_add = 0;
+    }
+    pthread_mutex_unlock(&shim_lock);
+    if (!ok)
+        return CKR_GENERAL_ERROR;
+    if (!shim_enter(SHIM_FN_C_Initialize, false, 0, &rv, &real))
+        return rv;
+    return real->C_Initialize(args);
+}
+
+static CK_RV shim_C_Finalize(CK_VOID_PTR args)
+{
+    CK_FUNCTION_LIST_PTR real;
+    CK_RV rv;
+
+    if (shim_enter(SHIM_FN_C_Finalize, false, 0, &rv, &real))
+        rv = real->C_Finalize(args);
+    shim_write_counts();
+    return rv;
+}
+
+static CK_RV shim_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+    CK_FUNCTION_LIST_PTR real;
+    CK_RV rv;
+
+    if (!shim_enter(SHIM_FN_C_GetTokenInfo, false, 0, &rv, &real))
+        return rv;
+    rv = real->C_GetTokenInfo(slot, info);
+    if (rv == CKR_OK && info) {
+        pthread_mutex_lock(&shim_lock);
+        info->flags |= shim.token_flags_add;
+        pthread_mutex_unlock(&shim_lock);
+    }
+    return rv;
+}
+
+static CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+    pthread_mutex_lock(&shim_lock);
+    shim.counts[SHIM_FN_C_GetFunctionList]++;
+    pthread_mutex_unlock(&shim_lock);
+    if (!list)
+        return CKR_ARGUMENTS_BAD;
+    *list = &shim_list;
+    return CKR_OK;
+}
+
+__attribute__((visibility("default"))) CK_RV
+C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+    return shim_C_GetFunctionList(list);
+}
+
+__attribute__((destructor)) static void shim_at_exit(void)
+{
+    shim_write_counts();
+}
