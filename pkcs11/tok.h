@@ -99,6 +99,12 @@ csa_err tok_open(const char *module, const char *uri, tok_ctx **out);
 /* Logs out, closes the session and finalizes the module.  Accepts NULL. */
 void tok_close(tok_ctx *ctx);
 
+/* Initialises a fresh token for tests and first set-up: the first slot
+ * with an uninitialised token gets the label and SO PIN, then the user PIN
+ * is set.  PINs come from files (or "fd:N"), never argv. */
+csa_err tok_init_token(const char *module, const char *label,
+                       const char *so_pin_source, const char *user_pin_source);
+
 /* Logs in as the user with the PIN read from pin_source (a file path or
  * "fd:N").  Refuses before C_Login when the token reports the PIN locked,
  * on its final try or to be changed.  A failed C_Login is reported and

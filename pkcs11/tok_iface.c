@@ -71,6 +71,26 @@ CK_RV tok_ck_login(tok_ctx *t, const unsigned char *pin, size_t len)
                     (CK_ULONG)len);
 }
 
+CK_RV tok_ck_login_so(tok_ctx *t, const unsigned char *pin, size_t len)
+{
+    csa_debug("pkcs11", "C_Login user=CKU_SO (PIN not logged)");
+    return TOK_CALL(t, C_Login, t->session, CKU_SO, (CK_UTF8CHAR *)pin,
+                    (CK_ULONG)len);
+}
+
+CK_RV tok_ck_init_token(tok_ctx *t, CK_SLOT_ID slot, const unsigned char *pin,
+                        size_t len, const unsigned char label[32])
+{
+    return TOK_CALL(t, C_InitToken, slot, (CK_UTF8CHAR *)pin, (CK_ULONG)len,
+                    (CK_UTF8CHAR *)label);
+}
+
+CK_RV tok_ck_init_pin(tok_ctx *t, const unsigned char *pin, size_t len)
+{
+    return TOK_CALL(t, C_InitPIN, t->session, (CK_UTF8CHAR *)pin,
+                    (CK_ULONG)len);
+}
+
 CK_RV tok_ck_logout(tok_ctx *t)
 {
     return TOK_CALL(t, C_Logout, t->session);

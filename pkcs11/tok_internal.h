@@ -47,6 +47,10 @@ CK_RV tok_ck_close_session(tok_ctx *t);
 CK_RV tok_ck_get_session_info(tok_ctx *t, CK_SESSION_INFO *info);
 CK_RV tok_ck_login(tok_ctx *t, const unsigned char *pin, size_t len);
 CK_RV tok_ck_logout(tok_ctx *t);
+CK_RV tok_ck_login_so(tok_ctx *t, const unsigned char *pin, size_t len);
+CK_RV tok_ck_init_token(tok_ctx *t, CK_SLOT_ID slot, const unsigned char *pin,
+                        size_t len, const unsigned char label[32]);
+CK_RV tok_ck_init_pin(tok_ctx *t, const unsigned char *pin, size_t len);
 CK_RV tok_ck_find(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found);
 CK_RV tok_ck_get_attrs(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
@@ -71,6 +75,8 @@ csa_err tok_rv_raise(CK_RV rv, const char *what);
 int tok_rv_session_lost(CK_RV rv);
 
 /* tok_token.c */
+/* Loads and initialises the module without choosing a token. */
+csa_err tok_open_module_only(const char *module, tok_ctx **out);
 /* Reopens the session after it was lost; restores the login from the PIN
  * source.  Called at most once per operation. */
 csa_err tok_session_reopen(tok_ctx *t);

@@ -93,41 +93,59 @@ static csa_err tok_open_session(tok_ctx *t)
     return CSA_OK;
 }
 
-csa_err tok_open(const char *module, const char *uri, tok_ctx **out)
+static csa_err tok_start(const char *module, const char *uri, tok_ctx **out)
 {
     tok_ctx *t = calloc(1, sizeof(*t));
     csa_err err;
     CK_RV rv;
     int r;
 
-    *out = NULL;
+    *out = t;
     if (t == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     t->pid = getpid();
     t->uri = p11_kit_uri_new();
     r = p11_kit_uri_parse(uri ? uri : "pkcs11:", P11_KIT_URI_FOR_ANY, t->uri);
-    if (r != P11_KIT_URI_OK) {
-        err = csa_raise(CSA_ERR_CONFIG, "bad PKCS#11 URI '%s': %s",
-                        uri ? uri : "", p11_kit_uri_message(r));
-        goto fail;
-    }
+    if (r != P11_KIT_URI_OK)
+        return csa_raise(CSA_ERR_CONFIG, "bad PKCS#11 URI '%s': %s",
+                         uri ? uri : "", p11_kit_uri_message(r));
     if ((err = tok_load_module(t, module)) != CSA_OK)
-        goto fail;
+        return err;
     rv = tok_ck_initialize(t);
     if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        err = tok_rv_raise(rv, "cannot initialise the PKCS#11 module");
-        goto fail;
+        /* Not initialised: tok_close must not finalize. */
+        t->pid = 0;
+        return tok_rv_raise(rv, "cannot initialise the PKCS#11 module");
     }
-    if ((err = tok_select_slot(t)) != CSA_OK ||
-        (err = tok_open_session(t)) != CSA_OK)
-        goto fail;
+    return CSA_OK;
+}
+
+csa_err tok_open_module_only(const char *module, tok_ctx **out)
+{
+    csa_err err = tok_start(module, NULL, out);
+
+    if (err != CSA_OK) {
+        tok_close(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+csa_err tok_open(const char *module, const char *uri, tok_ctx **out)
+{
+    tok_ctx *t = NULL;
+    csa_err err = tok_start(module, uri, &t);
+
+    *out = NULL;
+    if (err != CSA_OK || (err = tok_select_slot(t)) != CSA_OK ||
+        (err = tok_open_session(t)) != CSA_OK) {
+        tok_close(t);
+        return err;
+    }
     csa_debug("pkcs11", "selected token '%s' in slot %lu", t->token_label,
               (unsigned long)t->slot);
     *out = t;
     return CSA_OK;
-fail:
-    tok_close(t);
-    return err;
 }
 
 void tok_close(tok_ctx *t)
