@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Standard challenges (http-01, dns-01) are delegated to a hook program, as
+ * uacme does: the request travels in the environment, never in argv, the
+ * hook's exit status says whether it accepted, and the hook starts with
+ * stdin on /dev/null and no descriptor of ours above 2.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acme_int.h"
+#include "csa_log.h"
+#include "csa_secret.h"
+
+extern char **environ;
+
+#define HOOK_VARS 8
+
+static char *env_var(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 2;
+    char *s = malloc(n);
+
+    if (s != NULL)
+        snprintf(s, n, "%s=%s", name, value ? value : "");
+    return s;
+}
+
+/* The hook's variables; dns-01 adds the record name and TXT value. */
+static csa_err hook_vars(const acme_hook_call *call, char **v, size_t *n)
+{
+    char *txt = NULL, *name = NULL;
+    csa_err err = CSA_OK;
+
+    *n = 0;
+    v[(*n)++] = env_var("CSAGENT_HOOK_METHOD", call->method);
+    v[(*n)++] = env_var("CSAGENT_CHALLENGE_TYPE", call->type);
+    v[(*n)++] = env_var("CSAGENT_IDENTIFIER_TYPE", call->identifier_type);
+    v[(*n)++] = env_var("CSAGENT_IDENTIFIER", call->identifier_value);
+    v[(*n)++] = env_var("CSAGENT_TOKEN", call->token);
+    v[(*n)++] = env_var("CSAGENT_KEY_AUTH", call->key_auth);
+    if (strcmp(call->type, "dns-01") == 0) {
+        if ((err = acme_dns01_txt(call->key_auth, &txt)) != CSA_OK)
+            return err;
+        name = malloc(strlen(call->identifier_value) + 17);
+        if (name != NULL)
+            sprintf(name, "_acme-challenge.%s", call->identifier_value);
+        v[(*n)++] = env_var("CSAGENT_DNS01_NAME", name ? name : "");
+        v[(*n)++] = env_var("CSAGENT_DNS01_TXT", txt);
+        free(name);
+        free(txt);
+    }
+    while (err == CSA_OK && *n > 0 && v[*n - 1] == NULL)
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    return err;
+}
+
+/* environ without CSAGENT_* plus ours; *out is the caller's (strings in it
+ * are borrowed from environ except the last n_ours, which are ours). */
+static csa_err hook_env(char **ours, size_t n_ours, char ***out)
+{
+    size_t n = 0, i, k = 0;
+    char **env;
+
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    env = calloc(n + n_ours + 1, sizeof(*env));
+    if (env == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (i = 0; i < n; i++)
+        if (strncmp(environ[i], "CSAGENT_", 8) != 0)
+            env[k++] = environ[i];
+    for (i = 0; i < n_ours; i++)
+        env[k++] = ours[i];
+    *out = env;
+    return CSA_OK;
+}
+
+static csa_err hook_spawn(const char *hook, char **env, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[2] = {(char *)hook, NULL};
+    int rc;
+
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (rc == 0)
+        rc = posix_spawn(pid, hook, &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return csa_raise(CSA_ERR_CONFIG, "cannot run the challenge hook %s: %s",
+                         hook, strerror(rc));
+    return CSA_OK;
+}
+
+static csa_err hook_reap(const char *hook, pid_t pid, long timeout_s,
+                         int *status)
+{
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    time_t deadline = time(NULL) + timeout_s;
+    int ws = 0;
+    pid_t got;
+
+    while ((got = waitpid(pid, &ws, WNOHANG)) == 0) {
+        if (time(NULL) >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &ws, 0);
+            return csa_raise(CSA_ERR_TIMEOUT,
+                             "the challenge hook %s ran past %ld s and was "
+                             "killed",
+                             hook, timeout_s);
+        }
+        nanosleep(&tick, NULL);
+    }
+    if (got < 0)
+        return csa_raise(CSA_ERR_IO, "waiting for the hook %s: %s", hook,
+                         strerror(errno));
+    if (WIFSIGNALED(ws))
+        return csa_raise(CSA_ERR_IO, "the challenge hook %s died of signal %d",
+                         hook, WTERMSIG(ws));
+    *status = WEXITSTATUS(ws);
+    return CSA_OK;
+}
+
+csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
+                      long timeout_s, int *status)
+{
+    char *vars[HOOK_VARS] = {NULL}, **env = NULL;
+    size_t n = 0, i;
+    pid_t pid = -1;
+    csa_err err;
+
+    *status = -1;
+    if (hook == NULL || hook[0] != '/')
+        return csa_raise(CSA_ERR_CONFIG,
+                         "the challenge hook must be an absolute path");
+    if ((err = hook_vars(call, vars, &n)) || (err = hook_env(vars, n, &env)) ||
+        (err = hook_spawn(hook, env, &pid)))
+        goto done;
+    err = hook_reap(hook, pid, timeout_s > 0 ? timeout_s : 60, status);
+    csa_debug("acme", "hook %s %s %s %s -> %d", hook, call->method, call->type,
+              call->identifier_value, *status);
+done:
+    free(env);
+    for (i = 0; i < HOOK_VARS; i++) {
+        if (vars[i] != NULL)
+            csa_cleanse(vars[i], strlen(vars[i]));
+        free(vars[i]);
+    }
+    return err;
+}
+
+/* Runs the "done"/"failed" hook; its own result never changes the
+ * outcome, and the first error's message is kept. */
+static csa_err hook_cleanup(const char *hook, const acme_hook_call *call,
+                            csa_err err)
+{
+    char *saved = err != CSA_OK ? strdup(csa_errmsg()) : NULL;
+    int st = -1;
+
+    if (acme_hook_run(hook, call, 0, &st) != CSA_OK || st != 0)
+        csa_warn("acme", "the %s hook for %s failed", call->method,
+                 call->identifier_value);
+    if (err != CSA_OK)
+        csa_raise(err, "%s", saved != NULL ? saved : "challenge failed");
+    else
+        csa_err_clear();
+    free(saved);
+    return err;
+}
+
+/* Runs "begin" for ch; *accepted = exit status 0. */
+static csa_err solve_one(acme_client *c, const acme_authz *a,
+                         const acme_challenge *ch, const char *hook,
+                         int *accepted)
+{
+    acme_hook_call call = {
+        "begin",   ch->type, a->identifier_type, a->identifier_value,
+        ch->token, NULL};
+    char *ka = NULL;
+    int st = -1;
+    csa_err err;
+
+    *accepted = 0;
+    if ((err = acme_key_authorization(c->key, ch->token, &ka)) != CSA_OK)
+        return err;
+    call.key_auth = ka;
+    if ((err = acme_hook_run(hook, &call, 0, &st)) != CSA_OK || st != 0)
+        goto done;
+    *accepted = 1;
+    err = acme_challenge_respond(c, ch->url, "{}");
+    if (err == CSA_OK)
+        err = acme_authz_wait(c, a->url, NULL);
+    call.method = err == CSA_OK ? "done" : "failed";
+    err = hook_cleanup(hook, &call, err);
+done:
+    free(ka);
+    return err;
+}
+
+csa_err acme_authz_solve_hook(acme_client *c, const char *authz_url,
+                              const char *hook, const char *const *prefs,
+                              size_t n_prefs)
+{
+    acme_authz *a = NULL;
+    size_t i;
+    int accepted = 0;
+    csa_err err;
+
+    if ((err = acme_authz_get(c, authz_url, &a)) != CSA_OK)
+        return err;
+    if (a->status == ACME_STATUS_VALID)
+        goto done;
+    for (i = 0; i < n_prefs && !accepted; i++) {
+        const acme_challenge *ch = acme_challenge_select(a, &prefs[i], 1);
+
+        if (ch == NULL)
+            continue;
+        if ((err = solve_one(c, a, ch, hook, &accepted)) != CSA_OK)
+            goto done;
+        if (!accepted)
+            csa_info("acme", "hook declined %s for %s", ch->type,
+                     a->identifier_value);
+    }
+    if (!accepted)
+        err = csa_raise(CSA_ERR_UNSUPPORTED,
+                        "no challenge for %s:%s was both offered by the CA "
+                        "and accepted by the hook",
+                        a->identifier_type, a->identifier_value);
+done:
+    acme_authz_free(a);
+    return err;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Signed POSTs with the bounded retries of RFC 8555 §6.5 and §6.6:
+ * badNonce is retried at once with the nonce the error carried (Pebble
+ * rejects 5% of good nonces on purpose); rateLimited and 503 are retried
+ * only after a short Retry-After; everything else becomes an error whose
+ * message carries the problem document.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "acme_int.h"
+#include "csa_log.h"
+
+#define PROBLEM_PREFIX "urn:ietf:params:acme:error:"
+
+static int is_problem(const acme_problem *p, const char *name)
+{
+    size_t n = strlen(PROBLEM_PREFIX);
+
+    return p->type != NULL && strncmp(p->type, PROBLEM_PREFIX, n) == 0 &&
+           strcmp(p->type + n, name) == 0;
+}
+
+static void sleep_s(long s)
+{
+    struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* What to do with a failed answer: 1 = retry, 0 = error raised. */
+typedef struct {
+    unsigned bad_nonce, rate_limited;
+} retry_state;
+
+static int should_retry(acme_client *c, const acme_post_req *req,
+                        const acme_http_resp *r, retry_state *st, csa_err *err)
+{
+    acme_problem p = {0};
+    long ra = acme_retry_after_parse(r->retry_after_raw, time(NULL));
+    int retry = 0;
+
+    if (r->content_type == NULL || strcmp(r->content_type, ACME_CT_PROBLEM) ||
+        acme_problem_parse(r->body, r->len, &p) != CSA_OK) {
+        acme_set_last_problem(c, NULL);
+        if (r->status == 503 && ra >= 0 && ra <= c->max_retry_after_s &&
+            st->rate_limited++ < ACME_RATELIMIT_TRIES) {
+            sleep_s(ra);
+            return 1;
+        }
+        *err = csa_raise(CSA_ERR_PROTOCOL,
+                         "the CA answered %s with HTTP %ld and no problem "
+                         "document (%s)",
+                         req->url, r->status,
+                         r->content_type ? r->content_type : "untyped");
+        return 0;
+    }
+    acme_set_last_problem(c, p.type);
+    if (is_problem(&p, "badNonce") && ++st->bad_nonce < ACME_BADNONCE_TRIES) {
+        csa_debug("acme", "badNonce from %s, retrying (%u)", req->url,
+                  st->bad_nonce);
+        retry = 1;
+    } else if ((is_problem(&p, "rateLimited") || r->status == 503) && ra >= 0 &&
+               ra <= c->max_retry_after_s &&
+               st->rate_limited++ < ACME_RATELIMIT_TRIES) {
+        csa_info("acme", "%s: %s; retrying after %ld s", req->url, p.summary,
+                 ra);
+        sleep_s(ra);
+        retry = 1;
+    } else {
+        *err = csa_raise(CSA_ERR_CA_PROBLEM, "the CA refused %s (HTTP %ld): %s",
+                         req->url, r->status, p.summary);
+    }
+    acme_problem_clear(&p);
+    return retry;
+}
+
+static csa_err post_once(acme_client *c, const acme_post_req *req,
+                         const csa_signer *s, const char *kid,
+                         acme_http_resp *r)
+{
+    char *nonce = NULL, *jws = NULL;
+    csa_err err;
+
+    if ((err = acme_nonce_get(c, &nonce)) ||
+        (err = acme_jws_build(s, req->url, nonce, kid, req->payload, &jws)))
+        goto done;
+    err = acme_http_do(c, "POST", req->url, jws, req->max, r);
+    if (err == CSA_OK)
+        acme_nonce_put(c, r->nonce);
+done:
+    free(nonce);
+    free(jws);
+    return err;
+}
+
+static void log_payload(const acme_post_req *req)
+{
+    if (req->payload == NULL)
+        csa_debug("acme", "POST-as-GET %s", req->url);
+    else if (req->secret_payload)
+        csa_debug("acme", "POST %s payload (redacted, %zu bytes)", req->url,
+                  strlen(req->payload));
+    else
+        csa_debug("acme", "POST %s payload %s", req->url, req->payload);
+}
+
+csa_err acme_post(acme_client *c, const acme_post_req *req, acme_http_resp *r)
+{
+    const csa_signer *s = req->signer != NULL ? req->signer : c->key;
+    const char *kid = req->use_jwk ? NULL : c->kid;
+    retry_state st = {0, 0};
+    csa_err err = CSA_OK;
+
+    if (s == NULL)
+        return csa_raise(CSA_ERR_INVALID, "no account key is set");
+    if (!req->use_jwk && kid == NULL)
+        return csa_raise(CSA_ERR_INVALID,
+                         "no account URL is known: register first");
+    log_payload(req);
+    for (;;) {
+        if ((err = post_once(c, req, s, kid, r)) != CSA_OK)
+            return err;
+        if (r->status >= 200 && r->status < 300)
+            break;
+        if (!should_retry(c, req, r, &st, &err))
+            return err;
+    }
+    acme_set_last_problem(c, NULL);
+    if (req->accept != NULL &&
+        (r->content_type == NULL || strcmp(r->content_type, req->accept)))
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "the CA answered %s with %s, expected %s", req->url,
+                         r->content_type ? r->content_type : "no content type",
+                         req->accept);
+    return CSA_OK;
+}
+
+csa_err acme_post_json(acme_client *c, const char *url, const char *payload,
+                       acme_http_resp *r, json_object **obj)
+{
+    acme_post_req req = {.url = url,
+                         .payload = payload,
+                         .max = ACME_MAX_JSON,
+                         .accept = ACME_CT_JSON};
+    csa_err err;
+
+    *obj = NULL;
+    err = acme_post(c, &req, r);
+    if (err == CSA_OK)
+        err = acme_json_parse(r->body, r->len, obj);
+    return err;
+}
