@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Persisted ACME state: one JSON document <state>/state.json with a table
+ * per object kind (accounts, orders, authzs, challs, certs) plus OTP
+ * counters and EAB bindings.  Saved after every change with
+ * write-temp / fsync / rename / fsync-dir, so a test can kill and restart
+ * the CA and a crash never leaves a torn file.
+ */
+#include "csca.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const tables[] = {"accounts", "orders", "authzs",  "challs",
+                                     "certs",    "otp",    "eab_used"};
+
+const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+long long jint(json_object *o, const char *key)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v))
+        return 0;
+    return json_object_get_int64(v);
+}
+
+/* RFC 3339 UTC; the caller frees. */
+char *time_str(time_t t)
+{
+    struct tm tm;
+    char buf[32];
+
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return strdup(buf);
+}
+
+time_t time_parse(const char *s)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+        return (time_t)-1;
+    return timegm(&tm);
+}
+
+/* Whole file, NUL-terminated; the caller frees. */
+char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+
+    if (f == NULL)
+        return NULL;
+    for (;;) {
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap + 65536);
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap += 65536;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    fclose(f);
+    if (buf != NULL)
+        buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+static int fsync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    int fd, rc = -1;
+
+    if (copy == NULL)
+        return -1;
+    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        rc = fsync(fd);
+        close(fd);
+    }
+    free(copy);
+    return rc;
+}
+
+/* Write temp, fsync, rename over path, fsync the directory. */
+int atomic_write(const char *path, const char *data, size_t len, int mode)
+{
+    char tmp[4096];
+    int fd;
+    size_t off = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0)
+        return -1;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (off != len || fsync(fd) != 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return fsync_dir(path);
+}
+
+static char *state_path(void)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/state.json", CS.o.state_dir) < 0)
+        return NULL;
+    return p;
+}
+
+int state_load(void)
+{
+    char *path = state_path(), *text;
+    size_t i;
+
+    text = path ? read_file(path, NULL) : NULL;
+    CS.state = text ? json_tokener_parse(text) : json_object_new_object();
+    free(text);
+    free(path);
+    if (!json_object_is_type(CS.state, json_type_object)) {
+        fprintf(stderr, "csca: state.json is not a JSON object\n");
+        return -1;
+    }
+    for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+        if (!json_object_object_get_ex(CS.state, tables[i], NULL))
+            json_object_object_add(CS.state, tables[i],
+                                   json_object_new_object());
+    return 0;
+}
+
+int state_save(void)
+{
+    char *path = state_path();
+    const char *text = json_object_to_json_string_ext(
+        CS.state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    int rc = path ? atomic_write(path, text, strlen(text), 0600) : -1;
+
+    if (rc != 0)
+        fprintf(stderr, "csca: cannot save state: %s\n", strerror(errno));
+    free(path);
+    return rc;
+}
+
+json_object *state_tab(const char *table)
+{
+    json_object *t = NULL;
+
+    json_object_object_get_ex(CS.state, table, &t);
+    return t;
+}
+
+json_object *state_get(const char *table, const char *id)
+{
+    json_object *o = NULL;
+
+    json_object_object_get_ex(state_tab(table), id, &o);
+    return o;
+}
+
+/* Insert obj under a fresh random id; returns the id (caller frees). */
+char *state_add(const char *table, json_object *obj)
+{
+    char *id = rand_token(12);
+
+    if (id == NULL) {
+        json_object_put(obj);
+        return NULL;
+    }
+    json_object_object_add(state_tab(table), id, obj);
+    return id;
+}
