@@ -245,6 +245,30 @@ static void test_facts_keys(void **state)
     }
 }
 
+/* Facts refuse what a verifier could read two ways. */
+static void test_facts_malformed(void **state)
+{
+    struct fixture *fx = *state;
+    struct spec s = {0};
+    X509 *x = make_leaf(fx, &s);
+    pol_cert_facts *f = (pol_cert_facts *)1;
+
+    /* a second extendedKeyUsage extension */
+    add_ext(x, fx->ca, NID_ext_key_usage, "serverAuth");
+    sign_cert(x, fx->keys[K_CA]);
+    assert_int_equal(pol_cert_facts_from_x509(x, &f), CSA_ERR_INVALID);
+    assert_null(f);
+    X509_free(x);
+    /* a second CN */
+    x = make_leaf(fx, &s);
+    set_name(X509_get_subject_name(x), "evil.test", NULL);
+    sign_cert(x, fx->keys[K_CA]);
+    assert_int_equal(pol_cert_facts_from_x509(x, &f), CSA_ERR_INVALID);
+    assert_non_null(strstr(csa_errmsg(), "repeats CN"));
+    X509_free(x);
+    assert_int_equal(pol_cert_facts_from_x509(NULL, &f), CSA_ERR_INVALID);
+}
+
 static const char *const ALLOW_SERVERAUTH =
     "[profile.codesigning]\naccept_eku_serverauth = true\n";
 static const char *const TEST_TLS = "[profile.test-tls]\nenabled = true\n";
@@ -580,6 +604,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_facts),
         cmocka_unit_test(test_facts_keys),
+        cmocka_unit_test(test_facts_malformed),
         cmocka_unit_test(test_check_cert_table),
         cmocka_unit_test(test_verdict_text),
         cmocka_unit_test(test_clientauth),
