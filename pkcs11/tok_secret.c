@@ -61,9 +61,30 @@ static csa_err tok_secret_create(tok_ctx *t, const char *label,
     return CSA_OK;
 }
 
+/*
+ * Tokens (SoftHSM among them) refuse CKM_SHA256_HMAC / CKM_SHA512_HMAC with
+ * a key shorter than the digest, yet authenticator seeds are often 20 bytes
+ * whatever the algorithm.  HMAC zero-pads a short key to the hash's block
+ * size anyway (RFC 2104 §2), so storing the seed zero-padded to 64 bytes
+ * (the SHA-1/SHA-256 block; SHA-512's is 128) gives the very same MACs.
+ */
+static csa_err tok_secret_pad(const csa_secret *in, csa_secret *out)
+{
+    unsigned char buf[64] = {0};
+    csa_err err;
+
+    if (in->len >= sizeof(buf))
+        return csa_secret_set(out, in->data, in->len);
+    memcpy(buf, in->data, in->len);
+    err = csa_secret_set(out, buf, sizeof(buf));
+    csa_cleanse(buf, sizeof(buf));
+    return err;
+}
+
 csa_err tok_secret_import(tok_ctx *t, const char *label,
                           const csa_secret *secret, bool replace)
 {
+    csa_secret padded = {0};
     tok_obj_info *old = NULL;
     CK_OBJECT_HANDLE h;
     size_t n = 0, i;
@@ -83,7 +104,9 @@ csa_err tok_secret_import(tok_ctx *t, const char *label,
                          label, t->token_label);
     }
     /* Store the new secret first: an interruption leaves two, never none. */
-    err = tok_secret_create(t, label, secret, &h);
+    if ((err = tok_secret_pad(secret, &padded)) == CSA_OK)
+        err = tok_secret_create(t, label, &padded, &h);
+    csa_secret_free(&padded);
     for (i = 0; err == CSA_OK && i < n; i++)
         err = tok_obj_destroy(t, old[i].handle);
     free(old);

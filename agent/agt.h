@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by the csagent CLI's command files. */
+#ifndef AGT_H
+#define AGT_H
+
+#include "agt_config.h"
+#include "csa_err.h"
+#include "tok.h"
+
+/* Exit codes (documented in docs/cli.md and --help). */
+enum {
+    AGT_EXIT_OK = 0,
+    AGT_EXIT_FAIL = 1,
+    AGT_EXIT_USAGE = 2,
+    AGT_EXIT_CONFIG = 3,
+    AGT_EXIT_TOKEN = 4,
+    AGT_EXIT_CA = 5,
+    AGT_EXIT_POLICY = 6,
+};
+
+/* Options every command may take; each overrides the config file. */
+typedef struct {
+    const char *config_path;
+    const char *module;
+    const char *token_uri;
+    const char *pin_file;
+    agt_config *cfg; /* loaded lazily; NULL when no config */
+} agt_globals;
+
+typedef int (*agt_cmd_fn)(agt_globals *g, int argc, char **argv);
+
+/* Loads the config named by --config or CSAGENT_CONFIG if not yet loaded.
+ * required: fail when there is none. */
+csa_err agt_load_config(agt_globals *g, int required);
+/* Opens the token from the options or config; login when pin is set. */
+csa_err agt_open_token(agt_globals *g, int login, tok_ctx **out);
+/* Prints the current error and maps it to an exit code. */
+int agt_fail_exit(csa_err err);
+/* Handles the token options; returns 1 if opt was one of them. */
+int agt_token_opt(agt_globals *g, int opt, const char *arg);
+
+int agt_cmd_token_init(agt_globals *g, int argc, char **argv);
+int agt_cmd_list(agt_globals *g, int argc, char **argv);
+int agt_cmd_keygen(agt_globals *g, int argc, char **argv);
+int agt_cmd_pubkey(agt_globals *g, int argc, char **argv);
+
+#endif

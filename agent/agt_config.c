@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "agt_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+typedef struct {
+    agt_config *cfg;
+    char msg[512];
+} agt_parse;
+
+static const char *const profile_names[AGT_PROFILE__MAX] = {
+    [AGT_PROFILE_CODESIGNING] = "codesigning",
+    [AGT_PROFILE_CLIENTAUTH] = "clientauth",
+};
+
+const char *agt_profile_name(agt_profile p)
+{
+    return (unsigned)p < AGT_PROFILE__MAX ? profile_names[p] : "unknown";
+}
+
+/* Keeps the first error only: libinih goes on parsing after one. */
+static int agt_fail(agt_parse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int agt_fail(agt_parse *p, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (p->msg[0] == '\0') {
+        va_start(ap, fmt);
+        vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+        va_end(ap);
+    }
+    return 0;
+}
+
+static int agt_set_str(char **dst, const char *value)
+{
+    free(*dst);
+    *dst = strdup(value);
+    return *dst != NULL;
+}
+
+static int agt_parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1")) {
+        *out = true;
+        return 1;
+    }
+    if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0")) {
+        *out = false;
+        return 1;
+    }
+    return 0;
+}
+
+/* Splits a comma-separated list into trimmed, non-empty items. */
+static int agt_parse_list(const char *v, char **items, int *n)
+{
+    char *copy = strdup(v), *save = NULL, *tok;
+    int ok = copy != NULL;
+
+    for (tok = ok ? strtok_r(copy, ",", &save) : NULL; tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        for (char *e = tok + strlen(tok); e > tok && (e[-1] == ' ');)
+            *--e = '\0';
+        if (*tok == '\0')
+            continue;
+        if (*n >= AGT_MAX_LIST) {
+            ok = 0;
+            break;
+        }
+        items[(*n)++] = strdup(tok);
+    }
+    free(copy);
+    return ok;
+}
+
+static int agt_token_key(agt_parse *p, const char *k, const char *v)
+{
+    agt_config *c = p->cfg;
+
+    if (!strcmp(k, "module"))
+        return agt_set_str(&c->module, v);
+    if (!strcmp(k, "uri"))
+        return agt_set_str(&c->token_uri, v);
+    if (!strcmp(k, "pin_file"))
+        return agt_set_str(&c->pin_file, v);
+    if (!strcmp(k, "pin"))
+        return agt_fail(p,
+                        "key '%s%s' is not allowed: a PIN never goes in the "
+                        "configuration; use pin_file",
+                        k, "");
+    return agt_fail(p, "unknown key '%s' in [token]%s", k, "");
+}
+
+static int agt_ca_key(agt_parse *p, const char *k, const char *v)
+{
+    agt_config *c = p->cfg;
+
+    if (!strcmp(k, "directory"))
+        return agt_set_str(&c->directory, v);
+    if (!strcmp(k, "ca_bundle"))
+        return agt_set_str(&c->ca_bundle, v);
+    if (!strcmp(k, "trust_anchor"))
+        return agt_set_str(&c->trust_anchor, v);
+    if (!strcmp(k, "contact"))
+        return agt_parse_list(v, c->contact, &c->n_contact) ||
+               agt_fail(p, "bad contact list '%s'%s", v, "");
+    if (!strcmp(k, "terms_agreed"))
+        return agt_parse_bool(v, &c->terms_agreed) ||
+               agt_fail(p, "terms_agreed must be yes or no, not '%s'%s", v, "");
+    if (!strcmp(k, "account_key"))
+        return agt_set_str(&c->account_key, v);
+    if (!strcmp(k, "account_key_type"))
+        return agt_set_str(&c->account_key_type, v);
+    if (!strcmp(k, "eab_kid"))
+        return agt_set_str(&c->eab_kid, v);
+    if (!strcmp(k, "eab_key_file"))
+        return agt_set_str(&c->eab_key_file, v);
+    if (!strcmp(k, "eab_alg")) {
+        if (strcmp(v, "HS256") && strcmp(v, "HS384") && strcmp(v, "HS512"))
+            return agt_fail(p,
+                            "eab_alg must be HS256, HS384 or HS512, not "
+                            "'%s'%s",
+                            v, "");
+        return agt_set_str(&c->eab_alg, v);
+    }
+    if (!strcmp(k, "preferred_chain"))
+        return agt_set_str(&c->preferred_chain, v);
+    if (!strcmp(k, "eab_key"))
+        return agt_fail(p,
+                        "key '%s%s' is not allowed: the EAB MAC key never "
+                        "goes in the configuration; use eab_key_file",
+                        k, "");
+    return agt_fail(p, "unknown key '%s' in [ca]%s", k, "");
+}
+
+static int agt_agent_key(agt_parse *p, const char *k, const char *v)
+{
+    agt_config *c = p->cfg;
+
+    if (!strcmp(k, "state_dir"))
+        return agt_set_str(&c->state_dir, v);
+    if (!strcmp(k, "policy"))
+        return agt_set_str(&c->policy, v);
+    if (!strcmp(k, "notify"))
+        return agt_set_str(&c->notify, v);
+    return agt_fail(p, "unknown key '%s' in [agent]%s", k, "");
+}
+
+static int agt_identity_profile(agt_parse *p, agt_identity *id, const char *v)
+{
+    int i;
+
+    for (i = 0; i < AGT_PROFILE__MAX; i++) {
+        if (!strcmp(v, profile_names[i])) {
+            id->profile = (agt_profile)i;
+            return 1;
+        }
+    }
+    return agt_fail(p,
+                    "profile must be codesigning or clientauth, not "
+                    "'%s'%s",
+                    v, "");
+}
+
+static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
+                            const char *v)
+{
+    if (!strcmp(k, "label"))
+        return agt_set_str(&id->label, v);
+    if (!strcmp(k, "key_type"))
+        return agt_set_str(&id->key_type, v);
+    if (!strcmp(k, "profile"))
+        return agt_identity_profile(p, id, v);
+    if (!strcmp(k, "domain"))
+        return agt_set_str(&id->domain, v);
+    if (!strcmp(k, "email"))
+        return agt_set_str(&id->email, v);
+    if (!strcmp(k, "common_name"))
+        return agt_set_str(&id->common_name, v);
+    if (!strcmp(k, "organization"))
+        return agt_set_str(&id->organization, v);
+    if (!strcmp(k, "challenges"))
+        return agt_parse_list(v, id->challenges, &id->n_challenges) ||
+               agt_fail(p, "bad challenge list '%s'%s", v, "");
+    if (!strcmp(k, "hook"))
+        return agt_set_str(&id->hook, v);
+    if (!strcmp(k, "rotate"))
+        return agt_parse_bool(v, &id->rotate) ||
+               agt_fail(p, "rotate must be yes or no, not '%s'%s", v, "");
+    if (!strcmp(k, "accept_test_ca_eku"))
+        return agt_parse_bool(v, &id->accept_test_ca_eku) ||
+               agt_fail(p, "accept_test_ca_eku must be yes or no, not '%s'%s",
+                        v, "");
+    return agt_fail(p, "unknown key '%s' in [identity %s]", k, id->name);
+}
+
+static agt_identity *agt_identity_for(agt_parse *p, const char *section)
+{
+    agt_config *c = p->cfg;
+    const char *name = section + strlen("identity ");
+    int i;
+
+    for (i = 0; i < c->n_ids; i++)
+        if (!strcmp(c->ids[i].name, name))
+            return &c->ids[i];
+    if (c->n_ids >= AGT_MAX_IDENTITIES || *name == '\0')
+        return NULL;
+    c->ids[c->n_ids].name = strdup(name);
+    c->ids[c->n_ids].rotate = true;
+    return &c->ids[c->n_ids++];
+}
+
+/* Debian's libinih is built without INI_HANDLER_LINENO: ini_parse_file
+ * returns the line of the first error, which names the place. */
+static int agt_ini_handler(void *user, const char *section, const char *key,
+                           const char *value)
+{
+    agt_parse *p = user;
+
+    if (!strcmp(section, "token"))
+        return agt_token_key(p, key, value);
+    if (!strcmp(section, "ca"))
+        return agt_ca_key(p, key, value);
+    if (!strcmp(section, "agent"))
+        return agt_agent_key(p, key, value);
+    if (!strncmp(section, "identity ", 9)) {
+        agt_identity *id = agt_identity_for(p, section);
+
+        if (id == NULL)
+            return agt_fail(p,
+                            "too many identities or an empty name in "
+                            "[%s]%s",
+                            section, "");
+        return agt_identity_key(p, id, key, value);
+    }
+    return agt_fail(p, "unknown section [%s]%s", section, "");
+}
+
+/* Whole-file checks that need every key: required keys per identity. */
+static csa_err agt_config_check(agt_config *c)
+{
+    int i;
+
+    for (i = 0; i < c->n_ids; i++) {
+        agt_identity *id = &c->ids[i];
+
+        if (id->label == NULL)
+            return csa_raise(CSA_ERR_CONFIG, "%s: [identity %s] has no label",
+                             c->path, id->name);
+        if (id->domain == NULL && id->email == NULL)
+            return csa_raise(CSA_ERR_CONFIG,
+                             "%s: [identity %s] needs domain or email", c->path,
+                             id->name);
+        if (id->profile == AGT_PROFILE_CODESIGNING && id->domain == NULL)
+            return csa_raise(CSA_ERR_CONFIG,
+                             "%s: [identity %s]: the codesigning profile "
+                             "needs domain (the registered domain, draft "
+                             "section 4)",
+                             c->path, id->name);
+    }
+    return CSA_OK;
+}
+
+csa_err agt_config_load(const char *path, agt_config **out)
+{
+    agt_parse p = {0};
+    FILE *f;
+    int r;
+
+    *out = NULL;
+    p.cfg = calloc(1, sizeof(*p.cfg));
+    if (p.cfg == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    p.cfg->path = strdup(path);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        csa_err err = csa_raise(CSA_ERR_CONFIG, "cannot open %s: %s", path,
+                                strerror(errno));
+        agt_config_free(p.cfg);
+        return err;
+    }
+    r = ini_parse_file(f, agt_ini_handler, &p);
+    fclose(f);
+    if (r != 0) {
+        csa_err err = csa_raise(CSA_ERR_CONFIG, "%s:%d: %s", path, r,
+                                p.msg[0] ? p.msg : "syntax error");
+        agt_config_free(p.cfg);
+        return err;
+    }
+    if (agt_config_check(p.cfg) != CSA_OK) {
+        agt_config_free(p.cfg);
+        return CSA_ERR_CONFIG;
+    }
+    *out = p.cfg;
+    return CSA_OK;
+}
+
+static void agt_identity_free(agt_identity *id)
+{
+    int i;
+
+    free(id->name);
+    free(id->label);
+    free(id->key_type);
+    free(id->domain);
+    free(id->email);
+    free(id->common_name);
+    free(id->organization);
+    free(id->hook);
+    for (i = 0; i < id->n_challenges; i++)
+        free(id->challenges[i]);
+}
+
+void agt_config_free(agt_config *c)
+{
+    int i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->n_ids; i++)
+        agt_identity_free(&c->ids[i]);
+    for (i = 0; i < c->n_contact; i++)
+        free(c->contact[i]);
+    free(c->path);
+    free(c->module);
+    free(c->token_uri);
+    free(c->pin_file);
+    free(c->directory);
+    free(c->ca_bundle);
+    free(c->trust_anchor);
+    free(c->account_key);
+    free(c->account_key_type);
+    free(c->eab_kid);
+    free(c->eab_key_file);
+    free(c->eab_alg);
+    free(c->preferred_chain);
+    free(c->state_dir);
+    free(c->policy);
+    free(c->notify);
+    free(c);
+}
+
+const agt_identity *agt_config_identity(const agt_config *c, const char *name)
+{
+    int i;
+
+    for (i = 0; i < c->n_ids; i++)
+        if (!strcmp(c->ids[i].name, name) || !strcmp(c->ids[i].label, name))
+            return &c->ids[i];
+    return NULL;
+}

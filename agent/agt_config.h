@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's configuration file (INI, parsed with libinih), documented in
+ * docs/config.md.  Unknown sections and keys and bad values are errors that
+ * name file:line.
+ */
+#ifndef AGT_CONFIG_H
+#define AGT_CONFIG_H
+
+#include <stdbool.h>
+
+#include "csa_err.h"
+
+#define AGT_MAX_IDENTITIES 32
+#define AGT_MAX_LIST 16
+
+typedef enum {
+    AGT_PROFILE_CODESIGNING = 0,
+    AGT_PROFILE_CLIENTAUTH,
+    AGT_PROFILE__MAX
+} agt_profile;
+
+typedef struct {
+    char *name;     /* section name after "identity " */
+    char *label;    /* CKA_LABEL of key and certificate */
+    char *key_type; /* rsa3072, p256, ... */
+    agt_profile profile;
+    char *domain;       /* dns identifier (codesigning, device clientauth) */
+    char *email;        /* email identifier (clientauth users) */
+    char *common_name;  /* CN; defaults to domain or email */
+    char *organization; /* optional O */
+    char *challenges[AGT_MAX_LIST];
+    int n_challenges;
+    char *hook;              /* program for http-01/dns-01 */
+    bool rotate;             /* new key each renewal (default) */
+    bool accept_test_ca_eku; /* accept serverAuth/clientAuth leaves */
+} agt_identity;
+
+typedef struct {
+    char *path;
+    /* [token] */
+    char *module;
+    char *token_uri;
+    char *pin_file;
+    /* [ca] */
+    char *directory;
+    char *ca_bundle;
+    char *trust_anchor; /* issued chains must verify to this */
+    char *contact[AGT_MAX_LIST];
+    int n_contact;
+    bool terms_agreed;
+    char *account_key; /* label of the account key */
+    char *account_key_type;
+    char *eab_kid;
+    char *eab_key_file;
+    char *eab_alg;
+    char *preferred_chain;
+    /* [agent] */
+    char *state_dir;
+    char *policy;
+    char *notify;
+    agt_identity ids[AGT_MAX_IDENTITIES];
+    int n_ids;
+} agt_config;
+
+/* Parses path into a new config; the caller frees with agt_config_free.
+ * On error the message names path:line and the key. */
+csa_err agt_config_load(const char *path, agt_config **out);
+void agt_config_free(agt_config *cfg);
+const agt_identity *agt_config_identity(const agt_config *cfg,
+                                        const char *name);
+const char *agt_profile_name(agt_profile p);
+
+#endif
