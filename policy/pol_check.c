@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #define OID_SERVER_AUTH "1.3.6.1.5.5.7.3.1"
@@ -108,17 +109,39 @@ static bool has_eku(const pol_cert_facts *f, const char *oid)
     return false;
 }
 
+/* "SPKI sha256:<first 16 bytes hex>", enough for an operator to tell two
+ * keys apart in a message. */
+static void spki_str(const unsigned char *der, size_t len, char *buf,
+                     size_t size)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    size_t off;
+
+    if (!EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL)) {
+        snprintf(buf, size, "SPKI of %zu bytes", len);
+        return;
+    }
+    off = (size_t)snprintf(buf, size, "SPKI sha256:");
+    for (unsigned i = 0; i < 16 && i < mdlen && off + 3 <= size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%02x", md[i]);
+}
+
 static bool check_pubkey(const pol_policy *p, const pol_cert_facts *f,
                          const pol_expect *exp, pol_verdict *v)
 {
+    char want[80], got[80];
+
     if (exp->spki_der == NULL || exp->spki_len == 0)
         return pol_deny(v, "cert.public_key", "the token's public key",
                         "no expected key given", "nothing to compare with");
     if (f->spki_len != exp->spki_len ||
-        memcmp(f->spki_der, exp->spki_der, f->spki_len) != 0)
-        return pol_deny(v, "cert.public_key", "the token's public key",
-                        "a different public key",
+        memcmp(f->spki_der, exp->spki_der, f->spki_len) != 0) {
+        spki_str(exp->spki_der, exp->spki_len, want, sizeof(want));
+        spki_str(f->spki_der, f->spki_len, got, sizeof(got));
+        return pol_deny(v, "cert.public_key", want, got,
                         "the certificate is not for the token key");
+    }
     return pol_check_key(p, &f->key, v);
 }
 

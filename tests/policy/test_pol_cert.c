@@ -507,6 +507,13 @@ static void test_verdict_text(void **state)
     assert_string_equal(v.rule, "certificate.max_lifetime");
     assert_string_equal(v.expected, "<= 39744000 s");
     assert_string_equal(v.actual, "39744001 s");
+    exp.spki_der = f->spki_der + 1; /* any other bytes */
+    exp.spki_len = f->spki_len - 1;
+    assert_false(pol_check_cert(p, POL_PROFILE_CODESIGNING, f, &exp, NOW, &v));
+    assert_string_equal(v.rule, "cert.public_key");
+    assert_int_equal(strncmp(v.expected, "SPKI sha256:", 12), 0);
+    assert_int_equal(strlen(v.expected), 12 + 32);
+    assert_string_not_equal(v.expected, v.actual);
     OPENSSL_free(der);
     pol_cert_facts_free(f);
     pol_free(p);
@@ -566,6 +573,8 @@ static void test_chain(void **state)
     pol_verdict v;
 
     add_ext(leaf, inter, NID_key_usage, "critical,digitalSignature");
+    /* codeSigning only: no X.509 purpose may get in the way */
+    add_ext(leaf, inter, NID_ext_key_usage, "codeSigning");
     sign_cert(leaf, ikey);
     sk_X509_push(chain, leaf);
     sk_X509_push(chain, inter);
