@@ -176,8 +176,11 @@ static csa_err curl_error(const acme_client *c, CURLcode rc, const char *url,
     const char *why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
 
     switch (rc) {
-    case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
+        return csa_raise(
+            CSA_ERR_TLS, "cannot load the CA bundle %s to verify %s (%s)",
+            c->ca_bundle ? c->ca_bundle : "(system store)", url, why);
+    case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
         return csa_raise(CSA_ERR_TLS,
                          "TLS with %s failed: the server certificate does not "

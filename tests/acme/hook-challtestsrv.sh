@@ -16,10 +16,14 @@ post() {
     curl -sf -X POST -d "$2" "$CTS_MGMT_URL/$1" >/dev/null
 }
 
+# HOOK_CORRUPT=1 publishes a wrong key authorization (negative test)
+ka=$CSAGENT_KEY_AUTH
+[ "${HOOK_CORRUPT:-0}" = 1 ] && ka="${ka}x"
+
 case "$type" in
 http-01)
     case "$method" in
-    begin) post add-http01 "{\"token\":\"$CSAGENT_TOKEN\",\"content\":\"$CSAGENT_KEY_AUTH\"}" ;;
+    begin) post add-http01 "{\"token\":\"$CSAGENT_TOKEN\",\"content\":\"$ka\"}" ;;
     *) post del-http01 "{\"token\":\"$CSAGENT_TOKEN\"}" ;;
     esac
     ;;

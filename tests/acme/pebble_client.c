@@ -11,6 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -260,6 +264,266 @@ static int mode_flow(void)
     return 0;
 }
 
+static void register_expect_existing(const csa_signer *key, const char *kid)
+{
+    acme_account_opts o = {.only_return_existing = 1};
+    acme_client *c = pebble_client();
+
+    OK(acme_client_set_account(c, key, NULL));
+    OK(acme_account_register(c, &o, NULL));
+    if (strcmp(acme_client_kid(c), kid) != 0)
+        FAIL("onlyReturnExisting found %s, not %s", acme_client_kid(c), kid);
+    acme_client_free(c);
+}
+
+static void register_expect_missing(const csa_signer *key)
+{
+    acme_account_opts o = {.only_return_existing = 1};
+    acme_client *c = pebble_client();
+
+    OK(acme_client_set_account(c, key, NULL));
+    EXPECT_ERR(acme_account_register(c, &o, NULL), CSA_ERR_CA_PROBLEM,
+               "accountDoesNotExist");
+    if (strcmp(acme_client_last_problem(c),
+               "urn:ietf:params:acme:error:accountDoesNotExist") != 0)
+        FAIL("last problem is %s", acme_client_last_problem(c));
+    acme_client_free(c);
+}
+
+static int mode_existing(void)
+{
+    static const char *const contact[] = {"mailto:a@example.com",
+                                          "mailto:b@example.com"};
+    acme_client *c = pebble_client();
+    soft_signer *k = signer("ES256"), *other = signer("ES256");
+    acme_account *a = NULL;
+    acme_order *o = NULL;
+    acme_identifier id = {"dns", "deactivated.csagent.test"};
+    char kid[512];
+
+    register_account(c, soft_signer_get(k));
+    snprintf(kid, sizeof(kid), "%s", acme_client_kid(c));
+    register_expect_existing(soft_signer_get(k), kid);
+    register_expect_missing(soft_signer_get(other));
+    OK(acme_account_update(c, contact, 2, &a));
+    if (a->n_contact != 2 || strcmp(a->contact[1], contact[1]) != 0)
+        FAIL("contact update not applied");
+    acme_account_free(a);
+    OK(acme_account_deactivate(c));
+    EXPECT_ERR(acme_order_new(c, &id, 1, NULL, &o), CSA_ERR_CA_PROBLEM,
+               "urn:ietf:params:acme:error:");
+    acme_client_free(c);
+    soft_signer_free(k);
+    soft_signer_free(other);
+    return 0;
+}
+
+static int mode_eab(void)
+{
+    acme_client *c = pebble_client();
+    soft_signer *k = signer("ES256"), *k2 = signer("ES256");
+    const acme_directory *dir = NULL;
+    acme_account_opts o = {.terms_agreed = 1};
+    csa_secret key = {0}, wrong = {0};
+    static const char wrong_b64[] =
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    OK(acme_directory_get(c, &dir));
+    if (!dir->external_account_required)
+        FAIL("directory does not say externalAccountRequired");
+    OK(acme_client_set_account(c, soft_signer_get(k), NULL));
+    /* no EAB configured: refused before anything is sent */
+    EXPECT_ERR(acme_account_register(c, &o, NULL), CSA_ERR_CONFIG,
+               "requires External Account Binding");
+    /* wrong MAC key: the CA's refusal is surfaced */
+    OK(csa_secret_set(&wrong, wrong_b64, strlen(wrong_b64)));
+    o.eab_kid = env("PEBBLE_EAB_KID");
+    o.eab_key = &wrong;
+    EXPECT_ERR(acme_account_register(c, &o, NULL), CSA_ERR_CA_PROBLEM,
+               "the CA refused");
+    if (strstr(csa_errmsg(), wrong_b64) != NULL)
+        FAIL("the MAC key appears in the error message");
+    /* right key, read from a file as the agent does */
+    OK(csa_secret_read(env("PEBBLE_EAB_KEY_FILE"), &key));
+    o.eab_key = &key;
+    OK(acme_account_register(c, &o, NULL));
+    printf("EAB account %s\n", acme_client_kid(c));
+    acme_client_free(c);
+    /* HS512 as well */
+    c = pebble_client();
+    o.eab_alg = "HS512";
+    OK(acme_client_set_account(c, soft_signer_get(k2), NULL));
+    OK(acme_account_register(c, &o, NULL));
+    csa_secret_free(&key);
+    csa_secret_free(&wrong);
+    acme_client_free(c);
+    soft_signer_free(k);
+    soft_signer_free(k2);
+    return 0;
+}
+
+static int mode_rollover(void)
+{
+    acme_client *c = pebble_client();
+    soft_signer *old = signer("ES256"), *newk = signer("ES384");
+    soft_signer *ck = signer("ES256");
+    char domain[200], kid[512];
+    acme_order *o;
+
+    register_account(c, soft_signer_get(old));
+    snprintf(kid, sizeof(kid), "%s", acme_client_kid(c));
+    OK(acme_key_change(c, soft_signer_get(newk)));
+    /* the old key no longer finds the account; the new one does */
+    register_expect_missing(soft_signer_get(old));
+    register_expect_existing(soft_signer_get(newk), kid);
+    /* and a further order works with the new key */
+    domain_name(domain, sizeof(domain), "rollover");
+    o = issue(c, domain, soft_signer_pkey(ck), env("ACME_TEST_HOOK"));
+    printf("issued %s after key rollover\n", domain);
+    acme_order_free(o);
+    acme_client_free(c);
+    soft_signer_free(old);
+    soft_signer_free(newk);
+    soft_signer_free(ck);
+    return 0;
+}
+
+static int mode_dns01(void)
+{
+    static const char *const prefs[] = {"dns-01"};
+    acme_client *c = pebble_client();
+    soft_signer *k = signer("ES256");
+    char domain[200];
+    acme_identifier id = {"dns", domain};
+    acme_order *o = NULL;
+    size_t i;
+
+    register_account(c, soft_signer_get(k));
+    domain_name(domain, sizeof(domain), "dns");
+    OK(acme_order_new(c, &id, 1, NULL, &o));
+    for (i = 0; i < o->n_authorizations; i++)
+        OK(acme_authz_solve_hook(c, o->authorizations[i], env("ACME_TEST_HOOK"),
+                                 prefs, 1));
+    OK(acme_order_wait(c, o));
+    if (o->status != ACME_STATUS_READY)
+        FAIL("order is %s", acme_status_name(o->status));
+    acme_order_free(o);
+    acme_client_free(c);
+    soft_signer_free(k);
+    return 0;
+}
+
+/* The hook publishes a wrong key authorization: Pebble must refuse, and
+ * the error must say why. */
+static int mode_badkeyauth(void)
+{
+    static const char *const prefs[] = {"http-01"};
+    acme_client *c = pebble_client();
+    soft_signer *k = signer("ES256");
+    char domain[200];
+    acme_identifier id = {"dns", domain};
+    acme_order *o = NULL;
+
+    register_account(c, soft_signer_get(k));
+    domain_name(domain, sizeof(domain), "bad");
+    OK(acme_order_new(c, &id, 1, NULL, &o));
+    setenv("HOOK_CORRUPT", "1", 1);
+    EXPECT_ERR(acme_authz_solve_hook(c, o->authorizations[0],
+                                     env("ACME_TEST_HOOK"), prefs, 1),
+               CSA_ERR_CA_PROBLEM, "invalid");
+    acme_order_free(o);
+    acme_client_free(c);
+    soft_signer_free(k);
+    return 0;
+}
+
+static int mode_algs(void)
+{
+    static const char *const algs[] = {"ES256", "ES384", "ES512",
+                                       "RS256", "PS256", "EdDSA"};
+    size_t i;
+
+    for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        acme_client *c = pebble_client();
+        soft_signer *k = signer(algs[i]);
+        acme_account_opts o = {.terms_agreed = 1};
+        csa_err e;
+
+        OK(acme_client_set_account(c, soft_signer_get(k), NULL));
+        e = acme_account_register(c, &o, NULL);
+        printf("%s account: %s%s%s\n", algs[i], csa_errname(e), e ? " — " : "",
+               e ? csa_errmsg() : "");
+        /* Pebble 2.4 accepts these three; a refusal of the others must be
+         * a clear problem document, not a transport or parse error */
+        if ((i < 2 || i == 3) ? e != CSA_OK
+                              : (e != CSA_OK && e != CSA_ERR_CA_PROBLEM))
+            FAIL("%s", algs[i]);
+        acme_client_free(c);
+        soft_signer_free(k);
+    }
+    return 0;
+}
+
+/* A closed port on 127.0.0.1: bind an ephemeral one and close it. */
+static int closed_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        FAIL("cannot find a closed port");
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static int mode_unreachable(void)
+{
+    const acme_directory *dir = NULL;
+    char url[128];
+    acme_client *c;
+
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/dir", closed_port());
+    c = client_for(url, NULL);
+    EXPECT_ERR(acme_directory_get(c, &dir), CSA_ERR_NETWORK,
+               "cannot reach the CA");
+    acme_client_free(c);
+    /* plain http is refused outright */
+    c = client_for("http://127.0.0.1:1/dir", NULL);
+    EXPECT_ERR(acme_directory_get(c, &dir), CSA_ERR_INVALID, "non-HTTPS");
+    acme_client_free(c);
+    return 0;
+}
+
+static int mode_badtls(void)
+{
+    const acme_directory *dir = NULL;
+    acme_client *c;
+
+    /* Pebble's issuing root is not what signed its TLS certificate */
+    c = client_for(env("PEBBLE_DIR_URL"), env("PEBBLE_ROOTS"));
+    EXPECT_ERR(acme_directory_get(c, &dir), CSA_ERR_TLS, "does not verify");
+    acme_client_free(c);
+    c = client_for(env("PEBBLE_DIR_URL"), "/nonexistent/ca.pem");
+    EXPECT_ERR(acme_directory_get(c, &dir), CSA_ERR_TLS, "/nonexistent/ca.pem");
+    acme_client_free(c);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(void);
+} modes[] = {
+    {"flow", mode_flow},     {"existing", mode_existing},
+    {"eab", mode_eab},       {"rollover", mode_rollover},
+    {"dns01", mode_dns01},   {"badkeyauth", mode_badkeyauth},
+    {"algs", mode_algs},     {"unreachable", mode_unreachable},
+    {"badtls", mode_badtls},
+};
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -268,8 +532,9 @@ int main(int argc, char **argv)
     }
     workdir = argv[2];
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    if (strcmp(argv[1], "flow") == 0)
-        return mode_flow();
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (strcmp(argv[1], modes[i].name) == 0)
+            return modes[i].fn();
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;
 }
