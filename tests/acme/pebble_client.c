@@ -513,6 +513,29 @@ static int mode_badtls(void)
     return 0;
 }
 
+/* Pebble rejects 5% of good nonces: 150 signed requests see a badNonce
+ * with probability 1 - 0.95^150 > 99.9%; every one must still succeed.
+ * run_pebble.sh checks the debug log for the retries. */
+static int mode_nonces(void)
+{
+    acme_client *c = pebble_client();
+    soft_signer *k = signer("ES256");
+    acme_identifier id = {"dns", "nonces.csagent.test"};
+    acme_order *o = NULL, *again = NULL;
+    int i;
+
+    register_account(c, soft_signer_get(k));
+    OK(acme_order_new(c, &id, 1, NULL, &o));
+    for (i = 0; i < 150; i++) {
+        OK(acme_order_get(c, o->url, &again));
+        acme_order_free(again);
+    }
+    acme_order_free(o);
+    acme_client_free(c);
+    soft_signer_free(k);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(void);
@@ -521,7 +544,7 @@ static const struct {
     {"eab", mode_eab},       {"rollover", mode_rollover},
     {"dns01", mode_dns01},   {"badkeyauth", mode_badkeyauth},
     {"algs", mode_algs},     {"unreachable", mode_unreachable},
-    {"badtls", mode_badtls},
+    {"badtls", mode_badtls}, {"nonces", mode_nonces},
 };
 
 int main(int argc, char **argv)

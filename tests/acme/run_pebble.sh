@@ -21,6 +21,25 @@ set +a
 export ACME_TEST_HOOK="$here/hook-challtestsrv.sh"
 export HOOK_LOG="$work/hook.log"
 : >"$HOOK_LOG"
+if [ "$mode" = nonces ]; then
+    CSA_LOG_LEVEL=debug "$client" "$mode" "$work" 2>"$work/debug.log" ||
+        { tail -20 "$work/debug.log" >&2; exit 1; }
+    n=$(grep -c 'badNonce from' "$work/debug.log" || true)
+    echo "badNonce retries: $n"
+    [ "$n" -gt 0 ]
+    exit 0
+fi
+if [ "$mode" = eab ]; then
+    # the EAB MAC key must never reach a log, even at debug level
+    CSA_LOG_LEVEL=debug "$client" "$mode" "$work" >"$work/eab.log" 2>&1 ||
+        { tail -20 "$work/eab.log" >&2; exit 1; }
+    if grep -qF "$(cat "$PEBBLE_EAB_KEY_FILE")" "$work/eab.log"; then
+        echo "FAIL: the EAB MAC key appears in the log" >&2
+        exit 1
+    fi
+    grep 'expected error' "$work/eab.log"
+    exit 0
+fi
 "$client" "$mode" "$work"
 if [ "$mode" = flow ]; then
     # the issued chain verifies to Pebble's root (from /roots/0), both the
