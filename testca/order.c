@@ -186,9 +186,10 @@ static json_object *factors_for(struct resp *rs, json_object *acct,
     return open_factors;
 }
 
-/* An unused valid pre-authorization for this identifier and factor. */
+/* An unused valid (or, with pending_ok, pending) pre-authorization for
+ * this identifier and factor. */
 static const char *find_preauth(const char *acct_id, json_object *ident,
-                                json_object *factor)
+                                json_object *factor, bool pending_ok)
 {
     json_object_object_foreach(state_tab("authzs"), id, az)
     {
@@ -198,7 +199,8 @@ static const char *find_preauth(const char *acct_id, json_object *ident,
             !json_object_get_boolean(json_object_object_get(az, "preauth")) ||
             (json_object_object_get_ex(az, "used", &used) &&
              json_object_get_boolean(used)) ||
-            strcmp(jstr(az, "status"), "valid") != 0)
+            (strcmp(jstr(az, "status"), "valid") != 0 &&
+             !(pending_ok && strcmp(jstr(az, "status"), "pending") == 0)))
             continue;
         json_object_object_get_ex(az, "identifier", &i2);
         json_object_object_get_ex(az, "factor", &f2);
@@ -357,7 +359,7 @@ static json_object *order_authzs(struct resp *rs, struct jws *j,
         }
         for (k = 0; k < json_object_array_length(fs); k++) {
             json_object *f = json_object_array_get_idx(fs, k);
-            const char *pre = find_preauth(j->acct_id, ident, f);
+            const char *pre = find_preauth(j->acct_id, ident, f, false);
             char *id =
                 pre ? strdup(pre) : authz_new(j->acct_id, ident, f, false);
             if (pre != NULL)
@@ -425,7 +427,8 @@ void h_new_authz(const struct req *rq, struct resp *rs)
     if ((fs = factors_for(rs, j.acct, ident)) == NULL)
         goto done;
     for (k = 0; k < json_object_array_length(fs) && f == NULL; k++)
-        if (!find_preauth(j.acct_id, ident, json_object_array_get_idx(fs, k)))
+        if (!find_preauth(j.acct_id, ident, json_object_array_get_idx(fs, k),
+                          true))
             f = json_object_array_get_idx(fs, k);
     id = authz_new(j.acct_id, ident, f ? f : json_object_array_get_idx(fs, 0),
                    true);

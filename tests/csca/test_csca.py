@@ -1,0 +1,809 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Conformance tests for csca, one group per ctest entry:
+
+    test_csca.py CSCA_BINARY WORKDIR GROUP
+
+Each group starts csca on 127.0.0.1 with port 0 in a throwaway state
+directory under WORKDIR and stops it.  Exit 0 pass, 1 fail, 77 skip.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from acmelib import (Client, Key, Problem, b64u, b64u_dec, hotp, make_csr,
+                     ossl, totp)
+from fixtures import (DOMAIN, ORG, AdminPKI, account, add_eab, add_org,
+                      add_otp, cert_text, chall_of, check, csr_for, der_b64,
+                      expect_problem, new_server, order_challenges)
+
+CSCA = None
+WORK = None
+GROUPS = {}
+
+
+def group(fn):
+    GROUPS[fn.__name__.replace("g_", "")] = fn
+    return fn
+
+
+def sign_jws_raw(c, url, payload, prot):
+    p64 = b64u(json.dumps(prot))
+    y64 = "" if payload is None else b64u(json.dumps(payload))
+    sig = c.key.sign((p64 + "." + y64).encode())
+    return {"protected": p64, "payload": y64, "signature": b64u(sig)}
+
+
+def post_expect(c, url, body, ptype, status=None, ctype="application/jose+json"):
+    st, h, b = c.post_raw(url, body, ctype)
+    try:
+        doc = json.loads(b)
+    except ValueError:
+        doc = {}
+    want = "urn:ietf:params:acme:error:" + ptype
+    check(doc.get("type") == want, "want %s, got %d %s" % (want, st, b[:300]))
+    check(h.get("Content-Type") == "application/problem+json",
+          "problem Content-Type is %s" % h.get("Content-Type"))
+    if status:
+        check(st == status, "want HTTP %d got %d" % (status, st))
+    return st, h, doc
+
+
+# ---------------------------------------------------------------- JWS --
+
+@group
+def g_jws():
+    s = new_server(CSCA, WORK).start()
+    try:
+        c = account(s, WORK)
+        url = c.dir["newOrder"]
+        payload = {"identifiers": [{"type": "dns", "value": "x.test"}]}
+
+        # replayed nonce: badNonce with a fresh Replay-Nonce
+        n = c.new_nonce()
+        c.post_raw(url, c.jws(url, payload, nonce=n))
+        st, h, _ = post_expect(c, url, c.jws(url, payload, nonce=n),
+                               "badNonce", 400)
+        check(h.get("Replay-Nonce"), "badNonce without Replay-Nonce")
+        post_expect(c, url, c.jws(url, payload, nonce="bm90LWlzc3VlZA"),
+                    "badNonce", 400)
+        # url in the header is not the request URL
+        post_expect(c, url, c.jws(url, payload,
+                                  sign_url=c.dir["newAccount"]),
+                    "unauthorized", 401)
+        # unknown kid
+        saved = c.kid
+        c.kid = s.base + "/acct/doesNotExist"
+        post_expect(c, url, c.jws(url, payload), "accountDoesNotExist", 400)
+        c.kid = saved
+        # bad signature: valid JWS with one signature byte flipped
+        body = c.jws(url, payload)
+        sig = bytearray(b64u_dec(body["signature"]))
+        sig[5] ^= 1
+        body["signature"] = b64u(bytes(sig))
+        post_expect(c, url, body, "malformed", 400)
+        # algorithms outside the allowlist, and alg not fitting the key
+        for alg in ("HS256", "none", "ES512", "RS384"):
+            prot = {"alg": alg, "nonce": c.new_nonce(), "url": url,
+                    "kid": c.kid}
+            _, _, doc = post_expect(c, url, sign_jws_raw(c, url, payload, prot),
+                                    "badSignatureAlgorithm", 400)
+            check("ES256" in doc.get("algorithms", []),
+                  "badSignatureAlgorithm without algorithms list")
+        prot = {"alg": "ES384", "nonce": c.new_nonce(), "url": url,
+                "kid": c.kid}
+        post_expect(c, url, sign_jws_raw(c, url, payload, prot),
+                    "badSignatureAlgorithm", 400)
+        # jwk where a kid is required; kid on newAccount
+        post_expect(c, url, c.jws(url, payload, use_jwk=True), "malformed")
+        na = c.dir["newAccount"]
+        post_expect(c, na, c.jws(na, {}, use_jwk=False), "malformed")
+        # both jwk and kid
+        post_expect(c, url, c.jws(url, payload, extra={"jwk": c.key.jwk}),
+                    "malformed")
+        # wrong content type
+        post_expect(c, url, c.jws(url, payload), "malformed", 415,
+                    ctype="application/json")
+        # general serialization / unprotected header refused
+        body = c.jws(url, payload)
+        body["header"] = {"kid": c.kid}
+        post_expect(c, url, body, "malformed", 400)
+        post_expect(c, url, {"signatures": [body]}, "malformed", 400)
+        # bounded body
+        post_expect(c, url, b"{" + b" " * 70000 + b"}", "malformed", 413)
+        # GET on a resource that needs POST-as-GET
+        o = c.new_order([{"type": "dns", "value": "x.test"}]) if False else None
+        st, _, _ = s.http("GET", "/order/abc")
+        check(st == 405, "GET /order/abc gave %d, want 405" % st)
+        # every ACME response carries Replay-Nonce
+        st, h, _ = s.http("GET", "/directory")
+        check("Replay-Nonce" in h, "directory without Replay-Nonce")
+        # a private JWK is refused
+        k = Key(WORK)
+        bad = Client(s, k)
+        bad.key.jwk = dict(k.jwk, d="AAAA")
+        na = bad.dir["newAccount"]
+        post_expect(bad, na, bad.jws(na, {"termsOfServiceAgreed": True}),
+                    "badPublicKey")
+    finally:
+        s.stop()
+
+
+# ------------------------------------------------------------ accounts --
+
+@group
+def g_account():
+    s = new_server(CSCA, WORK, ["--require-eab"])
+    add_org(s, ORG, ["ppkp-01"])
+    eab = add_eab(s, "kid-1", ORG)
+    eab2 = add_eab(s, "kid-2", ORG)
+    s.start()
+    try:
+        st, _, d = s.get_json("/directory")
+        check(d["meta"]["externalAccountRequired"] is True, "meta EAB")
+        check(d["meta"]["termsOfService"] and d["meta"]["caaIdentities"],
+              "meta ToS/caaIdentities")
+        c = Client(s, Key(WORK))
+        expect_problem(lambda: c.register(), "externalAccountRequired")
+        expect_problem(lambda: c.register(eab=("kid-1", b64u(b"x" * 32))),
+                       "unauthorized")
+        expect_problem(lambda: c.register(eab=("nope", eab[1])), "unauthorized")
+        for alg in ("HS384", "HS512"):
+            cx = Client(s, Key(WORK))
+            expect_problem(lambda: cx.post(cx.dir["newAccount"], {
+                "externalAccountBinding": cx.eab(*eab, alg=alg,
+                                                 url=s.base + "/x")},
+                use_jwk=True), "malformed")
+        st, body = c.register(eab=eab)
+        check(st == 201 and body["status"] == "valid", "EAB account")
+        st, _ = c.register(eab=eab)
+        check(st == 200, "existing account gives 200")
+        c2 = Client(s, Key(WORK))
+        expect_problem(lambda: c2.register(eab=eab), "unauthorized")
+        c3 = Client(s, Key(WORK))
+        c3.register(eab=(eab2[0], eab2[1]))
+        # onlyReturnExisting
+        c4 = Client(s, Key(WORK))
+        expect_problem(lambda: c4.post(c4.dir["newAccount"],
+                                       {"onlyReturnExisting": True},
+                                       use_jwk=True), "accountDoesNotExist")
+        st, h, _ = c.post(c.dir["newAccount"], {"onlyReturnExisting": True},
+                          use_jwk=True)
+        check(h["Location"] == c.kid, "onlyReturnExisting finds account")
+        # update contact; bad contact
+        _, _, a = c.post(c.kid, {"contact": ["mailto:ops@example.com"]})
+        check(a["contact"] == ["mailto:ops@example.com"], "contact update")
+        expect_problem(lambda: c.post(c.kid, {"contact": ["tel:123"]}),
+                       "unsupportedContact")
+        # keyChange to a fresh key, then the old key is unknown
+        new = Key(WORK)
+        inner = c.jws(c.dir["keyChange"], {"account": c.kid,
+                                           "oldKey": c.key.jwk},
+                      use_jwk=True, key=new, nonce="unused")
+        prot = json.loads(b64u_dec(inner["protected"]))
+        del prot["nonce"]
+        p64 = b64u(json.dumps(prot))
+        inner["protected"] = p64
+        inner["signature"] = b64u(new.sign((p64 + "." + inner["payload"])
+                                           .encode()))
+        c.post(c.dir["keyChange"], inner)
+        old = c.key
+        c.key = new
+        c.get(c.kid)
+        c.key = old
+        expect_problem(lambda: c.post(c.kid, None), "malformed")
+        c.key = new
+        # keyChange onto a key of another account: conflict
+        inner = c.jws(c.dir["keyChange"], {"account": c.kid,
+                                           "oldKey": c.key.jwk},
+                      use_jwk=True, key=c3.key)
+        prot = json.loads(b64u_dec(inner["protected"]))
+        del prot["nonce"]
+        inner["protected"] = b64u(json.dumps(prot))
+        inner["signature"] = b64u(c3.key.sign(
+            (inner["protected"] + "." + inner["payload"]).encode()))
+        expect_problem(lambda: c.post(c.dir["keyChange"], inner), "conflict")
+        # deactivate, then the account is refused
+        c.post(c.kid, {"status": "deactivated"})
+        expect_problem(lambda: c.get(c.kid), "unauthorized", 401)
+    finally:
+        s.stop()
+
+
+# --------------------------------------------------------------- OTP --
+
+def otp_setup(args=()):
+    s = new_server(CSCA, WORK, ["--require-eab", *args])
+    add_org(s, ORG, ["hotp-01"])
+    add_org(s, "Totp Org", ["totp-01"], domain="totp.test")
+    add_org(s, "Otp Org", ["otp-01"], domain="otp.test")
+    eabs = [add_eab(s, "k%d" % i, o) for i, o in
+            enumerate([ORG, ORG, "Totp Org", "Otp Org", ORG])]
+    hseed = add_otp(s, "hotp-1", ORG, "hotp", digits=8, algorithm="SHA256")
+    tseed = add_otp(s, "totp-1", "Totp Org", "totp")
+    add_otp(s, "otp-1", "Otp Org", "otp")
+    return s, eabs, hseed, tseed
+
+
+def answer(c, ch, code):
+    return c.post(ch["url"], {"otp": code})[2]
+
+
+@group
+def g_otp():
+    prog = os.path.join(WORK, "otp-verifier.sh")
+    with open(prog, "w") as f:
+        f.write("#!/bin/sh\n[ \"$CSCA_OTP_CREDENTIAL\" = otp-1 ] && "
+                "[ \"$CSCA_OTP_CODE\" = \"open-sesame\" ]\n")
+    os.chmod(prog, 0o755)
+    s, eabs, hseed, tseed = otp_setup(["--otp-program", prog])
+    s.start()
+    try:
+        c = account(s, WORK, eabs[0])
+        # HOTP happy path with look-ahead (counter 3 of the window)
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "hotp-01")
+        check(ch["digits"] == 8 and ch["algorithm"] == "SHA256",
+              "hotp hints %s" % ch)
+        check(len(b64u_dec(ch["token"])) >= 16, "token < 128 bits")
+        code3 = hotp(hseed, 3, 8, "sha256")
+        r = answer(c, ch, code3)
+        check(r["status"] == "valid", "hotp answer %s" % r)
+        check(c.get(o["_url"])["status"] == "ready", "order ready")
+        # HOTP reuse (same counter) and older counters refused
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "hotp-01")
+        e = expect_problem(lambda: answer(c, ch, code3), "incorrectResponse")
+        expect_problem(lambda: answer(c, ch, hotp(hseed, 1, 8, "sha256")),
+                       "incorrectResponse")
+        r = answer(c, ch, hotp(hseed, 4, 8, "sha256"))
+        check(r["status"] == "valid", "next counter accepted")
+        # brute force: third wrong answer makes the challenge invalid
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "hotp-01")
+        for i in range(3):
+            e = expect_problem(lambda: answer(c, ch, "00000000"),
+                               "incorrectResponse")
+        check("now invalid" in e.body["detail"], "3rd failure detail")
+        r = answer(c, ch, hotp(hseed, 5, 8, "sha256"))
+        check(r["status"] == "invalid", "right code after 3 failures: %s" % r)
+        check(r["error"]["type"].endswith("incorrectResponse"), "chall error")
+        check(c.get(azs[0][0]["challenges"][0]["url"].replace(
+            "/chall/", "/chall/"))["status"] == "invalid", "chall invalid")
+        check(c.get(o["_url"])["status"] == "invalid", "order invalid")
+
+        # TOTP: current step, reuse refused, outside the window refused
+        ct = account(s, WORK, eabs[2])
+        o, azs = order_challenges(ct, "totp.test")
+        ch = chall_of(azs[0][1], "totp-01")
+        check(ch["period"] == 30 and ch["digits"] == 6, "totp hints")
+        expect_problem(lambda: answer(ct, ch, totp(tseed, step_offset=3)),
+                       "incorrectResponse")
+        expect_problem(lambda: answer(ct, ch, totp(tseed, step_offset=-3)),
+                       "incorrectResponse")
+        now_code = totp(tseed)
+        r = answer(ct, ch, now_code)
+        check(r["status"] == "valid", "totp valid")
+        o, azs = order_challenges(ct, "totp.test")
+        ch = chall_of(azs[0][1], "totp-01")
+        expect_problem(lambda: answer(ct, ch, now_code), "incorrectResponse")
+        expect_problem(lambda: answer(ct, ch, totp(tseed, step_offset=-1)),
+                       "incorrectResponse")
+        r = answer(ct, ch, totp(tseed, step_offset=1))
+        check(r["status"] == "valid", "totp +1 step accepted")
+
+        # otp-01 through the operator's program
+        co = account(s, WORK, eabs[3])
+        o, azs = order_challenges(co, "otp.test")
+        ch = chall_of(azs[0][1], "otp-01")
+        expect_problem(lambda: answer(co, ch, "wrong"), "incorrectResponse")
+        r = answer(co, ch, "open-sesame")
+        check(r["status"] == "valid", "otp-01 valid")
+        o, azs = order_challenges(co, "otp.test")
+        ch = chall_of(azs[0][1], "otp-01")
+        expect_problem(lambda: answer(co, ch, "open-sesame"),
+                       "incorrectResponse")
+        # an account of an org without the credential type
+        expect_problem(lambda: c.post(ch["url"], {"otp": "1"}), "malformed")
+    finally:
+        s.stop()
+
+
+@group
+def g_otp_rate():
+    s, eabs, hseed, tseed = otp_setup(["--otp-rate", "4"])
+    s.start()
+    try:
+        c = account(s, WORK, eabs[0])
+        for i in range(2):
+            o, azs = order_challenges(c)
+            ch = chall_of(azs[0][1], "hotp-01")
+            for j in range(2):
+                expect_problem(lambda: answer(c, ch, "00000000"),
+                               "incorrectResponse")
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "hotp-01")
+        e = expect_problem(lambda: answer(c, ch, hotp(hseed, 0, 8, "sha256")),
+                           "rateLimited", 429)
+        check(int(e.headers.get("Retry-After", "0")) > 0, "Retry-After")
+        # the rate limit is per account
+        c2 = account(s, WORK, eabs[1])
+        o, azs = order_challenges(c2)
+        r = answer(c2, chall_of(azs[0][1], "hotp-01"),
+                   hotp(hseed, 0, 8, "sha256"))
+        check(r["status"] == "valid", "other account not limited")
+    finally:
+        s.stop()
+
+
+# ------------------------------------------------------ cert-01, ppkp-01 --
+
+def signed_answer(c, ch, key, **kw):
+    data = kw.pop("data", None) or c.key_authorization(ch["token"])
+    body = {"alg": key.alg, "signature": b64u(key.sign(data))}
+    body.update(kw)
+    return c.post(ch["url"], body)[2]
+
+
+@group
+def g_cert01():
+    s = new_server(CSCA, WORK, ["--require-eab"])
+    adm = AdminPKI(WORK)
+    k_ok, p_ok = adm.leaf("admin-ok")
+    k_unreg, p_unreg = adm.leaf("admin-unregistered")
+    k_self, p_self = adm.leaf("admin-self", signer="self")
+    k_old, p_old = adm.leaf("admin-expired", "20200101000000Z",
+                            "20200201000000Z")
+    add_org(s, ORG, ["cert-01"])
+    eab = add_eab(s, "k1", ORG)
+    s.registry("admin", "add", "--org", ORG, "--anchor", adm.ca)
+    for p in (p_ok, p_self, p_old):
+        s.registry("admin", "add", "--org", ORG, "--cert", p)
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "cert-01")
+        for key, pem, why in ((k_self, p_self, "untrusted"),
+                              (k_old, p_old, "expired"),
+                              (k_unreg, p_unreg, "not registered")):
+            e = expect_problem(lambda: signed_answer(
+                c, ch, key, x5c=[der_b64(pem)]), "incorrectResponse")
+            print("  %s leaf: %s" % (why, e.body["detail"]))
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "cert-01")
+        expect_problem(lambda: signed_answer(
+            c, ch, k_ok, x5c=[der_b64(p_ok)], data="other-token." +
+            c.key.thumbprint()), "incorrectResponse")
+        expect_problem(lambda: c.post(ch["url"], {"x5c": ["!!"], "alg":
+                                                  "ES256", "signature": ""}),
+                       "malformed")
+        r = signed_answer(c, ch, k_ok, x5c=[der_b64(p_ok), der_b64(adm.ca)])
+        check(r["status"] == "valid", "cert-01 valid: %s" % r)
+        check(c.get(o["_url"])["status"] == "ready", "cert-01 order ready")
+    finally:
+        s.stop()
+
+
+@group
+def g_ppkp():
+    s = new_server(CSCA, WORK, ["--require-eab"])
+    add_org(s, ORG, ["ppkp-01"])
+    add_org(s, "Other", ["ppkp-01"], domain="other.test")
+    eab = add_eab(s, "k1", ORG)
+    keys = {}
+    for kind in ("P-256", "P-384", "Ed25519", "RSA3072"):
+        k = Key(WORK, kind)
+        out = s.registry("ppkp", "add", "--org", ORG, stdin=json.dumps(
+            {"jwk": k.jwk, "thumbprint": k.thumbprint()}).encode())
+        check(out.strip() == k.thumbprint(), "ppkp add prints thumbprint")
+        keys[kind] = k
+    other = Key(WORK)
+    s.registry("ppkp", "add", "--org", "Other",
+               stdin=json.dumps({"jwk": other.jwk}).encode())
+    bad = subprocess.run([CSCA, "ppkp", "add", "--org", ORG, "--state",
+                          s.state], input=json.dumps(
+                              {"jwk": other.jwk, "thumbprint": "x"}).encode(),
+                         capture_output=True)
+    check(bad.returncode != 0, "wrong thumbprint accepted by ppkp add")
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "ppkp-01")
+        e = expect_problem(lambda: signed_answer(c, ch, other,
+                                                 kid=other.thumbprint()),
+                           "incorrectResponse")
+        check("not a key registered" in e.body["detail"], e.body["detail"])
+        k = keys["P-256"]
+        expect_problem(lambda: signed_answer(
+            c, ch, k, kid=k.thumbprint(),
+            data="bm90LXRoZS10b2tlbg." + c.key.thumbprint()),
+            "incorrectResponse")
+        r = signed_answer(c, ch, k, kid=k.thumbprint())
+        check(r["status"] == "valid", "ppkp-01 ES256")
+        for kind, alg in (("P-384", "ES384"), ("Ed25519", "EdDSA"),
+                          ("RSA3072", "PS256"), ("RSA3072", "RS256")):
+            o, azs = order_challenges(c)
+            ch = chall_of(azs[0][1], "ppkp-01")
+            k = keys[kind]
+            data = c.key_authorization(ch["token"])
+            r = c.post(ch["url"], {"kid": k.thumbprint(), "alg": alg,
+                                   "signature": b64u(k.sign(data, alg))})[2]
+            check(r["status"] == "valid", "ppkp-01 %s" % alg)
+    finally:
+        s.stop()
+
+
+# ----------------------------------------------------------- issuance --
+
+def ppkp_org(args=(), factors=("ppkp-01",), profiles=("codesigning",
+                                                      "clientauth")):
+    s = new_server(CSCA, WORK, ["--require-eab", *args])
+    add_org(s, ORG, list(factors), profiles=profiles)
+    eab = add_eab(s, "k1", ORG)
+    pk = Key(WORK)
+    s.registry("ppkp", "add", "--org", ORG,
+               stdin=json.dumps({"jwk": pk.jwk}).encode())
+    return s, eab, pk
+
+
+def ready_order(c, pk, ident=DOMAIN, itype="dns"):
+    o, azs = order_challenges(c, ident, itype)
+    for az, challs in azs:
+        signed_answer(c, chall_of(challs, "ppkp-01"), pk, kid=pk.thumbprint())
+    return c.get(o["_url"]) | {"_url": o["_url"]}
+
+
+@group
+def g_issue():
+    s, eab, pk = ppkp_org()
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o = ready_order(c, pk)
+        check(o["status"] == "ready", "ready")
+        for kw, why in (({"eku": None}, "EKU"),
+                        ({"eku": "serverAuth"}, "serverAuth"),
+                        ({"eku": "codeSigning,serverAuth"}, "other EKUs"),
+                        ({"cn": "evil.test"}, "CN"),
+                        ({"kind": "RSA2048"}, "RSA"),
+                        ({"ku": "critical,keyCertSign"}, "keyUsage"),
+                        ({"ku": "critical,digitalSignature,keyEncipherment"},
+                         "encipherment")):
+            _, csr = csr_for(c, WORK, **kw)
+            e = expect_problem(lambda: c.finalize(o, csr), "badCSR")
+            print("  %s -> %s" % (why, e.body["detail"]))
+        # tampered CSR signature
+        _, csr = csr_for(c, WORK)
+        bad = bytearray(csr)
+        bad[-3] ^= 1
+        expect_problem(lambda: c.finalize(o, bytes(bad)), "badCSR")
+        expect_problem(lambda: c.finalize(o, b"junk"), "badCSR")
+        key, csr = csr_for(c, WORK, kind="P-384")
+        o = c.finalize(o, csr)
+        check(o["status"] == "valid", "finalize valid")
+        st, h, pem = c.post(o["certificate"], None)
+        check(h["Content-Type"] == "application/pem-certificate-chain", "ct")
+        pem = pem.decode()
+        check(pem.count("BEGIN CERTIFICATE") == 2, "chain has 2 certs")
+        t = cert_text(pem, WORK)
+        for want in ("Code Signing", "Digital Signature", "CN = example.com",
+                     "O = Example Corp", "2.23.140.1.4.1", "CA:FALSE",
+                     "critical"):
+            check(want in t, "leaf lacks %s" % want)
+        check("Server Auth" not in t, "serverAuth in code-signing leaf")
+        # chain verifies to /roots/0
+        _, _, root = s.http("GET", "/roots/0")
+        _, _, inter = s.http("GET", "/intermediates/0")
+        for n, d in (("r.pem", root), ("i.pem", inter)):
+            open(os.path.join(WORK, n), "wb").write(d)
+        ossl("verify", "-CAfile", os.path.join(WORK, "r.pem"), "-untrusted",
+             os.path.join(WORK, "i.pem"), os.path.join(WORK, "leaf.pem"))
+        expect_problem(lambda: c.finalize(o, csr), "orderNotReady", 403)
+        # clientauth for an email identifier
+        o = ready_order(c, pk, "dev@example.com", "email")
+        _, csr = csr_for(c, WORK, cn="dev@example.com", eku="clientAuth",
+                         san="email:dev@example.com")
+        o = c.finalize(o, csr)
+        t = cert_text(c.download(o["certificate"]), WORK)
+        check("TLS Web Client Authentication" in t and
+              "email:dev@example.com" in t, "clientauth leaf:\n" + t)
+        # identifiers outside the organisation
+        expect_problem(lambda: c.new_order([{"type": "dns",
+                                             "value": "evil.test"}]),
+                       "rejectedIdentifier")
+        expect_problem(lambda: c.new_order([{"type": "ip",
+                                             "value": "127.0.0.1"}]),
+                       "unsupportedIdentifier")
+        # revocation: by account, then again; by certificate key
+        der = ossl("x509", "-in", os.path.join(WORK, "leaf.pem"), "-outform",
+                   "DER")
+        c.post(c.dir["revokeCert"], {"certificate": b64u(der)})
+        expect_problem(lambda: c.post(c.dir["revokeCert"],
+                                      {"certificate": b64u(der)}),
+                       "alreadyRevoked")
+        o = ready_order(c, pk)
+        key, csr = csr_for(c, WORK)
+        o = c.finalize(o, csr)
+        pem = c.download(o["certificate"])
+        cert_text(pem, WORK)
+        der = ossl("x509", "-in", os.path.join(WORK, "leaf.pem"), "-outform",
+                   "DER")
+        stranger = Client(s, Key(WORK))
+        expect_problem(lambda: stranger.post(
+            c.dir["revokeCert"], {"certificate": b64u(der)}, use_jwk=True),
+            "unauthorized")
+        kc = Client(s, key)
+        kc.post(c.dir["revokeCert"], {"certificate": b64u(der), "reason": 1},
+                use_jwk=True)
+    finally:
+        s.stop()
+
+
+@group
+def g_twofactor():
+    s = new_server(CSCA, WORK, ["--require-eab"])
+    adm = AdminPKI(WORK)
+    k_ok, p_ok = adm.leaf("admin")
+    add_org(s, ORG, ["cert-01", "totp-01"])
+    eab = add_eab(s, "k1", ORG)
+    seed = add_otp(s, "t1", ORG, "totp")
+    s.registry("admin", "add", "--org", ORG, "--anchor", adm.ca)
+    s.registry("admin", "add", "--org", ORG, "--cert", p_ok)
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o, azs = order_challenges(c)
+        check(len(azs) == 2, "two authorizations, got %d" % len(azs))
+        types = sorted(ch[0]["type"] for _, ch in azs)
+        check(types == ["cert-01", "totp-01"], "types %s" % types)
+        cc = chall_of(azs[0][1] + azs[1][1], "cert-01")
+        signed_answer(c, cc, k_ok, x5c=[der_b64(p_ok)])
+        check(c.get(o["_url"])["status"] == "pending", "one factor: pending")
+        tc = chall_of(azs[0][1] + azs[1][1], "totp-01")
+        answer(c, tc, totp(seed))
+        check(c.get(o["_url"])["status"] == "ready", "two factors: ready")
+        # pre-authorization: newAuthz once per factor, then newOrder reuses
+        ident = {"type": "dns", "value": "build.example.com"}
+        a1 = c.post(c.dir["newAuthz"], {"identifier": ident})[2]
+        a2 = c.post(c.dir["newAuthz"], {"identifier": ident})[2]
+        check(a1["challenges"][0]["type"] != a2["challenges"][0]["type"],
+              "newAuthz covers the next factor")
+        for a in (a1, a2):
+            ch = a["challenges"][0]
+            if ch["type"] == "cert-01":
+                signed_answer(c, ch, k_ok, x5c=[der_b64(p_ok)])
+            else:
+                answer(c, ch, totp(seed, step_offset=1))
+        o = c.new_order([ident])
+        check(o["status"] == "ready", "pre-authorized order ready: %s" % o)
+        o2 = c.new_order([ident])
+        check(o2["status"] == "pending", "pre-authorizations are single-use")
+    finally:
+        s.stop()
+
+
+@group
+def g_ari():
+    s, eab, pk = ppkp_org(["--validity", "90s"])
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o = ready_order(c, pk)
+        o = c.finalize(o, csr_for(c, WORK)[1])
+        pem = c.download(o["certificate"])
+        t = cert_text(pem, WORK)
+        leaf = os.path.join(WORK, "leaf.pem")
+        aki = ossl("x509", "-in", leaf, "-noout", "-ext",
+                   "authorityKeyIdentifier").decode()
+        aki_hex = aki.split("\n")[1].strip().replace("keyid:", "").replace(
+            ":", "")
+        serial = ossl("x509", "-in", leaf, "-noout", "-serial").decode()
+        serial = serial.strip().split("=")[1]
+        sb = bytes.fromhex(serial)
+        if sb[0] & 0x80:
+            sb = b"\0" + sb
+        certid = b64u(bytes.fromhex(aki_hex)) + "." + b64u(sb)
+        st, h, ri = s.get_json("/renewal-info/" + certid)
+        check(st == 200, "renewalInfo %d" % st)
+        check(int(h["Retry-After"]) > 0, "Retry-After")
+        nb = ossl("x509", "-in", leaf, "-noout", "-enddate").decode()
+        start = time.mktime(time.strptime(ri["suggestedWindow"]["start"],
+                                          "%Y-%m-%dT%H:%M:%SZ"))
+        check(start > time.mktime(time.gmtime()), "window in the future")
+        st, _, _ = s.get_json("/renewal-info/bad")
+        check(st == 400, "bad CertID gives 400")
+        # management: move this certificate's window into the past
+        st, _, _ = s.http("POST", "/csca/ari-past?certid=" + certid)
+        check(st == 200, "ari-past")
+        st, h, ri = s.get_json("/renewal-info/" + certid)
+        end = time.mktime(time.strptime(ri["suggestedWindow"]["end"],
+                                        "%Y-%m-%dT%H:%M:%SZ"))
+        check(end < time.mktime(time.gmtime()), "window now in the past")
+        # replaces, then alreadyReplaced
+        o2 = c.new_order([{"type": "dns", "value": DOMAIN}], replaces=certid)
+        check(o2.get("replaces") == certid, "order echoes replaces")
+        expect_problem(lambda: c.new_order([{"type": "dns", "value": DOMAIN}],
+                                           replaces=certid),
+                       "alreadyReplaced", 409)
+        expect_problem(lambda: c.new_order([{"type": "dns", "value": DOMAIN}],
+                                           replaces="AAAA.AAAA"), "malformed")
+        # stats endpoint counts requests by endpoint
+        st, _, stats = s.get_json("/csca/stats")
+        check(stats["by_endpoint"]["newOrder"] >= 3, "stats %s" % stats)
+    finally:
+        s.stop()
+
+
+@group
+def g_restart():
+    s, eab, pk = ppkp_org(factors=("hotp-01",))
+    seed = add_otp(s, "h1", ORG, "hotp")
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o, azs = order_challenges(c)
+        answer(c, chall_of(azs[0][1], "hotp-01"), hotp(seed, 0))
+        check(s.stop() == 0, "clean exit on SIGTERM")
+        s.start()
+        c = Client(s, c.key) if False else c
+        c.dir = s.get_json("/directory")[2]
+        c.nonce = None
+        c.kid = s.base + c.kid[c.kid.index("/acct/"):]
+        c.get(c.kid)
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "hotp-01")
+        expect_problem(lambda: answer(c, ch, hotp(seed, 0)),
+                       "incorrectResponse")
+        r = answer(c, ch, hotp(seed, 1))
+        check(r["status"] == "valid", "counter survives restart")
+        check(oct(os.stat(os.path.join(s.state, "state.json")).st_mode)[-3:]
+              == "600", "state.json mode")
+        check(oct(os.stat(os.path.join(s.state, "registry.json")).st_mode)
+              [-3:] == "600", "registry.json mode")
+        log = open(os.path.join(WORK, "csca.log")).read()
+        check(base64_seed_absent(seed, log), "OTP seed in the log")
+    finally:
+        s.stop()
+
+
+def base64_seed_absent(seed, log):
+    import base64
+    return base64.b32encode(seed).decode() not in log
+
+
+@group
+def g_misissue():
+    for mode, want in (("wrong-eku", "TLS Web Server Authentication"),
+                       ("long-lifetime", None), ("other-key", None)):
+        work = os.path.join(WORK, mode)
+        os.makedirs(work, exist_ok=True)
+        s = new_server(CSCA, work, ["--require-eab", "--misissue=" + mode])
+        add_org(s, ORG, ["ppkp-01"])
+        eab = add_eab(s, "k1", ORG)
+        pk = Key(work)
+        s.registry("ppkp", "add", "--org", ORG,
+                   stdin=json.dumps({"jwk": pk.jwk}).encode())
+        s.start()
+        try:
+            c = account(s, work, eab)
+            o = ready_order(c, pk)
+            key, csr = csr_for(c, work)
+            o = c.finalize(o, csr)
+            pem = c.download(o["certificate"])
+            t = cert_text(pem, work)
+            leaf = os.path.join(work, "leaf.pem")
+            if want:
+                check(want in t, "%s: %s missing" % (mode, want))
+            if mode == "long-lifetime":
+                r = subprocess.run(["openssl", "x509", "-in", leaf, "-noout",
+                                    "-checkend", str(460 * 86400)],
+                                   capture_output=True)
+                check(r.returncode == 0, "long-lifetime not longer than 460d")
+            if mode == "other-key":
+                a = ossl("x509", "-in", leaf, "-noout", "-pubkey")
+                b = ossl("pkey", "-in", key.path, "-pubout")
+                check(a != b, "other-key issued for the CSR key")
+        finally:
+            s.stop()
+
+
+# ---------------------------------------------------------- robustness --
+
+@group
+def g_fuzz():
+    import random
+    rnd = random.Random(1234)
+    s, eab, pk = ppkp_org()
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "ppkp-01")
+        urls = [c.dir[k] for k in ("newAccount", "newOrder", "newAuthz",
+                                   "revokeCert", "keyChange")]
+        urls += [c.kid, o["_url"], o["finalize"], ch["url"],
+                 o["authorizations"][0], s.base + "/cert/x"]
+        good = c.jws(urls[1], {"identifiers": [{"type": "dns",
+                                                "value": DOMAIN}]})
+        samples = [b"", b"{", b"[]", b"null", b"\x00\xff" * 50,
+                   b'{"protected":1,"payload":2,"signature":3}',
+                   b'{"protected":"","payload":"","signature":""}',
+                   b'{"protected":"e30","payload":"","signature":""}',
+                   json.dumps(good).encode()[:-7], b'{"a":' * 5000]
+        for _ in range(150):
+            g = json.loads(json.dumps(good))
+            k = rnd.choice(list(g))
+            v = list(g[k])
+            for _ in range(rnd.randint(1, 6)):
+                if v:
+                    v[rnd.randrange(len(v))] = rnd.choice(
+                        "AZaz09-_=.+/\"\\{}\x00")
+            g[k] = "".join(v)
+            samples.append(json.dumps(g).encode())
+        # well-signed JWS with hostile payloads and headers
+        hostile = [[], "x", 1, None, {"identifiers": "x"},
+                   {"identifiers": [{}]}, {"identifiers": [1]},
+                   {"csr": 5}, {"csr": "!!"}, {"csr": b64u(b"\x30\x03\x02")},
+                   {"certificate": "AAAA"}, {"x5c": "x"},
+                   {"x5c": [1, 2]}, {"otp": {}}, {"kid": 7},
+                   {"identifier": []}, {"status": 1}, {"contact": 5},
+                   {"externalAccountBinding": "x"},
+                   {"externalAccountBinding": {"protected": "e30",
+                                               "payload": "", "signature": ""}},
+                   {"replaces": 3}, {"oldKey": 1, "account": 2}]
+        for url in urls:
+            for body in samples[:40]:
+                c.post_raw(url, body)
+            for p in hostile:
+                try:
+                    c.post(url, p)
+                except Problem:
+                    pass
+                try:
+                    c.post(url, p, use_jwk=True)
+                except Problem:
+                    pass
+        for body in samples:
+            st, _, _ = c.post_raw(urls[1], body)
+            check(400 <= st < 500, "fuzz body gave %d" % st)
+        check(s.alive(), "csca died")
+        st, _, _ = s.http("GET", "/directory")
+        check(st == 200, "csca unhealthy after fuzz")
+    finally:
+        s.stop()
+
+
+def main():
+    global CSCA, WORK
+    if len(sys.argv) != 4 or sys.argv[3] not in GROUPS:
+        print("usage: test_csca.py CSCA WORKDIR {%s}" % "|".join(GROUPS))
+        return 2
+    CSCA = sys.argv[1]
+    WORK = os.path.join(sys.argv[2], sys.argv[3])
+    if not os.access(CSCA, os.X_OK) or shutil.which("openssl") is None:
+        print("csca or openssl missing")
+        return 77
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    try:
+        GROUPS[sys.argv[3]]()
+    except Exception:
+        traceback.print_exc()
+        log = os.path.join(WORK, "csca.log")
+        if os.path.exists(log):
+            print("---- csca.log (tail) ----")
+            print("".join(open(log).readlines()[-40:]))
+        return 1
+    print("PASS", sys.argv[3])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
