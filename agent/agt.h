@@ -43,5 +43,9 @@ int agt_cmd_token_init(agt_globals *g, int argc, char **argv);
 int agt_cmd_list(agt_globals *g, int argc, char **argv);
 int agt_cmd_keygen(agt_globals *g, int argc, char **argv);
 int agt_cmd_pubkey(agt_globals *g, int argc, char **argv);
+int agt_cmd_account(agt_globals *g, int argc, char **argv);
+int agt_cmd_enroll(agt_globals *g, int argc, char **argv);
+int agt_cmd_revoke(agt_globals *g, int argc, char **argv);
+int agt_cmd_status(agt_globals *g, int argc, char **argv);
 
 #endif

@@ -14,16 +14,6 @@ typedef struct {
     char msg[512];
 } agt_parse;
 
-static const char *const profile_names[AGT_PROFILE__MAX] = {
-    [AGT_PROFILE_CODESIGNING] = "codesigning",
-    [AGT_PROFILE_CLIENTAUTH] = "clientauth",
-};
-
-const char *agt_profile_name(agt_profile p)
-{
-    return (unsigned)p < AGT_PROFILE__MAX ? profile_names[p] : "unknown";
-}
-
 /* Keeps the first error only: libinih goes on parsing after one. */
 static int agt_fail(agt_parse *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -158,18 +148,12 @@ static int agt_agent_key(agt_parse *p, const char *k, const char *v)
 
 static int agt_identity_profile(agt_parse *p, agt_identity *id, const char *v)
 {
-    int i;
-
-    for (i = 0; i < AGT_PROFILE__MAX; i++) {
-        if (!strcmp(v, profile_names[i])) {
-            id->profile = (agt_profile)i;
-            return 1;
-        }
-    }
+    if (pol_profile_from_name(v, &id->profile) == CSA_OK)
+        return 1;
     return agt_fail(p,
-                    "profile must be codesigning or clientauth, not "
-                    "'%s'%s",
-                    v, "");
+                    "profile must be codesigning, clientauth or test-tls, "
+                    "not '%s'",
+                    v);
 }
 
 static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
@@ -197,10 +181,6 @@ static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
     if (!strcmp(k, "rotate"))
         return agt_parse_bool(v, &id->rotate) ||
                agt_fail(p, "rotate must be yes or no, not '%s'%s", v, "");
-    if (!strcmp(k, "accept_test_ca_eku"))
-        return agt_parse_bool(v, &id->accept_test_ca_eku) ||
-               agt_fail(p, "accept_test_ca_eku must be yes or no, not '%s'%s",
-                        v, "");
     return agt_fail(p, "unknown key '%s' in [identity %s]", k, id->name);
 }
 
@@ -261,7 +241,7 @@ static csa_err agt_config_check(agt_config *c)
             return csa_raise(CSA_ERR_CONFIG,
                              "%s: [identity %s] needs domain or email", c->path,
                              id->name);
-        if (id->profile == AGT_PROFILE_CODESIGNING && id->domain == NULL)
+        if (id->profile == POL_PROFILE_CODESIGNING && id->domain == NULL)
             return csa_raise(CSA_ERR_CONFIG,
                              "%s: [identity %s]: the codesigning profile "
                              "needs domain (the registered domain, draft "

@@ -10,30 +10,24 @@
 #include <stdbool.h>
 
 #include "csa_err.h"
+#include "policy.h"
 
 #define AGT_MAX_IDENTITIES 32
 #define AGT_MAX_LIST 16
-
-typedef enum {
-    AGT_PROFILE_CODESIGNING = 0,
-    AGT_PROFILE_CLIENTAUTH,
-    AGT_PROFILE__MAX
-} agt_profile;
 
 typedef struct {
     char *name;     /* section name after "identity " */
     char *label;    /* CKA_LABEL of key and certificate */
     char *key_type; /* rsa3072, p256, ... */
-    agt_profile profile;
+    pol_profile profile;
     char *domain;       /* dns identifier (codesigning, device clientauth) */
     char *email;        /* email identifier (clientauth users) */
     char *common_name;  /* CN; defaults to domain or email */
     char *organization; /* optional O */
     char *challenges[AGT_MAX_LIST];
     int n_challenges;
-    char *hook;              /* program for http-01/dns-01 */
-    bool rotate;             /* new key each renewal (default) */
-    bool accept_test_ca_eku; /* accept serverAuth/clientAuth leaves */
+    char *hook;  /* program for http-01/dns-01 */
+    bool rotate; /* new key each renewal (default) */
 } agt_identity;
 
 typedef struct {
@@ -69,6 +63,5 @@ csa_err agt_config_load(const char *path, agt_config **out);
 void agt_config_free(agt_config *cfg);
 const agt_identity *agt_config_identity(const agt_config *cfg,
                                         const char *name);
-const char *agt_profile_name(agt_profile p);
 
 #endif

@@ -19,6 +19,11 @@ static const struct {
     {"keygen", agt_cmd_keygen, "generate a key pair in the token"},
     {"pubkey", agt_cmd_pubkey,
      "print a key's public JWK and thumbprint (for ppkp-01 registration)"},
+    {"account", agt_cmd_account,
+     "register, show, roll over or deactivate the ACME account"},
+    {"enroll", agt_cmd_enroll, "enroll or renew one identity now"},
+    {"revoke", agt_cmd_revoke, "revoke an identity's certificate"},
+    {"status", agt_cmd_status, "show each identity's certificate"},
 };
 
 static void agt_usage(FILE *f)

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Answers to the challenge types of draft-ietf-acme-client-05 (otp-01,
+ * hotp-01, totp-01, cert-01, ppkp-01), following docs/protocol.md.
+ */
+#ifndef AGT_CHALLENGE_H
+#define AGT_CHALLENGE_H
+
+#include <stdbool.h>
+
+#include "acme.h"
+#include "agt_session.h"
+
+/* Whether the agent answers this type without a human (for the policy's
+ * "automatic" rule). */
+bool agt_challenge_automatic(const char *type);
+
+/* Builds the JSON response object for challenge ch of identity id.
+ * *payload is malloc'd; caller frees. */
+csa_err agt_challenge_payload(agt_session *s, const agt_identity *id,
+                              const acme_challenge *ch, char **payload);
+
+#endif

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ACME commands: account, enroll, revoke, status. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agt_session.h"
+#include "csa_log.h"
+
+static int agt_usage_err(const char *usage)
+{
+    fputs(usage, stderr);
+    return AGT_EXIT_USAGE;
+}
+
+/* Parses only --help; returns -1 to go on, else an exit code. */
+static int agt_simple_opts(int argc, char **argv, const char *usage)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h')
+            return fputs(usage, stdout), AGT_EXIT_OK;
+        return agt_usage_err(usage);
+    }
+    return -1;
+}
+
+static void agt_print_account(const acme_account *a)
+{
+    size_t i;
+
+    printf("account: %s\nstatus: %s\n", a->url, acme_status_name(a->status));
+    for (i = 0; i < a->n_contact; i++)
+        printf("contact: %s\n", a->contact[i]);
+}
+
+/* Rollover: new key under "<label>.next", keyChange, then the new key
+ * takes the label and the old one is deleted only after the CA accepted. */
+static csa_err agt_rollover(agt_session *s)
+{
+    char next[160], retired[160];
+    const char *label = tok_key_label(s->account_key);
+    tok_key *nk = NULL;
+    agt_jws_key *ns = NULL;
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i;
+    csa_err err;
+
+    snprintf(next, sizeof(next), "%s.next", label);
+    snprintf(retired, sizeof(retired), "%s.retired", label);
+    if ((err = agt_account_ensure(s, true, NULL)) != CSA_OK ||
+        (err = tok_key_generate(s->tok, next, tok_key_get_type(s->account_key),
+                                false, &nk)) != CSA_OK ||
+        (err = agt_jws_key_new(nk, NULL, &ns)) != CSA_OK)
+        goto done;
+    if ((err = acme_key_change(s->acme, agt_jws_key_signer(ns))) != CSA_OK) {
+        csa_err_context("the CA refused the rollover; the old key stays");
+        goto done;
+    }
+    /* Accepted: retire the old key, promote the new one. */
+    err = tok_objects(s->tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+    for (i = 0; err == CSA_OK && i < n; i++)
+        err = tok_obj_destroy(s->tok, objs[i].handle);
+    free(objs);
+    objs = NULL;
+    if (err == CSA_OK)
+        err = tok_objects(s->tok, next, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+    for (i = 0; err == CSA_OK && i < n; i++)
+        err = tok_obj_relabel(s->tok, objs[i].handle, label);
+    free(objs);
+    if (err == CSA_OK)
+        printf("account key rolled over; new key labelled \"%s\"\n", label);
+done:
+    agt_jws_key_free(ns);
+    tok_key_free(nk);
+    (void)retired;
+    return err;
+}
+
+int agt_cmd_account(agt_globals *g, int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: csagent account register|show|rollover|deactivate\n"
+        "  register    create the ACME account (or find the existing one)\n"
+        "              with the account key in the token (generated if\n"
+        "              missing), contact, terms and EAB from the config\n"
+        "  show        print the account (never creates one)\n"
+        "  rollover    new account key in the token, keyChange, and the\n"
+        "              old key deleted only after the CA accepted\n"
+        "  deactivate  deactivate the account (irreversible)\n";
+    const char *sub = argc > 1 ? argv[1] : NULL;
+    acme_account *a = NULL;
+    agt_session s;
+    csa_err err;
+    int rc = agt_simple_opts(argc, argv, usage);
+
+    if (rc >= 0)
+        return rc;
+    if (sub == NULL || (strcmp(sub, "register") && strcmp(sub, "show") &&
+                        strcmp(sub, "rollover") && strcmp(sub, "deactivate")))
+        return agt_usage_err(usage);
+    err = agt_session_open(g, !strcmp(sub, "register"), &s);
+    if (err != CSA_OK)
+        return agt_fail_exit(err);
+    if (!strcmp(sub, "register") || !strcmp(sub, "show"))
+        err = agt_account_ensure(&s, !strcmp(sub, "show"), &a);
+    else if (!strcmp(sub, "rollover"))
+        err = agt_rollover(&s);
+    else if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK &&
+             (err = acme_account_deactivate(s.acme)) == CSA_OK)
+        printf("account %s deactivated\n", acme_client_kid(s.acme));
+    if (err == CSA_OK && a != NULL)
+        agt_print_account(a);
+    acme_account_free(a);
+    agt_session_close(&s);
+    return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
+}
+
+int agt_cmd_enroll(agt_globals *g, int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: csagent enroll IDENTITY\n"
+        "Enrolls (or renews now) one identity of the configuration: key\n"
+        "generated in the token, ACME order, challenges, CSR signed in the\n"
+        "token, issued chain verified against the key, profile, policy and\n"
+        "trust anchor, then stored under the identity's label.\n";
+    const agt_identity *id;
+    char *serial = NULL;
+    agt_session s;
+    csa_err err;
+    int rc = agt_simple_opts(argc, argv, usage);
+
+    if (rc >= 0)
+        return rc;
+    if (optind >= argc)
+        return agt_usage_err(usage);
+    if ((err = agt_session_open(g, true, &s)) != CSA_OK)
+        return agt_fail_exit(err);
+    id = agt_config_identity(s.cfg, argv[optind]);
+    if (id == NULL)
+        err = csa_raise(CSA_ERR_CONFIG, "%s: no identity named '%s'",
+                        s.cfg->path, argv[optind]);
+    if (err == CSA_OK &&
+        (err = agt_account_ensure(&s, false, NULL)) == CSA_OK &&
+        (err = agt_enroll(&s, id, &serial)) == CSA_OK)
+        printf("enrolled %s: serial %s, label \"%s\" on token \"%s\"\n",
+               id->name, serial, id->label, tok_token_label(s.tok));
+    free(serial);
+    agt_session_close(&s);
+    return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
+}
+
+static csa_err agt_current_cert(tok_ctx *tok, const agt_identity *id,
+                                X509 **out)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0;
+    csa_err err =
+        tok_objects(tok, id->label, NULL, 0, TOK_CLASS_CERTIFICATE, &objs, &n);
+
+    *out = NULL;
+    if (err == CSA_OK && n == 0)
+        err = csa_raise(CSA_ERR_NOT_FOUND,
+                        "identity %s has no certificate labelled '%s'",
+                        id->name, id->label);
+    if (err == CSA_OK)
+        err = tok_cert_get(tok, objs[n - 1].handle, out);
+    free(objs);
+    return err;
+}
+
+int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"reason", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "usage: csagent revoke IDENTITY [--reason CODE]\n"
+        "Revokes the identity's current certificate (signed by the account\n"
+        "key).  CODE is an RFC 5280 CRLReason (e.g. 1 keyCompromise,\n"
+        "4 superseded, 5 cessationOfOperation).\n";
+    const agt_identity *id;
+    unsigned char *der = NULL;
+    X509 *x = NULL;
+    int c, reason = -1, len;
+    agt_session s;
+    csa_err err;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'r')
+            reason = atoi(optarg);
+        else if (c == 'h')
+            return fputs(usage, stdout), AGT_EXIT_OK;
+        else
+            return agt_usage_err(usage);
+    }
+    if (optind >= argc)
+        return agt_usage_err(usage);
+    if ((err = agt_session_open(g, false, &s)) != CSA_OK)
+        return agt_fail_exit(err);
+    id = agt_config_identity(s.cfg, argv[optind]);
+    if (id == NULL)
+        err = csa_raise(CSA_ERR_CONFIG, "no identity named '%s'", argv[optind]);
+    if (err == CSA_OK && (err = agt_current_cert(s.tok, id, &x)) == CSA_OK &&
+        (err = agt_account_ensure(&s, true, NULL)) == CSA_OK) {
+        len = i2d_X509(x, &der);
+        err = acme_revoke(s.acme, der, (size_t)len, reason, NULL);
+    }
+    if (err == CSA_OK)
+        printf("revoked the certificate of %s\n", id->name);
+    OPENSSL_free(der);
+    X509_free(x);
+    agt_session_close(&s);
+    return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
+}
+
+int agt_cmd_status(agt_globals *g, int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: csagent status\n"
+        "Per identity: label, key id, certificate serial and notAfter.\n";
+    tok_ctx *tok = NULL;
+    csa_err err;
+    int i, rc = agt_simple_opts(argc, argv, usage);
+
+    if (rc >= 0)
+        return rc;
+    if ((err = agt_load_config(g, 1)) != CSA_OK ||
+        (err = agt_open_token(g, 1, &tok)) != CSA_OK)
+        return agt_fail_exit(err);
+    for (i = 0; i < g->cfg->n_ids; i++) {
+        const agt_identity *id = &g->cfg->ids[i];
+        X509 *x = NULL;
+        char when[32] = "-", *serial = NULL;
+        struct tm tm;
+
+        if (agt_current_cert(tok, id, &x) == CSA_OK) {
+            BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+
+            serial = BN_bn2hex(bn);
+            BN_free(bn);
+            ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm);
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        }
+        printf("%s: label=\"%s\" serial=%s notAfter=%s\n", id->name, id->label,
+               serial ? serial : "-", when);
+        OPENSSL_free(serial);
+        X509_free(x);
+    }
+    tok_close(tok);
+    return AGT_EXIT_OK;
+}

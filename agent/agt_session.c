@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "agt_session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agt_swap.h"
+#include "csa_log.h"
+#include "csa_util.h"
+
+#define AGT_DEFAULT_ACCOUNT_LABEL "csagent-account"
+
+csa_err agt_policy_load(const agt_config *cfg, pol_policy **out)
+{
+    char *text = NULL;
+    csa_err err;
+
+    *out = NULL;
+    if (cfg->policy == NULL) {
+        *out = pol_default();
+        return *out ? CSA_OK : csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    if ((err = csa_file_read(cfg->policy, 1 << 20, &text, NULL)) != CSA_OK) {
+        csa_err_context("policy file");
+        return CSA_ERR_CONFIG;
+    }
+    err = pol_parse(text, cfg->policy, out);
+    free(text);
+    return err;
+}
+
+static csa_err agt_state_dir(const agt_config *cfg, const char **out)
+{
+    const char *dir = cfg->state_dir ? cfg->state_dir : "/var/lib/csagent";
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return csa_raise(CSA_ERR_IO, "cannot create state directory %s: %s",
+                         dir, strerror(errno));
+    *out = dir;
+    return CSA_OK;
+}
+
+static csa_err agt_account_key(agt_session *s, bool create)
+{
+    const char *label =
+        s->cfg->account_key ? s->cfg->account_key : AGT_DEFAULT_ACCOUNT_LABEL;
+    tok_key_type type = TOK_KEY_EC_P256;
+    csa_err err = tok_key_find(s->tok, label, &s->account_key);
+
+    if (err == CSA_ERR_NOT_FOUND && create) {
+        if (s->cfg->account_key_type != NULL &&
+            (err = tok_key_type_parse(s->cfg->account_key_type, &type)) !=
+                CSA_OK)
+            return err;
+        err = tok_key_generate(s->tok, label, type, false, &s->account_key);
+    }
+    if (err != CSA_OK)
+        return err;
+    return agt_jws_key_new(s->account_key, NULL, &s->account_signer);
+}
+
+static csa_err agt_acme_open(agt_session *s)
+{
+    acme_client_opts o = {0};
+    csa_err err;
+
+    if (s->cfg->directory == NULL)
+        return csa_raise(CSA_ERR_CONFIG, "%s: no CA: set directory in [ca]",
+                         s->cfg->path);
+    o.directory_url = s->cfg->directory;
+    o.ca_bundle = s->cfg->ca_bundle;
+    if ((err = acme_client_new(&o, &s->acme)) != CSA_OK)
+        return err;
+    return acme_client_set_account(s->acme,
+                                   agt_jws_key_signer(s->account_signer), NULL);
+}
+
+csa_err agt_session_open(agt_globals *g, bool create_account_key,
+                         agt_session *s)
+{
+    csa_err err;
+    int i;
+
+    memset(s, 0, sizeof(*s));
+    if ((err = agt_load_config(g, 1)) != CSA_OK)
+        return err;
+    s->cfg = g->cfg;
+    if ((err = agt_policy_load(s->cfg, &s->pol)) != CSA_OK ||
+        (err = agt_state_dir(s->cfg, &s->state_dir)) != CSA_OK ||
+        (err = agt_open_token(g, 1, &s->tok)) != CSA_OK)
+        goto fail;
+    for (i = 0; i < s->cfg->n_ids; i++)
+        if ((err = agt_swap_recover(s->tok, s->state_dir, &s->cfg->ids[i])) !=
+            CSA_OK)
+            goto fail;
+    if ((err = agt_account_key(s, create_account_key)) != CSA_OK ||
+        (err = agt_acme_open(s)) != CSA_OK)
+        goto fail;
+    return CSA_OK;
+fail:
+    agt_session_close(s);
+    return err;
+}
+
+void agt_session_close(agt_session *s)
+{
+    acme_client_free(s->acme);
+    agt_jws_key_free(s->account_signer);
+    tok_key_free(s->account_key);
+    tok_close(s->tok);
+    pol_free(s->pol);
+    memset(s, 0, sizeof(*s));
+}
+
+csa_err agt_account_ensure(agt_session *s, bool only_existing,
+                           acme_account **out)
+{
+    const agt_config *c = s->cfg;
+    acme_account_opts o = {0};
+    csa_secret eab = {0};
+    const acme_directory *dir;
+    csa_err err;
+
+    if ((err = acme_directory_get(s->acme, &dir)) != CSA_OK)
+        return err;
+    if (pol_eab_required(s->pol) && c->eab_kid == NULL)
+        return csa_raise(CSA_ERR_POLICY,
+                         "policy requires External Account Binding but the "
+                         "configuration has no eab_kid/eab_key_file");
+    o.contact = (const char *const *)c->contact;
+    o.n_contact = (size_t)c->n_contact;
+    o.terms_agreed = c->terms_agreed;
+    o.only_return_existing = only_existing;
+    if (c->eab_kid != NULL && !only_existing) {
+        if (c->eab_key_file == NULL)
+            return csa_raise(CSA_ERR_CONFIG,
+                             "%s: eab_kid without "
+                             "eab_key_file",
+                             c->path);
+        if ((err = csa_secret_read(c->eab_key_file, &eab)) != CSA_OK)
+            return err;
+        o.eab_kid = c->eab_kid;
+        o.eab_key = &eab;
+        o.eab_alg = c->eab_alg;
+    }
+    err = acme_account_register(s->acme, &o, out);
+    csa_secret_free(&eab);
+    return err;
+}

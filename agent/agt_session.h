@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One working session of the agent: the policy, the token (one login), the
+ * account key as a JWS signer and the ACME client.  Opened once per run (or
+ * per daemon wake-up); closed with agt_session_close().
+ */
+#ifndef AGT_SESSION_H
+#define AGT_SESSION_H
+
+#include "acme.h"
+#include "agt.h"
+#include "agt_keyholder.h"
+#include "policy.h"
+
+typedef struct {
+    const agt_config *cfg; /* borrowed */
+    pol_policy *pol;
+    tok_ctx *tok;
+    tok_key *account_key;
+    agt_jws_key *account_signer;
+    acme_client *acme;
+    const char *state_dir;
+} agt_session;
+
+/* Loads the policy file named by the config (or the defaults). */
+csa_err agt_policy_load(const agt_config *cfg, pol_policy **out);
+/* Opens the token, logs in, finishes interrupted swaps, finds (or, with
+ * create_account_key, generates) the account key and prepares the ACME
+ * client.  No network I/O. */
+csa_err agt_session_open(agt_globals *g, bool create_account_key,
+                         agt_session *s);
+void agt_session_close(agt_session *s);
+/* Registers the account, or finds it when it exists (newAccount answers
+ * with the existing one).  only_existing: never create. */
+csa_err agt_account_ensure(agt_session *s, bool only_existing,
+                           acme_account **out);
+
+/* Enrolls (or renews) one identity end to end.  *serial (may be NULL)
+ * receives the new certificate's serial in hex, malloc'd. */
+csa_err agt_enroll(agt_session *s, const agt_identity *id, char **serial);
+
+#endif

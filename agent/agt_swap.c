@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "agt_swap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/pem.h>
+
+#include "csa_log.h"
+#include "csa_util.h"
+
+#define AGT_LABEL_MAX 160
+
+typedef struct {
+    char step[16];
+    char new_id[129]; /* hex CKA_ID of the new key */
+    char new_fp[65];  /* hex SHA-256 of the new certificate */
+    int rotate;
+} agt_journal;
+
+static void agt_hex(const unsigned char *in, size_t len, char *out)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", in[i]);
+    out[2 * len] = '\0';
+}
+
+static char *agt_journal_path(const char *state_dir, const agt_identity *id)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/%s.journal", state_dir, id->name) < 0)
+        return NULL;
+    return p;
+}
+
+/* Test-only: CSAGENT_CRASH_AT=<step> aborts right after that step is
+ * journalled, to prove recovery (tests/swap). */
+static void agt_crash_point(const char *step)
+{
+    const char *at = getenv("CSAGENT_CRASH_AT");
+
+    if (at != NULL && strcmp(at, step) == 0) {
+        csa_error("swap", "CSAGENT_CRASH_AT=%s: aborting on purpose", step);
+        abort();
+    }
+}
+
+static csa_err agt_journal_write(const char *state_dir, const agt_identity *id,
+                                 const agt_journal *j)
+{
+    json_object *o = json_object_new_object();
+    char *path = agt_journal_path(state_dir, id);
+    const char *text;
+    csa_err err;
+
+    json_object_object_add(o, "step", json_object_new_string(j->step));
+    json_object_object_add(o, "label", json_object_new_string(id->label));
+    json_object_object_add(o, "new_id", json_object_new_string(j->new_id));
+    json_object_object_add(o, "new_fp", json_object_new_string(j->new_fp));
+    json_object_object_add(o, "rotate", json_object_new_boolean(j->rotate));
+    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+    err = path == NULL ? csa_raise(CSA_ERR_NOMEM, "out of memory")
+                       : csa_file_write_atomic(path, text, strlen(text), 0600);
+    json_object_put(o);
+    free(path);
+    if (err == CSA_OK) {
+        csa_debug("swap", "%s: journal step %s", id->name, j->step);
+        agt_crash_point(j->step);
+    }
+    return err;
+}
+
+static void agt_json_copy(json_object *o, const char *key, char *dst,
+                          size_t size)
+{
+    json_object *v;
+
+    dst[0] = '\0';
+    if (json_object_object_get_ex(o, key, &v) &&
+        json_object_is_type(v, json_type_string))
+        snprintf(dst, size, "%s", json_object_get_string(v));
+}
+
+/* Returns CSA_ERR_NOT_FOUND when there is no journal. */
+static csa_err agt_journal_read(const char *state_dir, const agt_identity *id,
+                                agt_journal *j)
+{
+    char *path = agt_journal_path(state_dir, id), *text = NULL;
+    json_object *o, *v;
+    csa_err err;
+
+    memset(j, 0, sizeof(*j));
+    if (path == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if (access(path, F_OK) != 0) {
+        free(path);
+        return CSA_ERR_NOT_FOUND;
+    }
+    err = csa_file_read(path, 65536, &text, NULL);
+    o = err == CSA_OK ? json_tokener_parse(text) : NULL;
+    if (err == CSA_OK && !json_object_is_type(o, json_type_object))
+        err = csa_raise(CSA_ERR_IO,
+                        "swap journal %s is not a JSON object; it was not "
+                        "touched (inspect the token, then remove it)",
+                        path);
+    if (err == CSA_OK) {
+        agt_json_copy(o, "step", j->step, sizeof(j->step));
+        agt_json_copy(o, "new_id", j->new_id, sizeof(j->new_id));
+        agt_json_copy(o, "new_fp", j->new_fp, sizeof(j->new_fp));
+        j->rotate = json_object_object_get_ex(o, "rotate", &v) &&
+                    json_object_get_boolean(v);
+    }
+    json_object_put(o);
+    free(text);
+    free(path);
+    return err;
+}
+
+static csa_err agt_journal_remove(const char *state_dir, const agt_identity *id)
+{
+    char *path = agt_journal_path(state_dir, id);
+    csa_err err = CSA_OK;
+
+    if (path == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if (unlink(path) != 0 && errno != ENOENT)
+        err = csa_raise(CSA_ERR_IO, "cannot remove %s: %s", path,
+                        strerror(errno));
+    free(path);
+    return err;
+}
+
+static void agt_label(char *out, const agt_identity *id, const char *suffix)
+{
+    snprintf(out, AGT_LABEL_MAX, "%s%s", id->label, suffix);
+}
+
+static void agt_cert_fp(X509 *x, char out[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+
+    X509_digest(x, EVP_sha256(), md, &len);
+    agt_hex(md, len, out);
+}
+
+/* Is this object part of the new pair?  Keys by CKA_ID, certificates by
+ * fingerprint (with a kept key old and new certificates share the id). */
+static int agt_is_new(tok_ctx *tok, const tok_obj_info *o, const agt_journal *j)
+{
+    char hex[129], fp[65];
+    X509 *x = NULL;
+
+    if (o->cls != TOK_CLASS_CERTIFICATE) {
+        agt_hex(o->id, o->id_len, hex);
+        return strcmp(hex, j->new_id) == 0;
+    }
+    if (tok_cert_get(tok, o->handle, &x) != CSA_OK)
+        return 0;
+    agt_cert_fp(x, fp);
+    X509_free(x);
+    return strcmp(fp, j->new_fp) == 0;
+}
+
+/* Relabels objects labelled from: the new ones (want_new) or the others. */
+static csa_err agt_relabel(tok_ctx *tok, const agt_journal *j, const char *from,
+                           const char *to, int want_new)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i;
+    csa_err err = tok_objects(tok, from, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        if (objs[i].cls == TOK_CLASS_SECRET_KEY)
+            continue;
+        if (agt_is_new(tok, &objs[i], j) == want_new)
+            err = tok_obj_relabel(tok, objs[i].handle, to);
+    }
+    free(objs);
+    return err;
+}
+
+static csa_err agt_destroy_label(tok_ctx *tok, const char *label)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i;
+    csa_err err = tok_objects(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    for (i = 0; err == CSA_OK && i < n; i++)
+        err = tok_obj_destroy(tok, objs[i].handle);
+    free(objs);
+    return err;
+}
+
+/* Roll forward from "stored": promote, retire, delete. */
+static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
+                                const agt_identity *id, agt_journal *j)
+{
+    char next[AGT_LABEL_MAX], retired[AGT_LABEL_MAX];
+    csa_err err = CSA_OK;
+
+    agt_label(next, id, ".next");
+    agt_label(retired, id, ".retired");
+    if (!strcmp(j->step, "stored")) {
+        /* Both pairs carry the label for a moment; both are valid. */
+        if ((err = agt_relabel(tok, j, next, id->label, 1)) != CSA_OK)
+            return err;
+        snprintf(j->step, sizeof(j->step), "promoted");
+        if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
+            return err;
+    }
+    if (!strcmp(j->step, "promoted")) {
+        if ((err = agt_relabel(tok, j, id->label, retired, 0)) != CSA_OK)
+            return err;
+        snprintf(j->step, sizeof(j->step), "retired");
+        if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
+            return err;
+    }
+    if ((err = agt_destroy_label(tok, retired)) != CSA_OK ||
+        (err = agt_destroy_label(tok, next)) != CSA_OK)
+        return err;
+    return agt_journal_remove(state_dir, id);
+}
+
+csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
+                       const agt_identity *id)
+{
+    char next[AGT_LABEL_MAX];
+    agt_journal j;
+    csa_err err = agt_journal_read(state_dir, id, &j);
+
+    /* From "stored" on the swap only rolls forward, at the next start. */
+    if (err == CSA_OK && strcmp(j.step, "keygen") != 0)
+        return CSA_OK;
+    agt_label(next, id, ".next");
+    if ((err = agt_destroy_label(tok, next)) != CSA_OK)
+        return err;
+    return agt_journal_remove(state_dir, id);
+}
+
+csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
+                         const agt_identity *id)
+{
+    agt_journal j;
+    csa_err err = agt_journal_read(state_dir, id, &j);
+
+    if (err == CSA_ERR_NOT_FOUND)
+        return CSA_OK;
+    if (err != CSA_OK)
+        return err;
+    if (!strcmp(j.step, "keygen")) {
+        csa_warn("swap",
+                 "%s: rolling back a renewal interrupted before "
+                 "its certificate was stored",
+                 id->name);
+        return agt_swap_abort(tok, state_dir, id);
+    }
+    if (!strcmp(j.step, "stored") || !strcmp(j.step, "promoted") ||
+        !strcmp(j.step, "retired")) {
+        csa_warn("swap", "%s: finishing a swap interrupted at step %s",
+                 id->name, j.step);
+        return agt_swap_forward(tok, state_dir, id, &j);
+    }
+    return csa_raise(CSA_ERR_IO,
+                     "swap journal of %s names an unknown step '%s'; "
+                     "nothing was changed",
+                     id->name, j.step);
+}
+
+csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
+                       const agt_identity *id, bool rotate, tok_key **key)
+{
+    char next[AGT_LABEL_MAX];
+    agt_journal j = {.rotate = rotate};
+    tok_key_type type = TOK_KEY_EC_P256;
+    csa_err err;
+
+    *key = NULL;
+    if (id->key_type != NULL &&
+        (err = tok_key_type_parse(id->key_type, &type)) != CSA_OK)
+        return err;
+    /* "keygen" also covers a kept key: whatever appears under .next before
+     * "stored" is rolled back. */
+    snprintf(j.step, sizeof(j.step), "keygen");
+    agt_label(next, id, ".next");
+    if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
+        return err;
+    if (!rotate) {
+        err = tok_key_find(tok, id->label, key);
+        if (err != CSA_ERR_NOT_FOUND)
+            return err;
+        csa_err_clear(); /* first enrollment: a key is generated */
+    }
+    return tok_key_generate(tok, next, type, false, key);
+}
+
+static csa_err agt_write_pem(const char *state_dir, const agt_identity *id,
+                             STACK_OF(X509) * chain)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *path = NULL, *data;
+    long len;
+    int i;
+    csa_err err;
+
+    if (bio == NULL || asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0) {
+        BIO_free(bio);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < sk_X509_num(chain); i++)
+        PEM_write_bio_X509(bio, sk_X509_value(chain, i));
+    len = BIO_get_mem_data(bio, &data);
+    err = csa_file_write_atomic(path, data, (size_t)len, 0644);
+    BIO_free(bio);
+    free(path);
+    return err;
+}
+
+/* Issuing CA certificates go under "<label>.chain" with their own ids so
+ * that they never compete with the leaf for the key's CKA_ID. */
+static csa_err agt_store_chain(tok_ctx *tok, const agt_identity *id,
+                               STACK_OF(X509) * chain)
+{
+    char label[AGT_LABEL_MAX];
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    int i;
+    csa_err err;
+
+    agt_label(label, id, ".chain");
+    if ((err = agt_destroy_label(tok, label)) != CSA_OK)
+        return err;
+    for (i = 1; i < sk_X509_num(chain); i++) {
+        X509_digest(sk_X509_value(chain, i), EVP_sha256(), md, &mdlen);
+        err = tok_cert_store(tok, sk_X509_value(chain, i), label, md, 16, NULL);
+        if (err != CSA_OK)
+            return err;
+    }
+    return CSA_OK;
+}
+
+csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
+                        const agt_identity *id, tok_key *key,
+                        STACK_OF(X509) * chain)
+{
+    char next[AGT_LABEL_MAX];
+    agt_journal j = {0};
+    const unsigned char *kid;
+    size_t kid_len;
+    csa_err err;
+
+    kid = tok_key_id(key, &kid_len);
+    agt_hex(kid, kid_len, j.new_id);
+    agt_cert_fp(sk_X509_value(chain, 0), j.new_fp);
+    j.rotate = strcmp(tok_key_label(key), id->label) != 0;
+    agt_label(next, id, ".next");
+    if ((err = tok_cert_store(tok, sk_X509_value(chain, 0), next, kid, kid_len,
+                              NULL)) != CSA_OK)
+        return err;
+    snprintf(j.step, sizeof(j.step), "stored");
+    if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK ||
+        (err = agt_swap_forward(tok, state_dir, id, &j)) != CSA_OK)
+        return err;
+    if ((err = agt_store_chain(tok, id, chain)) != CSA_OK)
+        csa_warn("swap", "%s: chain certificates not stored: %s", id->name,
+                 csa_errmsg());
+    return agt_write_pem(state_dir, id, chain);
+}
