@@ -49,21 +49,25 @@ void resp_json(struct resp *rs, int status, json_object *obj)
     json_object_put(obj);
 }
 
+/* Consumes prob.  rs->ptype points at a static copy of the short type
+ * (one handler thread, so one buffer is enough). */
 void resp_problem_obj(struct resp *rs, int status, json_object *prob)
 {
+    static char ptype[64];
     const char *t = jstr(prob, "type");
+    size_t pre = strlen("urn:ietf:params:acme:error:");
 
+    snprintf(ptype, sizeof(ptype), "%s", t && strlen(t) > pre ? t + pre : "?");
     json_object_object_add(prob, "status", json_object_new_int(status));
     resp_json(rs, status, prob);
     rs->ctype = "application/problem+json";
-    rs->ptype = t ? t + strlen("urn:ietf:params:acme:error:") : "?";
+    rs->ptype = ptype;
 }
 
 /* type is the suffix after urn:ietf:params:acme:error: */
 void resp_problem(struct resp *rs, int status, const char *type,
                   const char *fmt, ...)
 {
-    static char ptype[64];
     json_object *p = json_object_new_object();
     char detail[1024], full[128];
     va_list ap;
@@ -75,8 +79,6 @@ void resp_problem(struct resp *rs, int status, const char *type,
     json_object_object_add(p, "type", json_object_new_string(full));
     json_object_object_add(p, "detail", json_object_new_string(detail));
     resp_problem_obj(rs, status, p);
-    snprintf(ptype, sizeof(ptype), "%s", type);
-    rs->ptype = ptype;
 }
 
 static void h_directory(const struct req *rq, struct resp *rs)

@@ -531,6 +531,8 @@ int jws_check(const struct req *rq, struct resp *rs, enum jws_key mode,
 done:
     if (rc != 0 && rs->status == 0)
         resp_problem(rs, 400, "malformed", "JWS could not be decoded");
+    if (rc != 0)
+        jws_clear(out); /* callers only clear after success */
     free(pb64);
     free(yb64);
     free(sig);

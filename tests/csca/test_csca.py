@@ -801,6 +801,13 @@ def main():
             print("---- csca.log (tail) ----")
             print("".join(open(log).readlines()[-40:]))
         return 1
+    # A sanitizer build reports in csca's log (and at exit, for leaks).
+    for root, _, files in os.walk(WORK):
+        if "csca.log" in files:
+            text = open(os.path.join(root, "csca.log"), errors="replace").read()
+            if "Sanitizer" in text or "runtime error" in text:
+                print(text[-6000:])
+                return 1
     print("PASS", sys.argv[3])
     return 0
 
