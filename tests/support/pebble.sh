@@ -8,6 +8,9 @@
 #
 #   pebble.sh start DIR [--always-valid] [--eab] [--challtestsrv]
 #   pebble.sh stop DIR
+#   pebble.sh tls DIR      (only the TLS CA + localhost certificate, for
+#                           other throwaway servers: DIR/tls-ca.pem,
+#                           DIR/tls.pem, DIR/tls.key)
 #
 # "start" writes DIR/env (shell syntax) with:
 #   PEBBLE_DIR_URL  PEBBLE_CA_BUNDLE  PEBBLE_MGMT_URL  PEBBLE_PORT
@@ -202,5 +205,9 @@ shift 2
 case "$cmd" in
 start) start "$@" ;;
 stop) stop ;;
+tls)
+    [ -x "$OPENSSL_BIN" ] || skip "openssl not installed"
+    mkdir -p "$DIR" && make_tls "$DIR"
+    ;;
 *) die "unknown command $cmd" ;;
 esac
