@@ -19,6 +19,79 @@
 static const char *const kinds[] = {"orgs", "ppkp",    "eab",
                                     "otp",  "anchors", "admin_certs"};
 
+static bool known_type(const char *t)
+{
+    static const char *const types[] = {"hotp-01", "totp-01", "otp-01",
+                                        "cert-01", "ppkp-01", "dns-01",
+                                        "http-01"};
+    size_t i;
+
+    for (i = 0; t && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(t, types[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A factor may be written as "totp-01" or as ["cert-01","ppkp-01"] (any
+ * one of them); store the list form, and refuse unknown types. */
+static int normalize_factor(json_object *factors, size_t i)
+{
+    json_object *f = json_object_array_get_idx(factors, i), *list;
+    size_t k;
+
+    if (json_object_is_type(f, json_type_string)) {
+        list = json_object_new_array();
+        json_object_array_add(list, json_object_get(f));
+        json_object_array_put_idx(factors, i, list);
+        f = list;
+    }
+    if (!json_object_is_type(f, json_type_array) ||
+        json_object_array_length(f) == 0)
+        return -1;
+    for (k = 0; k < json_object_array_length(f); k++)
+        if (!known_type(
+                json_object_get_string(json_object_array_get_idx(f, k))))
+            return -1;
+    return 0;
+}
+
+static int normalize_orgs(void)
+{
+    json_object *orgs = NULL, *fs;
+    size_t i, k;
+
+    json_object_object_get_ex(CS.registry, "orgs", &orgs);
+    for (i = 0; i < json_object_array_length(orgs); i++) {
+        json_object *o = json_object_array_get_idx(orgs, i);
+        if (!jstr(o, "name") || !json_object_object_get_ex(o, "domains", &fs) ||
+            !json_object_is_type(fs, json_type_array)) {
+            fprintf(stderr, "csca: registry org needs name and domains[]\n");
+            return -1;
+        }
+        if (!json_object_object_get_ex(o, "profiles", &fs) ||
+            !json_object_is_type(fs, json_type_array))
+            json_object_object_add(o, "profiles",
+                                   json_tokener_parse("[\"codesigning\"]"));
+        if (json_object_object_get_ex(o, "factors", &fs) &&
+            !json_object_is_type(fs, json_type_array)) {
+            fprintf(stderr, "csca: org %s: factors must be an array\n",
+                    jstr(o, "name"));
+            return -1;
+        }
+        if (!json_object_object_get_ex(o, "factors", &fs))
+            continue;
+        for (k = 0; k < json_object_array_length(fs); k++)
+            if (normalize_factor(fs, k) != 0) {
+                fprintf(stderr,
+                        "csca: org %s: factor %zu names an unknown "
+                        "challenge type\n",
+                        jstr(o, "name"), k + 1);
+                return -1;
+            }
+    }
+    return 0;
+}
+
 static int registry_read(const char *path)
 {
     char *text = read_file(path, NULL);
@@ -43,7 +116,7 @@ static int registry_read(const char *path)
             return -1;
         }
     }
-    return 0;
+    return normalize_orgs();
 }
 
 static const char *default_registry(void)
