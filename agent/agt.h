@@ -47,5 +47,6 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv);
 int agt_cmd_enroll(agt_globals *g, int argc, char **argv);
 int agt_cmd_revoke(agt_globals *g, int argc, char **argv);
 int agt_cmd_status(agt_globals *g, int argc, char **argv);
+int agt_cmd_otp_import(agt_globals *g, int argc, char **argv);
 
 #endif

@@ -13,7 +13,7 @@
 
 /* Whether the agent answers this type without a human (for the policy's
  * "automatic" rule). */
-bool agt_challenge_automatic(const char *type);
+bool agt_challenge_automatic(const agt_identity *id, const char *type);
 
 /* Builds the JSON response object for challenge ch of identity id.
  * *payload is malloc'd; caller frees. */

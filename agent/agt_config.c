@@ -178,6 +178,26 @@ static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
                agt_fail(p, "bad challenge list '%s'%s", v, "");
     if (!strcmp(k, "hook"))
         return agt_set_str(&id->hook, v);
+    if (!strcmp(k, "otp_secret"))
+        return agt_set_str(&id->otp_secret, v);
+    if (!strcmp(k, "otp_program"))
+        return agt_set_str(&id->otp_program, v);
+    if (!strcmp(k, "cert_key"))
+        return agt_set_str(&id->cert_key, v);
+    if (!strcmp(k, "cert_chain"))
+        return agt_set_str(&id->cert_chain, v);
+    if (!strcmp(k, "ppkp_key"))
+        return agt_set_str(&id->ppkp_key, v);
+    if (!strcmp(k, "hotp_counter")) {
+        char *end;
+
+        errno = 0;
+        id->hotp_counter = strtol(v, &end, 10);
+        if (errno != 0 || *end != '\0' || id->hotp_counter < 0)
+            return agt_fail(p, "hotp_counter must be a number >= 0, not '%s'",
+                            v);
+        return 1;
+    }
     if (!strcmp(k, "rotate"))
         return agt_parse_bool(v, &id->rotate) ||
                agt_fail(p, "rotate must be yes or no, not '%s'%s", v, "");
@@ -297,6 +317,11 @@ static void agt_identity_free(agt_identity *id)
     free(id->common_name);
     free(id->organization);
     free(id->hook);
+    free(id->otp_secret);
+    free(id->otp_program);
+    free(id->cert_key);
+    free(id->cert_chain);
+    free(id->ppkp_key);
     for (i = 0; i < id->n_challenges; i++)
         free(id->challenges[i]);
 }

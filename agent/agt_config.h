@@ -28,6 +28,13 @@ typedef struct {
     int n_challenges;
     char *hook;  /* program for http-01/dns-01 */
     bool rotate; /* new key each renewal (default) */
+    /* draft-ietf-acme-client challenge material (docs/protocol.md) */
+    char *otp_secret;  /* label of the HMAC seed in the token */
+    char *otp_program; /* prints a human-held OTP on stdout */
+    long hotp_counter; /* first HOTP counter when no state exists */
+    char *cert_key;    /* cert-01: administrator key (label or URI) */
+    char *cert_chain;  /* cert-01: PEM of leaf [+ chain]; else token */
+    char *ppkp_key;    /* ppkp-01: registered key (label or URI) */
 } agt_identity;
 
 typedef struct {

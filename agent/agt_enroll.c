@@ -8,6 +8,7 @@
 
 #include "agt_challenge.h"
 #include "agt_csr.h"
+#include "agt_prog.h"
 #include "agt_session.h"
 #include "agt_swap.h"
 #include "agt_verify.h"
@@ -29,7 +30,7 @@ static size_t agt_allowed_prefs(agt_session *s, const agt_identity *id,
     for (i = 0; i < id->n_challenges; i++) {
         const char *t = id->challenges[i];
 
-        if (pol_check_challenge(s->pol, t, agt_challenge_automatic(t), &v))
+        if (pol_check_challenge(s->pol, t, agt_challenge_automatic(id, t), &v))
             out[n++] = t;
         else
             csa_warn("agent", "%s: not answering %s: %s", id->name, t,
@@ -204,6 +205,42 @@ static char *agt_serial_hex(X509 *x)
     return out;
 }
 
+/* Draft §4 recommends notifying the operator of each issuance; a failing
+ * notifier is logged, never fatal. */
+static void agt_notify(agt_session *s, const agt_identity *id, X509 *leaf)
+{
+    char e[5][320], *env[6], *serial = agt_serial_hex(leaf);
+    pol_verdict v;
+    struct tm tm;
+    char when[32] = "";
+    int status = 0, i;
+
+    if (s->cfg->notify == NULL)
+        goto done;
+    if (!pol_check_hook(s->pol, &v)) {
+        csa_warn("agent", "notify program not run: %s", v.reason);
+        goto done;
+    }
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1)
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(e[0], sizeof(e[0]), "CSAGENT_IDENTITY=%s", id->name);
+    snprintf(e[1], sizeof(e[1]), "CSAGENT_LABEL=%s", id->label);
+    snprintf(e[2], sizeof(e[2]), "CSAGENT_SERIAL=%s", serial ? serial : "");
+    snprintf(e[3], sizeof(e[3]), "CSAGENT_NOT_AFTER=%s", when);
+    snprintf(e[4], sizeof(e[4]), "CSAGENT_CHAIN_PATH=%s/%s.pem", s->state_dir,
+             id->name);
+    for (i = 0; i < 5; i++)
+        env[i] = e[i];
+    env[5] = NULL;
+    if (agt_prog_run(s->cfg->notify, env, 60, NULL, 0, &status) != CSA_OK)
+        csa_warn("agent", "notify program failed: %s", csa_errmsg());
+    else if (status != 0)
+        csa_warn("agent", "notify program %s exited with %d", s->cfg->notify,
+                 status);
+done:
+    free(serial);
+}
+
 csa_err agt_enroll(agt_session *s, const agt_identity *id, char **serial)
 {
     STACK_OF(X509) *chain = NULL, *anchors = NULL;
@@ -224,6 +261,7 @@ csa_err agt_enroll(agt_session *s, const agt_identity *id, char **serial)
                                  time(NULL))) != CSA_OK ||
         (err = agt_swap_commit(s->tok, s->state_dir, id, key, chain)) != CSA_OK)
         goto done;
+    agt_notify(s, id, sk_X509_value(chain, 0));
     if (serial != NULL)
         *serial = agt_serial_hex(sk_X509_value(chain, 0));
     csa_info("agent", "%s: certificate swapped in under label '%s'", id->name,
