@@ -19,7 +19,7 @@ csa_err acme_json_parse(const char *body, size_t len, json_object **out)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     obj = json_tokener_parse_ex(tok, body, (int)len);
     if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        tok->char_offset != (int)len) {
+        json_tokener_get_parse_end(tok) != len) {
         err = csa_raise(CSA_ERR_PROTOCOL, "the CA sent malformed JSON (%s)",
                         json_tokener_error_desc(json_tokener_get_error(tok)));
         goto done;

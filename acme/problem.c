@@ -63,12 +63,24 @@ static char *append_subproblems(char *s, json_object *obj)
     return s;
 }
 
+/* The CA's text ends up in logs and error messages: no control
+ * characters (a newline could forge a log line). */
+static char *sanitize(char *s)
+{
+    unsigned char *p;
+
+    for (p = (unsigned char *)s; p != NULL && *p != '\0'; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return s;
+}
+
 char *acme_problem_summary(json_object *obj)
 {
     char *s = append(NULL, "%s: %s", or_dash(acme_json_str(obj, "type")),
                      or_dash(acme_json_str(obj, "detail")));
 
-    return s != NULL ? append_subproblems(s, obj) : NULL;
+    return s != NULL ? sanitize(append_subproblems(s, obj)) : NULL;
 }
 
 csa_err acme_problem_parse(const char *body, size_t len, acme_problem *p)

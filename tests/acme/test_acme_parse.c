@@ -51,6 +51,13 @@ static void test_problem(void **state)
     }
     assert_string_equal(p.summary, "about:blank: (none)");
     acme_problem_clear(&p);
+    {
+        static const char d3[] = "{\"type\":\"x\",\"detail\":\"a\\nFAKE "
+                                 "log line\\u001b[31m\"}";
+        assert_int_equal(acme_problem_parse(d3, strlen(d3), &p), CSA_OK);
+        assert_string_equal(p.summary, "x: a?FAKE log line?[31m");
+        acme_problem_clear(&p);
+    }
     assert_int_equal(acme_problem_parse("<html>", 6, &p), CSA_ERR_PROTOCOL);
     assert_int_equal(acme_problem_parse("[1]", 3, &p), CSA_ERR_PROTOCOL);
     assert_int_equal(acme_problem_parse("{} x", 4, &p), CSA_ERR_PROTOCOL);
