@@ -378,6 +378,9 @@ static int admin_add(struct cli *c)
     o = json_object_new_object();
     json_object_object_add(o, "org", json_object_new_string(c->org));
     json_object_object_add(o, "pem", json_object_new_string(pem));
+    if (c->eab_kid)
+        json_object_object_add(o, "eab_kid",
+                               json_object_new_string(c->eab_kid));
     rc = json_object_array_add(reg_list(c->anchor ? "anchors" : "admin_certs"),
                                o);
 done:
