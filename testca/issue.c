@@ -338,8 +338,10 @@ static int set_serial_and_time(X509 *x)
     BN_free(bn);
     if (CS.o.misissue == MIS_LONG_LIFETIME)
         life += 1000L * 86400;
+    /* RFC 5280 §4.1.2.5: the validity period includes both ends, so a
+     * lifetime of N seconds ends at notBefore + N - 1. */
     return ok && X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-                   X509_gmtime_adj(X509_getm_notAfter(x), life)
+                   X509_gmtime_adj(X509_getm_notAfter(x), life - 1)
                ? 0
                : -1;
 }
