@@ -41,6 +41,10 @@ typedef struct {
     long poll_deadline_s;      /* authz/order polling, 0 = 120 s */
     long max_retry_after_s;    /* longest Retry-After honoured on
                                   rateLimited/503 before giving up, 0 = 10 s */
+    /* When non-NULL and it becomes non-zero (e.g. set by a SIGTERM
+     * handler), polling and retry waits stop with CSA_ERR_INTERRUPTED.
+     * Borrowed; must outlive the client. */
+    const volatile int *cancel;
 } acme_client_opts;
 
 /* Creates a client; copies the options.  No network I/O happens here.

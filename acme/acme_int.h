@@ -27,6 +27,7 @@ struct acme_client {
     CURL *curl;
     char *directory_url, *ca_bundle, *user_agent;
     long connect_timeout_s, timeout_s, poll_deadline_s, max_retry_after_s;
+    const volatile int *cancel; /* borrowed */
     acme_directory dir;
     int have_dir;
     char *nonces[ACME_NONCE_POOL];
@@ -127,6 +128,9 @@ void acme_strv_free(char **v, size_t n);
 /* Records the last problem type on the client (NULL clears). */
 void acme_set_last_problem(acme_client *c, const char *type);
 
+/* Sleeps s seconds in short steps; CSA_ERR_INTERRUPTED when the client's
+ * cancel flag is raised meanwhile. */
+csa_err acme_sleep(const acme_client *c, long s);
 /* Polling back-off: sleep for the next interval, bounded by deadline.
  * Returns CSA_ERR_TIMEOUT if the deadline passed. */
 csa_err acme_poll_sleep(const acme_client *c, time_t deadline, long retry,

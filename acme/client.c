@@ -2,7 +2,6 @@
 /*
  * The client object, the directory (RFC 8555 §7.1.1) and polling back-off.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +42,7 @@ csa_err acme_client_new(const acme_client_opts *opts, acme_client **out)
         opts->poll_deadline_s > 0 ? opts->poll_deadline_s : 120;
     c->max_retry_after_s =
         opts->max_retry_after_s > 0 ? opts->max_retry_after_s : 10;
+    c->cancel = opts->cancel;
     *out = c;
     c = NULL;
 done:
@@ -205,16 +205,34 @@ done:
     return err;
 }
 
+csa_err acme_sleep(const acme_client *c, long s)
+{
+    long steps = s * 10;
+    struct timespec ts;
+
+    /* 100 ms steps: a signal handler that sets *cancel is noticed soon
+     * even when the signal hit another thread */
+    while (steps-- > 0) {
+        if (c->cancel != NULL && *c->cancel)
+            break;
+        ts.tv_sec = 0;
+        ts.tv_nsec = 100 * 1000 * 1000;
+        nanosleep(&ts, NULL);
+    }
+    if (c->cancel != NULL && *c->cancel)
+        return csa_raise(CSA_ERR_INTERRUPTED, "stopped while waiting for "
+                                              "the CA");
+    return CSA_OK;
+}
+
 /* Back-off: the CA's Retry-After when given (at least 1 s), else 1, 2, 4,
- * 8 s...; never past 30 s per wait nor past the deadline. */
+ * 8, 16 s; never past 30 s per wait nor past the deadline. */
 csa_err acme_poll_sleep(const acme_client *c, time_t deadline, long retry,
                         unsigned *attempt)
 {
     time_t now = time(NULL);
     long wait = retry >= 0 ? retry : 1L << (*attempt < 4 ? *attempt : 4);
-    struct timespec ts;
 
-    (void)c;
     if (wait < 1)
         wait = 1;
     if (wait > 30)
@@ -224,9 +242,5 @@ csa_err acme_poll_sleep(const acme_client *c, time_t deadline, long retry,
     if (now + wait > deadline)
         wait = (long)(deadline - now);
     (*attempt)++;
-    ts.tv_sec = wait;
-    ts.tv_nsec = 0;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-    return CSA_OK;
+    return acme_sleep(c, wait);
 }

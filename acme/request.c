@@ -6,7 +6,6 @@
  * only after a short Retry-After; everything else becomes an error whose
  * message carries the problem document.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,14 +21,6 @@ static int is_problem(const acme_problem *p, const char *name)
 
     return p->type != NULL && strncmp(p->type, PROBLEM_PREFIX, n) == 0 &&
            strcmp(p->type + n, name) == 0;
-}
-
-static void sleep_s(long s)
-{
-    struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* What to do with a failed answer: 1 = retry, 0 = error raised. */
@@ -49,8 +40,8 @@ static int should_retry(acme_client *c, const acme_post_req *req,
         acme_set_last_problem(c, NULL);
         if (r->status == 503 && ra >= 0 && ra <= c->max_retry_after_s &&
             st->rate_limited++ < ACME_RATELIMIT_TRIES) {
-            sleep_s(ra);
-            return 1;
+            *err = acme_sleep(c, ra);
+            return *err == CSA_OK;
         }
         *err = csa_raise(CSA_ERR_PROTOCOL,
                          "the CA answered %s with HTTP %ld and no problem "
@@ -69,8 +60,8 @@ static int should_retry(acme_client *c, const acme_post_req *req,
                st->rate_limited++ < ACME_RATELIMIT_TRIES) {
         csa_info("acme", "%s: %s; retrying after %ld s", req->url, p.summary,
                  ra);
-        sleep_s(ra);
-        retry = 1;
+        *err = acme_sleep(c, ra);
+        retry = *err == CSA_OK;
     } else {
         *err = csa_raise(CSA_ERR_CA_PROBLEM, "the CA refused %s (HTTP %ld): %s",
                          req->url, r->status, p.summary);

@@ -141,8 +141,8 @@ class Handler(BaseHTTPRequestHandler):
         elif p == "/new-authz":
             self.send(201, "application/json", self.authz(),
                       {"Location": self.base() + "/authz/pre"})
-        elif p == "/order/slow":
-            st = "processing" if c <= 2 else "valid"
+        elif p in ("/order/slow", "/order/forever"):
+            st = "processing" if c <= 2 or "forever" in p else "valid"
             doc = {"status": st, "finalize": self.base() + "/fin",
                    "identifiers": [{"type": "dns", "value": "mock.test"}],
                    "authorizations": []}

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/x509.h>
@@ -42,6 +44,13 @@
     } while (0)
 
 static const char *base;
+static volatile int cancel_flag;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    cancel_flag = 1;
+}
 static char url_buf[512];
 
 static const char *url(const char *path)
@@ -110,6 +119,15 @@ static void features(acme_client *c)
         now_s() - t0 < 1.5)
         FAIL("order wait: %s after %.1f s", acme_status_name(o->status),
              now_s() - t0);
+    acme_order_free(o);
+    /* a cancel flag raised by a signal handler stops the polling */
+    OK(acme_order_get(c, url("/order/forever"), &o));
+    signal(SIGALRM, on_alarm);
+    alarm(2);
+    t0 = now_s();
+    EXPECT_ERR(acme_order_wait(c, o), CSA_ERR_INTERRUPTED, "stopped");
+    if (now_s() - t0 > 5)
+        FAIL("cancel took %.1f s", now_s() - t0);
     acme_order_free(o);
 }
 
@@ -185,6 +203,7 @@ int main(int argc, char **argv)
     opts.directory_url = dir_url;
     opts.ca_bundle = argv[2];
     opts.max_retry_after_s = 3;
+    opts.cancel = &cancel_flag;
     OK(acme_client_new(&opts, &c));
     OK(acme_directory_get(c, &dir));
     if (dir->n_caa_identities != 2 || dir->new_authz == NULL ||
