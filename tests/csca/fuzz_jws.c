@@ -19,14 +19,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t siglen, n;
     EVP_PKEY *pk;
 
-    if (jws_parse_flat((const char *)data, size, &prot, &pb, &yb, &sig,
-                       &siglen, why, sizeof(why)) == 0) {
+    if (jws_parse_flat((const char *)data, size, &prot, &pb, &yb, &sig, &siglen,
+                       why, sizeof(why)) == 0) {
         if (json_object_object_get_ex(prot, "jwk", &jwk)) {
             pk = jwk_to_pkey(jwk, why, sizeof(why));
             t = jwk_thumbprint(jwk);
             if (pk != NULL && jstr(prot, "alg"))
-                sig_verify(pk, jstr(prot, "alg"), data, size, sig, siglen,
-                           why, sizeof(why));
+                sig_verify(pk, jstr(prot, "alg"), data, size, sig, siglen, why,
+                           sizeof(why));
             EVP_PKEY_free(pk);
             free(t);
         }
