@@ -24,6 +24,8 @@ static const struct {
     {"enroll", agt_cmd_enroll, "enroll or renew one identity now"},
     {"revoke", agt_cmd_revoke, "revoke an identity's certificate"},
     {"status", agt_cmd_status, "show each identity's certificate"},
+    {"check", agt_cmd_check,
+     "check the configuration against the policy (no token, no network)"},
     {"otp-import", agt_cmd_otp_import,
      "import an OTP seed (base32) into the token for hotp/totp-01"},
 };

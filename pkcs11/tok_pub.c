@@ -62,8 +62,8 @@ static csa_err tok_pkey_fromdata(const char *alg, OSSL_PARAM_BLD *bld,
 static csa_err tok_pub_ec(tok_key *k, EVP_PKEY **out)
 {
     unsigned char *raw = NULL;
-    const unsigned char *pt;
-    size_t len = 0, ptlen;
+    const unsigned char *pt = NULL;
+    size_t len = 0, ptlen = 0;
     OSSL_PARAM_BLD *bld = NULL;
     csa_err err = tok_get_attr_alloc(k->ctx, k->pub, CKA_EC_POINT, &raw, &len);
 
