@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for csca's request parsing: the flattened-JWS splitter,
- * the JWK importer and thumbprint, and base64url/base32 decoding.  Built
+ * the JWK importer and thumbprint, base64url/base32 decoding, and the CSR
+ * checks of finalize (the input is also tried as a DER CSR).  Built
  * only with clang (-fsanitize=fuzzer); run: csca_fuzz_jws -max_total_time=60
  */
 #include "csca.h"
@@ -10,6 +11,25 @@
 #include <string.h>
 
 struct csca_ctx CS;
+
+static void fuzz_csr(const uint8_t *data, size_t size)
+{
+    static json_object *order, *acct;
+    const unsigned char *p = data;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)size);
+    const char *profile;
+    char why[300];
+
+    if (order == NULL) {
+        order = json_tokener_parse(
+            "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]}");
+        acct = json_object_new_object();
+        CS.o.always_valid = true;
+    }
+    if (req != NULL)
+        issue_check_csr(req, order, acct, &profile, why, sizeof(why));
+    X509_REQ_free(req);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(yb);
         free(sig);
     }
+    fuzz_csr(data, size);
     s = strndup((const char *)data, size);
     if (s != NULL) {
         if (b64url_dec(s, &out, &n) == 0)
