@@ -92,8 +92,8 @@ static void test_jwk_refusals(void **state)
         "{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}",
         "{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"AA\"}",
         "{\"kty\":\"oct\",\"k\":\"AAAA\"}",
-        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\","
-        "\"d\":\"AAAA\"}",
+        ("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\","
+         "\"d\":\"AAAA\"}"),
         "[]",
     };
     char why[200];
