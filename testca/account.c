@@ -193,6 +193,9 @@ static json_object *acct_new(json_object *jwk, const char *thumb,
     if (reg != NULL && jstr(reg, "org"))
         json_object_object_add(a, "org",
                                json_object_new_string(jstr(reg, "org")));
+    else if (eab_kid == NULL && CS.o.default_org != NULL)
+        json_object_object_add(a, "org",
+                               json_object_new_string(CS.o.default_org));
     if (eab_kid != NULL)
         json_object_object_add(a, "eab_kid", json_object_new_string(eab_kid));
     json_object_object_add(a, "created", json_object_new_string(now));

@@ -40,6 +40,7 @@ struct csca_opts {
     const char *registry;  /* registry file; default <state>/registry.json */
     const char *port_file; /* write the bound port here */
     const char *otp_program;
+    const char *default_org; /* organisation of accounts without EAB */
     unsigned port;
     long validity; /* seconds */
     bool require_eab;

@@ -13,20 +13,21 @@ struct csca_ctx CS;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: csca serve --state DIR [options]\n"
-            "  --port N              TCP port on 127.0.0.1 (0: pick one)\n"
-            "  --port-file FILE      write the bound port to FILE\n"
-            "  --registry FILE       registry (default DIR/registry.json)\n"
-            "  --validity DURATION   certificate lifetime: 460d, 90s, 2h...\n"
-            "  --require-eab         newAccount needs externalAccountBinding\n"
-            "  --always-valid        dns-01/http-01 are valid on any answer\n"
-            "  --ari-window-past     every suggestedWindow lies in the past\n"
-            "  --misissue=KIND       wrong-eku | long-lifetime | other-key\n"
-            "  --otp-program PATH    verifier for otp-01 (env CSCA_OTP_*)\n"
-            "  --otp-rate N          OTP answers per account per minute (10)\n"
-            "       csca org add|eab add|otp add|ppkp add|admin add|list ...\n"
-            "       (see docs/csca.md)\n");
+    fprintf(
+        f, "usage: csca serve --state DIR [options]\n"
+           "  --port N              TCP port on 127.0.0.1 (0: pick one)\n"
+           "  --port-file FILE      write the bound port to FILE\n"
+           "  --registry FILE       registry (default DIR/registry.json)\n"
+           "  --validity DURATION   certificate lifetime: 460d, 90s, 2h...\n"
+           "  --require-eab         newAccount needs externalAccountBinding\n"
+           "  --always-valid        dns-01/http-01 are valid on any answer\n"
+           "  --ari-window-past     every suggestedWindow lies in the past\n"
+           "  --misissue=KIND       wrong-eku | long-lifetime | other-key\n"
+           "  --otp-program PATH    verifier for otp-01 (env CSCA_OTP_*)\n"
+           "  --otp-rate N          OTP answers per account per minute (10)\n"
+           "  --default-org NAME    organisation of accounts made without EAB\n"
+           "       csca org add|eab add|otp add|ppkp add|admin add|list ...\n"
+           "       (see docs/csca.md)\n");
 }
 
 /* "90s", "15m", "2h", "460d"; a bare number means days. -1 when bad. */
@@ -74,6 +75,7 @@ enum {
     OPT_MISISSUE,
     OPT_OTP_PROGRAM,
     OPT_OTP_RATE,
+    OPT_DEFAULT_ORG,
     OPT_STATE,
 };
 
@@ -89,6 +91,7 @@ static const struct option serve_opts[] = {
     {"misissue", required_argument, NULL, OPT_MISISSUE},
     {"otp-program", required_argument, NULL, OPT_OTP_PROGRAM},
     {"otp-rate", required_argument, NULL, OPT_OTP_RATE},
+    {"default-org", required_argument, NULL, OPT_DEFAULT_ORG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -129,6 +132,9 @@ static int serve_opt(int c, const char *arg)
     case OPT_OTP_RATE:
         CS.o.otp_rate = strtol(arg, &end, 10);
         return (*end || CS.o.otp_rate <= 0) ? -1 : 0;
+    case OPT_DEFAULT_ORG:
+        CS.o.default_org = arg;
+        return 0;
     default:
         return -1;
     }
@@ -161,6 +167,11 @@ static int cmd_serve(int argc, char **argv)
     }
     if (registry_load() != 0 || state_load() != 0 || pki_init() != 0)
         return 1;
+    if (CS.o.default_org != NULL && reg_org(CS.o.default_org) == NULL) {
+        fprintf(stderr, "csca: --default-org %s is not in the registry\n",
+                CS.o.default_org);
+        return 1;
+    }
     return http_serve() == 0 ? 0 : 1;
 }
 

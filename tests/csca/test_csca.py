@@ -714,6 +714,49 @@ def g_misissue():
             s.stop()
 
 
+@group
+def g_alwaysvalid():
+    s = new_server(CSCA, WORK, ["--always-valid"])
+    s.start()
+    try:
+        c = account(s, WORK)  # no EAB, no organisation
+        o, azs = order_challenges(c, "web.test")
+        types = sorted(ch["type"] for ch in azs[0][1])
+        check(types == ["dns-01", "http-01"], "types %s" % types)
+        r = c.post(chall_of(azs[0][1], "http-01")["url"], {})[2]
+        check(r["status"] == "valid", "http-01 always valid")
+        o = c.get(o["_url"]) | {"_url": o["_url"]}
+        key, csr = csr_for(c, WORK, cn="web.test", eku=None,
+                           ku="critical,digitalSignature,keyEncipherment",
+                           san="DNS:web.test")
+        o = c.finalize(o, csr)
+        t = cert_text(c.download(o["certificate"]), WORK)
+        check("TLS Web Server Authentication" in t and "DNS:web.test" in t,
+              "tls profile leaf:\n" + t)
+        o, azs = order_challenges(c, "web.test")
+        _, csr = csr_for(c, WORK, cn="web.test", eku="codeSigning")
+        c.post(chall_of(azs[0][1], "dns-01")["url"], {})
+        expect_problem(lambda: c.finalize(c.get(o["_url"]) | {}, csr),
+                       "badCSR")
+        expect_problem(lambda: c.new_order([{"type": "email",
+                                             "value": "a@web.test"}]),
+                       "unauthorized")
+    finally:
+        s.stop()
+    # Without --always-valid, dns-01 is never validated.
+    s = new_server(CSCA, WORK, ["--default-org", ORG], name="state2")
+    add_org(s, ORG, [])
+    s.start()
+    try:
+        c = account(s, WORK)  # no EAB: joins the default organisation
+        o, azs = order_challenges(c)
+        expect_problem(lambda: c.post(chall_of(azs[0][1], "dns-01")["url"],
+                                      {}), "malformed")
+        check(c.get(o["_url"])["status"] == "pending", "still pending")
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------- robustness --
 
 @group
