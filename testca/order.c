@@ -220,6 +220,10 @@ static void order_refresh(json_object *o)
 
     if (strcmp(st, "pending") != 0 && strcmp(st, "ready") != 0)
         return;
+    if (time(NULL) > time_parse(jstr(o, "expires"))) {
+        json_object_object_add(o, "status", json_object_new_string("invalid"));
+        return;
+    }
     json_object_object_get_ex(o, "authzs", &ids);
     n = json_object_array_length(ids);
     for (i = 0; i < n; i++) {
