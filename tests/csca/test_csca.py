@@ -166,7 +166,8 @@ def g_account():
         c2 = Client(s, Key(WORK))
         expect_problem(lambda: c2.register(eab=eab), "unauthorized")
         c3 = Client(s, Key(WORK))
-        c3.register(eab=(eab2[0], eab2[1]))
+        st, _ = c3.register(eab=(eab2[0], eab2[1], "HS512"))
+        check(st == 201, "EAB with HS512")
         # onlyReturnExisting
         c4 = Client(s, Key(WORK))
         expect_problem(lambda: c4.post(c4.dir["newAccount"],
