@@ -332,7 +332,8 @@ static int set_serial_and_time(X509 *x)
 
     if (RAND_bytes(b, sizeof(b)) != 1)
         return -1;
-    b[0] = (b[0] & 0x7f) | 0x40; /* positive, always 16 bytes */
+    /* 128 random bits as an unsigned number; DER adds a 0x00 when the top
+     * bit is set, so the serial is 16 or 17 bytes (at most 20 allowed). */
     bn = BN_bin2bn(b, sizeof(b), NULL);
     ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
     BN_free(bn);
