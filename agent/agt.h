@@ -49,5 +49,6 @@ int agt_cmd_revoke(agt_globals *g, int argc, char **argv);
 int agt_cmd_status(agt_globals *g, int argc, char **argv);
 int agt_cmd_otp_import(agt_globals *g, int argc, char **argv);
 int agt_cmd_check(agt_globals *g, int argc, char **argv);
+int agt_cmd_run(agt_globals *g, int argc, char **argv);
 
 #endif

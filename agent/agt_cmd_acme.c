@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "agt_session.h"
+#include "agt_status.h"
 #include "csa_log.h"
 
 static int agt_usage_err(const char *usage)
@@ -147,31 +148,12 @@ int agt_cmd_enroll(agt_globals *g, int argc, char **argv)
                         s.cfg->path, argv[optind]);
     if (err == CSA_OK &&
         (err = agt_account_ensure(&s, false, NULL)) == CSA_OK &&
-        (err = agt_enroll(&s, id, &serial)) == CSA_OK)
+        (err = agt_enroll(&s, id, NULL, &serial)) == CSA_OK)
         printf("enrolled %s: serial %s, label \"%s\" on token \"%s\"\n",
                id->name, serial, id->label, tok_token_label(s.tok));
     free(serial);
     agt_session_close(&s);
     return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
-}
-
-static csa_err agt_current_cert(tok_ctx *tok, const agt_identity *id,
-                                X509 **out)
-{
-    tok_obj_info *objs = NULL;
-    size_t n = 0;
-    csa_err err =
-        tok_objects(tok, id->label, NULL, 0, TOK_CLASS_CERTIFICATE, &objs, &n);
-
-    *out = NULL;
-    if (err == CSA_OK && n == 0)
-        err = csa_raise(CSA_ERR_NOT_FOUND,
-                        "identity %s has no certificate labelled '%s'",
-                        id->name, id->label);
-    if (err == CSA_OK)
-        err = tok_cert_get(tok, objs[n - 1].handle, out);
-    free(objs);
-    return err;
 }
 
 int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
@@ -218,41 +200,4 @@ int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
     X509_free(x);
     agt_session_close(&s);
     return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
-}
-
-int agt_cmd_status(agt_globals *g, int argc, char **argv)
-{
-    static const char usage[] =
-        "usage: csagent status\n"
-        "Per identity: label, key id, certificate serial and notAfter.\n";
-    tok_ctx *tok = NULL;
-    csa_err err;
-    int i, rc = agt_simple_opts(argc, argv, usage);
-
-    if (rc >= 0)
-        return rc;
-    if ((err = agt_load_config(g, 1)) != CSA_OK ||
-        (err = agt_open_token(g, 1, &tok)) != CSA_OK)
-        return agt_fail_exit(err);
-    for (i = 0; i < g->cfg->n_ids; i++) {
-        const agt_identity *id = &g->cfg->ids[i];
-        X509 *x = NULL;
-        char when[32] = "-", *serial = NULL;
-        struct tm tm;
-
-        if (agt_current_cert(tok, id, &x) == CSA_OK) {
-            BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-
-            serial = BN_bn2hex(bn);
-            BN_free(bn);
-            ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm);
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        }
-        printf("%s: label=\"%s\" serial=%s notAfter=%s\n", id->name, id->label,
-               serial ? serial : "-", when);
-        OPENSSL_free(serial);
-        X509_free(x);
-    }
-    tok_close(tok);
-    return AGT_EXIT_OK;
 }

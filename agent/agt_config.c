@@ -85,10 +85,10 @@ static int agt_token_key(agt_parse *p, const char *k, const char *v)
         return agt_set_str(&c->pin_file, v);
     if (!strcmp(k, "pin"))
         return agt_fail(p,
-                        "key '%s%s' is not allowed: a PIN never goes in the "
+                        "key '%s' is not allowed: a PIN never goes in the "
                         "configuration; use pin_file",
-                        k, "");
-    return agt_fail(p, "unknown key '%s' in [token]%s", k, "");
+                        k);
+    return agt_fail(p, "unknown key '%s' in [token]", k);
 }
 
 static int agt_ca_key(agt_parse *p, const char *k, const char *v)
@@ -103,10 +103,10 @@ static int agt_ca_key(agt_parse *p, const char *k, const char *v)
         return agt_set_str(&c->trust_anchor, v);
     if (!strcmp(k, "contact"))
         return agt_parse_list(v, c->contact, &c->n_contact) ||
-               agt_fail(p, "bad contact list '%s'%s", v, "");
+               agt_fail(p, "bad contact list '%s'", v);
     if (!strcmp(k, "terms_agreed"))
         return agt_parse_bool(v, &c->terms_agreed) ||
-               agt_fail(p, "terms_agreed must be yes or no, not '%s'%s", v, "");
+               agt_fail(p, "terms_agreed must be yes or no, not '%s'", v);
     if (!strcmp(k, "account_key"))
         return agt_set_str(&c->account_key, v);
     if (!strcmp(k, "account_key_type"))
@@ -119,18 +119,41 @@ static int agt_ca_key(agt_parse *p, const char *k, const char *v)
         if (strcmp(v, "HS256") && strcmp(v, "HS384") && strcmp(v, "HS512"))
             return agt_fail(p,
                             "eab_alg must be HS256, HS384 or HS512, not "
-                            "'%s'%s",
-                            v, "");
+                            "'%s'",
+                            v);
         return agt_set_str(&c->eab_alg, v);
     }
     if (!strcmp(k, "preferred_chain"))
         return agt_set_str(&c->preferred_chain, v);
     if (!strcmp(k, "eab_key"))
         return agt_fail(p,
-                        "key '%s%s' is not allowed: the EAB MAC key never "
+                        "key '%s' is not allowed: the EAB MAC key never "
                         "goes in the configuration; use eab_key_file",
-                        k, "");
-    return agt_fail(p, "unknown key '%s' in [ca]%s", k, "");
+                        k);
+    return agt_fail(p, "unknown key '%s' in [ca]", k);
+}
+
+/* "90", "90s", "15m", "6h", "2d". */
+static int agt_parse_duration(const char *v, long *out)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || n <= 0 || n > 365L * 86400)
+        return 0;
+    if (*end == '\0' || !strcmp(end, "s"))
+        *out = n;
+    else if (!strcmp(end, "m"))
+        *out = n * 60;
+    else if (!strcmp(end, "h"))
+        *out = n * 3600;
+    else if (!strcmp(end, "d"))
+        *out = n * 86400;
+    else
+        return 0;
+    return 1;
 }
 
 static int agt_agent_key(agt_parse *p, const char *k, const char *v)
@@ -143,7 +166,32 @@ static int agt_agent_key(agt_parse *p, const char *k, const char *v)
         return agt_set_str(&c->policy, v);
     if (!strcmp(k, "notify"))
         return agt_set_str(&c->notify, v);
-    return agt_fail(p, "unknown key '%s' in [agent]%s", k, "");
+    if (!strcmp(k, "metrics_file"))
+        return agt_set_str(&c->metrics_file, v);
+    if (!strcmp(k, "renew_at")) {
+        char *end;
+
+        c->renew_at = strtod(v, &end);
+        if (*end != '\0' || c->renew_at <= 0.0 || c->renew_at >= 1.0)
+            return agt_fail(p,
+                            "renew_at must be a fraction between 0 and 1 "
+                            "of the lifetime, not '%s'",
+                            v);
+        return 1;
+    }
+    if (!strcmp(k, "retry_base"))
+        return agt_parse_duration(v, &c->retry_base) ||
+               agt_fail(p,
+                        "retry_base must be a duration (60s, 5m, 1h), "
+                        "not '%s'",
+                        v);
+    if (!strcmp(k, "retry_max"))
+        return agt_parse_duration(v, &c->retry_max) ||
+               agt_fail(p,
+                        "retry_max must be a duration (60s, 5m, 6h), "
+                        "not '%s'",
+                        v);
+    return agt_fail(p, "unknown key '%s' in [agent]", k);
 }
 
 static int agt_identity_profile(agt_parse *p, agt_identity *id, const char *v)
@@ -175,7 +223,7 @@ static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
         return agt_set_str(&id->organization, v);
     if (!strcmp(k, "challenges"))
         return agt_parse_list(v, id->challenges, &id->n_challenges) ||
-               agt_fail(p, "bad challenge list '%s'%s", v, "");
+               agt_fail(p, "bad challenge list '%s'", v);
     if (!strcmp(k, "hook"))
         return agt_set_str(&id->hook, v);
     if (!strcmp(k, "otp_secret"))
@@ -200,7 +248,7 @@ static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
     }
     if (!strcmp(k, "rotate"))
         return agt_parse_bool(v, &id->rotate) ||
-               agt_fail(p, "rotate must be yes or no, not '%s'%s", v, "");
+               agt_fail(p, "rotate must be yes or no, not '%s'", v);
     return agt_fail(p, "unknown key '%s' in [identity %s]", k, id->name);
 }
 
@@ -239,11 +287,11 @@ static int agt_ini_handler(void *user, const char *section, const char *key,
         if (id == NULL)
             return agt_fail(p,
                             "too many identities or an empty name in "
-                            "[%s]%s",
-                            section, "");
+                            "[%s]",
+                            section);
         return agt_identity_key(p, id, key, value);
     }
-    return agt_fail(p, "unknown section [%s]%s", section, "");
+    return agt_fail(p, "unknown section [%s]", section);
 }
 
 /* Whole-file checks that need every key: required keys per identity. */
@@ -282,6 +330,9 @@ csa_err agt_config_load(const char *path, agt_config **out)
     if (p.cfg == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     p.cfg->path = strdup(path);
+    p.cfg->renew_at = 2.0 / 3.0;
+    p.cfg->retry_base = 60;
+    p.cfg->retry_max = 6 * 3600;
     f = fopen(path, "r");
     if (f == NULL) {
         csa_err err = csa_raise(CSA_ERR_CONFIG, "cannot open %s: %s", path,
@@ -352,6 +403,7 @@ void agt_config_free(agt_config *c)
     free(c->state_dir);
     free(c->policy);
     free(c->notify);
+    free(c->metrics_file);
     free(c);
 }
 

@@ -60,6 +60,10 @@ typedef struct {
     char *state_dir;
     char *policy;
     char *notify;
+    char *metrics_file; /* Prometheus textfile (node_exporter) */
+    double renew_at;    /* fraction of the lifetime (default 2/3) */
+    long retry_base;    /* first back-off after a failure, seconds */
+    long retry_max;     /* back-off cap, seconds */
     agt_identity ids[AGT_MAX_IDENTITIES];
     int n_ids;
 } agt_config;

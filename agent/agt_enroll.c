@@ -159,9 +159,16 @@ static csa_err agt_check_order(agt_session *s, const agt_identity *id)
     return CSA_OK;
 }
 
+static int agt_already_replaced(agt_session *s)
+{
+    const char *t = acme_client_last_problem(s->acme);
+
+    return t != NULL && strstr(t, ":alreadyReplaced") != NULL;
+}
+
 /* Order, authorizations, finalize, download.  *pem is malloc'd. */
 static csa_err agt_order(agt_session *s, const agt_identity *id, tok_key *key,
-                         char **pem)
+                         const char *replaces, char **pem)
 {
     acme_identifier ids[2];
     acme_order *o = NULL;
@@ -170,8 +177,19 @@ static csa_err agt_order(agt_session *s, const agt_identity *id, tok_key *key,
     csa_err err;
 
     agt_identifiers(id, ids, &n);
-    if ((err = agt_preauthorize(s, id, ids, n)) != CSA_OK ||
-        (err = acme_order_new(s->acme, ids, n, NULL, &o)) != CSA_OK)
+    if ((err = agt_preauthorize(s, id, ids, n)) != CSA_OK)
+        goto done;
+    err = acme_order_new(s->acme, ids, n, replaces, &o);
+    if (err != CSA_OK && replaces != NULL && agt_already_replaced(s)) {
+        /* Someone (another agent, an earlier run) already renewed that
+         * certificate: order without claiming to replace it. */
+        csa_warn("agent",
+                 "%s: the CA says the certificate was already "
+                 "replaced; ordering without replaces",
+                 id->name);
+        err = acme_order_new(s->acme, ids, n, NULL, &o);
+    }
+    if (err != CSA_OK)
         goto done;
     for (i = 0; err == CSA_OK && i < o->n_authorizations; i++)
         err = agt_solve_authz(s, id, o->authorizations[i]);
@@ -241,7 +259,8 @@ done:
     free(serial);
 }
 
-csa_err agt_enroll(agt_session *s, const agt_identity *id, char **serial)
+csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
+                   char **serial)
 {
     STACK_OF(X509) *chain = NULL, *anchors = NULL;
     tok_key *key = NULL;
@@ -255,7 +274,7 @@ csa_err agt_enroll(agt_session *s, const agt_identity *id, char **serial)
         (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &key)) !=
             CSA_OK)
         goto done;
-    if ((err = agt_order(s, id, key, &pem)) != CSA_OK ||
+    if ((err = agt_order(s, id, key, replaces, &pem)) != CSA_OK ||
         (err = agt_chain_parse(pem, &chain)) != CSA_OK ||
         (err = agt_verify_issued(id, s->pol, key, chain, anchors,
                                  time(NULL))) != CSA_OK ||

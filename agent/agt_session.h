@@ -35,8 +35,10 @@ void agt_session_close(agt_session *s);
 csa_err agt_account_ensure(agt_session *s, bool only_existing,
                            acme_account **out);
 
-/* Enrolls (or renews) one identity end to end.  *serial (may be NULL)
- * receives the new certificate's serial in hex, malloc'd. */
-csa_err agt_enroll(agt_session *s, const agt_identity *id, char **serial);
+/* Enrolls (or renews) one identity end to end.  replaces (may be NULL) is
+ * the RFC 9773 CertID of the certificate being renewed.  *serial (may be
+ * NULL) receives the new certificate's serial in hex, malloc'd. */
+csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
+                   char **serial);
 
 #endif

@@ -11,6 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang-format
   libssl-dev openssl libcurl4-openssl-dev libjson-c-dev libinih-dev
   libmicrohttpd-dev libcmocka-dev libp11-kit-dev p11-kit libp11-dev
+  libsystemd-dev
   softhsm2 opensc pebble uacme lego curl ca-certificates
 )
 BPO_PKGS=(pkcs11-provider)

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * csagent run: renews every configured identity on time and sleeps until
+ * the next due time (no polling).  Signals: SIGHUP reloads the
+ * configuration (a bad one is reported and the old one kept), SIGTERM and
+ * SIGINT stop after the current step (a renewal in progress completes or
+ * rolls back through the swap journal), SIGUSR1 renews everything now.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "agt_daemon.h"
+#include "agt_session.h"
+#include "agt_status.h"
+#include "csa_log.h"
+
+#ifdef CSA_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+static int sd_notifyf(int unset, const char *fmt, ...)
+{
+    (void)unset, (void)fmt;
+    return 0;
+}
+#define sd_notify(u, s) sd_notifyf((u), "%s", (s))
+static int sd_watchdog_enabled(int unset, uint64_t *usec)
+{
+    (void)unset, (void)usec;
+    return 0;
+}
+#endif
+
+typedef struct {
+    agt_globals *g;
+    agt_session s;
+    int session_open;
+    agt_sched sched[AGT_MAX_IDENTITIES];
+    int n;
+    sigset_t sigs;
+    uint64_t watchdog_usec;
+} agt_daemon;
+
+static double agt_rand01(void)
+{
+    unsigned int r = 0;
+
+    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        r = (unsigned int)rand();
+    return (double)r / 4294967296.0;
+}
+
+static time_t agt_asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    return ASN1_TIME_to_tm(t, &tm) == 1 ? timegm(&tm) : 0;
+}
+
+/* ARI window if the CA offers it; returns 0 when not used. */
+static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
+{
+    const acme_directory *dir;
+    acme_renewal *r = NULL;
+    unsigned char *der = NULL;
+    int len = i2d_X509(x, &der), used = 0;
+
+    if (acme_directory_get(d->s.acme, &dir) != CSA_OK ||
+        dir->renewal_info == NULL || len <= 0) {
+        OPENSSL_free(der);
+        return 0;
+    }
+    if (acme_renewal_info(d->s.acme, der, (size_t)len, &r) == CSA_OK) {
+        time_t start = r->start, end = r->end;
+
+        pol_clamp_window(d->s.pol, e->not_before, e->not_after, &start, &end);
+        e->next = start + (time_t)(agt_rand01() * (double)(end - start));
+        snprintf(e->why, sizeof(e->why),
+                 "random time in the CA's ARI "
+                 "window");
+        if (r->retry_after > 0 && now + r->retry_after < e->next) {
+            e->next = now + r->retry_after;
+            e->recheck = 1;
+            snprintf(e->why, sizeof(e->why),
+                     "re-check ARI after Retry-After %lds", r->retry_after);
+        }
+        used = 1;
+    } else {
+        csa_warn("agent", "%s: renewalInfo failed, using the lifetime: %s",
+                 e->name, csa_errmsg());
+    }
+    acme_renewal_free(r);
+    OPENSSL_free(der);
+    return used;
+}
+
+static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
+                              agt_sched *e, time_t now)
+{
+    X509 *x = NULL;
+
+    e->recheck = 0;
+    e->serial[0] = '\0';
+    if (agt_current_cert(d->s.tok, id, &x) != CSA_OK) {
+        csa_err_clear();
+        e->not_before = e->not_after = 0;
+        e->next = now;
+        snprintf(e->why, sizeof(e->why), "no certificate on the token yet");
+        return;
+    }
+    e->not_before = agt_asn1_time(X509_get0_notBefore(x));
+    e->not_after = agt_asn1_time(X509_get0_notAfter(x));
+    agt_serial_of(x, e->serial, sizeof(e->serial));
+    if (now >= e->not_after) {
+        e->next = now;
+        snprintf(e->why, sizeof(e->why), "the certificate has expired");
+    } else if (!agt_sched_ari(d, x, e, now)) {
+        e->next = agt_sched_lifetime(d->g->cfg, d->s.pol, e->not_before,
+                                     e->not_after, agt_rand01());
+        snprintf(e->why, sizeof(e->why), "%.0f%% of the lifetime",
+                 d->g->cfg->renew_at * 100.0);
+    }
+    X509_free(x);
+}
+
+/* A lock per identity in the state directory: two agents on one token
+ * never renew the same identity at once.  Returns the fd or -1. */
+static int agt_lock(const char *state_dir, const agt_identity *id)
+{
+    char path[4096];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s.lock", state_dir, id->name);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
+{
+    char *serial = NULL, *certid = NULL;
+    X509 *x = NULL;
+    time_t now;
+    int fd = agt_lock(d->s.state_dir, id);
+    csa_err err;
+
+    if (fd < 0) {
+        e->next = time(NULL) + 60;
+        snprintf(e->why, sizeof(e->why), "another agent holds the lock");
+        return;
+    }
+    sd_notifyf(0, "STATUS=renewing %s", id->name);
+    csa_info("agent", "%s: renewing (%s)", id->name, e->why);
+    if (agt_current_cert(d->s.tok, id, &x) == CSA_OK)
+        agt_cert_id_of(x, &certid);
+    csa_err_clear();
+    err = agt_account_ensure(&d->s, false, NULL);
+    if (err == CSA_OK)
+        err = agt_enroll(&d->s, id, certid, &serial);
+    now = time(NULL);
+    if (err == CSA_OK) {
+        e->failures = 0;
+        e->renewals_total++;
+        e->last_error[0] = '\0';
+        agt_sched_compute(d, id, e, now);
+    } else {
+        e->failures++;
+        e->failures_total++;
+        snprintf(e->last_error, sizeof(e->last_error), "%s", csa_errmsg());
+        e->next = now + agt_sched_backoff(d->g->cfg, e->failures);
+        snprintf(e->why, sizeof(e->why), "back-off after %d failure(s)",
+                 e->failures);
+        csa_error("agent", "%s: renewal failed: %s; next try in %lds", id->name,
+                  e->last_error, (long)(e->next - now));
+    }
+    free(serial);
+    free(certid);
+    X509_free(x);
+    close(fd);
+}
+
+static void agt_daemon_schedule_all(agt_daemon *d)
+{
+    const agt_config *cfg = d->g->cfg;
+    time_t now = time(NULL);
+    int i;
+
+    d->n = cfg->n_ids;
+    for (i = 0; i < d->n; i++) {
+        agt_sched *e = &d->sched[i];
+
+        snprintf(e->name, sizeof(e->name), "%s", cfg->ids[i].name);
+        snprintf(e->label, sizeof(e->label), "%s", cfg->ids[i].label);
+        agt_sched_compute(d, &cfg->ids[i], e, now);
+        csa_info("agent", "%s: next action %s (%s)", e->name,
+                 agt_fmt_time(e->next), e->why);
+    }
+}
+
+static void agt_daemon_publish(agt_daemon *d)
+{
+    agt_status_write(d->g->cfg, d->s.state_dir, d->sched, d->n);
+    sd_notifyf(0, "STATUS=%d identities, next action %s", d->n,
+               d->n ? agt_fmt_time(d->sched[0].next) : "-");
+}
+
+/* Runs what is due; returns the number of failures this round. */
+static int agt_daemon_round(agt_daemon *d, int force)
+{
+    time_t now = time(NULL);
+    int i, failed = 0;
+
+    for (i = 0; i < d->n; i++) {
+        agt_sched *e = &d->sched[i];
+        const agt_identity *id = &d->g->cfg->ids[i];
+
+        if (!force && e->next > now)
+            continue;
+        if (!force && e->recheck) {
+            agt_sched_compute(d, id, e, now);
+            if (e->next > now)
+                continue;
+        }
+        agt_renew(d, id, e);
+        failed += e->failures > 0;
+    }
+    agt_daemon_publish(d);
+    return failed;
+}
+
+static csa_err agt_daemon_open(agt_daemon *d)
+{
+    csa_err err = agt_session_open(d->g, true, &d->s);
+
+    d->session_open = err == CSA_OK;
+    if (err == CSA_OK)
+        agt_daemon_schedule_all(d);
+    return err;
+}
+
+static void agt_daemon_reload(agt_daemon *d)
+{
+    agt_config *fresh = NULL;
+    csa_err err = agt_config_load(d->g->cfg->path, &fresh);
+
+    if (err != CSA_OK) {
+        csa_error("agent",
+                  "SIGHUP: the new configuration is refused, "
+                  "keeping the old one: %s",
+                  csa_errmsg());
+        return;
+    }
+    agt_session_close(&d->s);
+    d->session_open = 0;
+    agt_config_free(d->g->cfg);
+    d->g->cfg = fresh;
+    if (agt_daemon_open(d) != CSA_OK)
+        csa_error("agent", "SIGHUP: cannot reopen: %s", csa_errmsg());
+    else
+        csa_info("agent", "SIGHUP: configuration reloaded");
+}
+
+/* Sleeps until the next due time or a signal; returns the signal or 0. */
+static int agt_daemon_sleep(agt_daemon *d)
+{
+    time_t next = (time_t)-1, now = time(NULL);
+    struct timespec ts;
+    long secs;
+    int i, sig;
+
+    for (i = 0; i < d->n; i++)
+        if (next == (time_t)-1 || d->sched[i].next < next)
+            next = d->sched[i].next;
+    secs = next == (time_t)-1 ? 3600 : (long)(next - now);
+    if (secs < 0)
+        secs = 0;
+    if (secs > 3600)
+        secs = 3600; /* re-evaluate at least hourly (clock changes) */
+    if (d->watchdog_usec > 0 && secs > (long)(d->watchdog_usec / 2000000))
+        secs = (long)(d->watchdog_usec / 2000000);
+    ts.tv_sec = secs;
+    ts.tv_nsec = secs == 0 ? 10000000 : 0;
+    sig = sigtimedwait(&d->sigs, NULL, &ts);
+    if (d->watchdog_usec > 0)
+        sd_notify(0, "WATCHDOG=1");
+    return sig < 0 ? 0 : sig;
+}
+
+static int agt_daemon_loop(agt_daemon *d)
+{
+    int force = 0, sig;
+
+    sd_notify(0, "READY=1");
+    for (;;) {
+        agt_daemon_round(d, force);
+        force = 0;
+        sig = agt_daemon_sleep(d);
+        if (sig == SIGTERM || sig == SIGINT) {
+            csa_info("agent", "signal %d: stopping", sig);
+            sd_notify(0, "STOPPING=1");
+            return AGT_EXIT_OK;
+        }
+        if (sig == SIGHUP)
+            agt_daemon_reload(d);
+        else if (sig == SIGUSR1) {
+            csa_info("agent", "SIGUSR1: renewing every identity now");
+            force = 1;
+        }
+    }
+}
+
+int agt_cmd_run(agt_globals *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
+                                         {"syslog", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "usage: csagent run [--once] [--syslog]\n"
+        "Renews every identity on time: at a random time in the CA's ARI\n"
+        "window (RFC 9773) when offered, else at renew_at of the lifetime\n"
+        "with jitter; failures back off exponentially (retry_base..\n"
+        "retry_max).  Foreground, for systemd (Type=notify).\n"
+        "  --once    renew what is due now, then exit (cron, timers)\n"
+        "  --syslog  log to syslog instead of stderr\n"
+        "Signals: HUP reload, TERM/INT stop, USR1 renew all now.\n";
+    agt_daemon d = {0};
+    int c, once = 0, rc;
+    csa_err err;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'o')
+            once = 1;
+        else if (c == 's')
+            csa_log_use_syslog("csagent");
+        else
+            return c == 'h' ? (fputs(usage, stdout), AGT_EXIT_OK)
+                            : (fputs(usage, stderr), AGT_EXIT_USAGE);
+    }
+    d.g = g;
+    sigemptyset(&d.sigs);
+    sigaddset(&d.sigs, SIGHUP);
+    sigaddset(&d.sigs, SIGTERM);
+    sigaddset(&d.sigs, SIGINT);
+    sigaddset(&d.sigs, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &d.sigs, NULL);
+    if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0)
+        d.watchdog_usec = 0;
+    if ((err = agt_daemon_open(&d)) != CSA_OK)
+        return agt_fail_exit(err);
+    rc = once ? (agt_daemon_round(&d, 0) ? AGT_EXIT_CA : AGT_EXIT_OK)
+              : agt_daemon_loop(&d);
+    agt_session_close(&d.s);
+    return rc;
+}
