@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* csagent: command-line entry, global options and dispatch. */
 #include <getopt.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +69,14 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     agt_globals g = {0};
+    struct rlimit no_core = {0, 0};
     size_t i;
     int c, rc;
+
+    /* A PIN passes through this process's memory: never into a core file
+     * (and not readable through ptrace by other processes of the user). */
+    setrlimit(RLIMIT_CORE, &no_core);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     while ((c = getopt_long(argc, argv, "+c:vqh", opts, NULL)) != -1) {
         switch (c) {
