@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Agent bugs found by swap_crash.sh, one ctest test each, so that a fix
+# turns exactly one test green.  These FAIL until the agent is fixed.
+#
+#   bug_swap.sh WORKDIR state-pem-stale
+#     After a crash at "stored" (or "promoted"), the next start rolls the
+#     swap forward in the token but leaves STATE_DIR/<identity>.pem with the
+#     OLD chain: the PEM is only written at the end of an uninterrupted
+#     commit (agent/agt_swap.c agt_swap_commit -> agt_write_pem; recovery,
+#     agt_swap_forward, never rewrites it, nor "<label>.chain").  A signer
+#     that takes -signer from the state file and -inkey object=<label> then
+#     signs with the new key under the old certificate.
+#
+#   bug_swap.sh WORKDIR promoted-ambiguous
+#     After a crash at "promoted", two private keys and two certificates
+#     carry the label until csagent next starts (design step 4 says "both
+#     usable").  Invariant 3 requires pkcs11:object=<label> to resolve to
+#     one certificate and the private key that matches it at every instant;
+#     csagent itself refuses a label that matches two keys, and a signer
+#     (pkcs11-provider) may pair one pair's key with the other's certificate.
+. "$(dirname "$0")/lib.sh"
+mode=$2
+agt_setup "$1" agt-bug --always-valid
+CFG=$W/agent.ini
+ID=sig LABEL=sig-key
+agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 bug.build.example.com)
+csa enroll-first "$CFG" enroll "$ID"
+check_rc "first enrollment" 0
+case $mode in
+state-pem-stale)
+    CSAGENT_CRASH_AT=stored csa crash-stored "$CFG" enroll "$ID"
+    check_rc_nonzero "renewal with CSAGENT_CRASH_AT=stored aborts"
+    csa recover "$CFG" account show
+    check_rc "account show finishes the swap" 0
+    check_out "recovery rolled forward" "finishing a swap interrupted at step stored"
+    token_cert "$LABEL" "$W/tok.pem" || fail "read the token certificate"
+    tok_serial=$("$OPENSSL_BIN" x509 -in "$W/tok.pem" -noout -serial)
+    file_serial=$("$OPENSSL_BIN" x509 -in "$STATE/$ID.pem" -noout -serial)
+    if [ "$tok_serial" = "$file_serial" ]; then
+        pass "$STATE/$ID.pem leaf is the token's certificate ($tok_serial)"
+    else
+        bug STATE-PEM-STALE "$STATE/$ID.pem leaf $file_serial, token certificate '$LABEL' $tok_serial"
+    fi
+    # What a signer using the state file suffers:
+    uri="pkcs11:${CSA_TOKEN_URI#pkcs11:};object=$LABEL;type=private"
+    echo artefact >"$W/art"
+    if p11ssl cms -sign -binary -in "$W/art" -signer "$STATE/$ID.pem" \
+        -inkey "$uri" -outform DER -out "$W/art.p7s" >"$W/sign.log" 2>&1; then
+        pass "cms -sign -signer $STATE/$ID.pem -inkey $uri works"
+    else
+        fail "cms -sign -signer $STATE/$ID.pem -inkey $uri: $(grep -m1 -o 'private key does not match certificate\|key values mismatch' "$W/sign.log" || tail -1 "$W/sign.log")"
+    fi
+    ;;
+promoted-ambiguous)
+    CSAGENT_CRASH_AT=promoted csa crash-promoted "$CFG" enroll "$ID"
+    check_rc_nonzero "renewal with CSAGENT_CRASH_AT=promoted aborts"
+    csa_list || fail "list"
+    nk=$(count private-key "$LABEL") nc=$(count certificate "$LABEL")
+    if [ "$nk" = 1 ] && [ "$nc" = 1 ]; then
+        pass "right after a crash at promoted, one key and one certificate carry '$LABEL'"
+    else
+        bug PROMOTED-AMBIGUOUS "right after a crash at promoted (until csagent next starts) $nk private keys and $nc certificates carry '$LABEL'"
+    fi
+    "$CSAGENT" -c "$CFG" pubkey --label "$LABEL" --pem >"$W/logs/pubkey.out" \
+        2>"$W/logs/pubkey.err" </dev/null
+    rc=$?
+    if [ $rc = 0 ]; then
+        pass "csagent pubkey --label $LABEL resolves one key"
+    else
+        fail "csagent pubkey --label $LABEL refuses (exit $rc): $(cat "$W/logs/pubkey.err")"
+    fi
+    ;;
+*) fatal "unknown mode '$mode'" ;;
+esac
+agt_finish

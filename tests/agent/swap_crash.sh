@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Crash safety of the swap-in (invariant 3).  After a good enrollment, each
+# renewal is aborted right after a journalled step (CSAGENT_CRASH_AT=keygen,
+# stored, promoted, retired), and once with a real kill -9 of the agent from
+# its own challenge hook.  Right after the crash the label must still resolve
+# to a key and a certificate that belong together; after the next ordinary
+# start (account show; enroll for "retired") exactly one key and one certificate carry
+# the label, nothing is left under .next/.retired, the certificate's key is
+# the token key, the journal is gone and the state PEM is the token's cert.
+#   swap_crash.sh WORKDIR
+. "$(dirname "$0")/lib.sh"
+# Authorizations are never reused, so the hook runs on every renewal.
+export PEBBLE_AUTHZREUSE=0
+agt_setup "$1" agt-swap --always-valid
+CFG=$W/agent.ini
+ID=sig LABEL=sig-key
+agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 swap.build.example.com)
+
+csa enroll-first "$CFG" enroll "$ID"
+check_rc "first enrollment" 0
+[ "$AGT_RC" = 0 ] || agt_finish
+
+# The leaf of the state directory's PEM equals the token's certificate.
+check_state_pem() {
+    token_cert "$LABEL" "$W/tok-now.pem" || { fail "read token cert"; return; }
+    if cmp -s <("$OPENSSL_BIN" x509 -in "$W/tok-now.pem" -outform DER) \
+        <("$OPENSSL_BIN" x509 -in "$STATE/$ID.pem" -outform DER 2>/dev/null); then
+        pass "$1: $STATE/$ID.pem holds the token's current certificate"
+    else
+        known_bug STATE-PEM-STALE "$1: $STATE/$ID.pem is not the token's current certificate (serial $("$OPENSSL_BIN" x509 -in "$STATE/$ID.pem" -noout -serial 2>/dev/null) vs token $("$OPENSSL_BIN" x509 -in "$W/tok-now.pem" -noout -serial)): a signer using it with object=$LABEL signs with a key that does not match"
+    fi
+}
+
+# What a signing tool does at this instant: key and certificate both by
+# object=LABEL through pkcs11-provider; the signature must verify.
+check_signer() {
+    local uri="pkcs11:${CSA_TOKEN_URI#pkcs11:};object=$LABEL"
+    echo "artefact" >"$W/art"
+    if token_cert "$LABEL" "$W/signer.pem" &&
+        token_cert "$LABEL.chain" "$W/signer-chain.pem" &&
+        p11ssl cms -sign -binary -in "$W/art" -signer "$W/signer.pem" \
+            -inkey "$uri;type=private" -certfile "$W/signer-chain.pem" \
+            -outform DER -out "$W/art.p7s" >"$W/signer.log" 2>&1 &&
+        "$OPENSSL_BIN" cms -verify -binary -inform DER -in "$W/art.p7s" \
+            -content "$W/art" -CAfile "$PEBBLE_ROOTS" \
+            -purpose any -out /dev/null >>"$W/signer.log" 2>&1; then
+        ${2:-pass} "$1: cms -sign with object=$LABEL (key and cert by URI) verifies"
+    else
+        ${3:-fail} "$1: a signer using object=$LABEL gets no verifying signature: $(tail -3 "$W/signer.log" | tr '\n' ' ')"
+    fi
+}
+
+pub_now() {
+    "$CSAGENT" -c "$CFG" pubkey --label "$LABEL" --pem 2>/dev/null </dev/null | md5sum | cut -c1-12
+}
+
+for step in keygen stored promoted retired; do
+    say "== crash at step '$step'"
+    status_serial "$CFG" "$ID"; before=$SERIAL
+    pub_before=$(pub_now)
+    CSAGENT_CRASH_AT=$step csa "crash-$step" "$CFG" -v enroll "$ID"
+    check_rc_nonzero "renewal with CSAGENT_CRASH_AT=$step aborts"
+    check_out "the abort names the step" "CSAGENT_CRASH_AT=$step: aborting on purpose"
+    check "journal $STATE/$ID.journal left behind" test -s "$STATE/$ID.journal"
+    check "journal records step '$step'" grep -q "\"step\": *\"$step\"" "$STATE/$ID.journal"
+
+    # The instant after the crash (list and status never recover).
+    csa_list || fail "list after the crash"
+    nk=$(count private-key "$LABEL") nc=$(count certificate "$LABEL")
+    check "after crash at $step: '$LABEL' still has a private key ($nk) and a certificate ($nc)" \
+        test "$nk" -ge 1 -a "$nc" -ge 1
+    check_pairs "after crash at $step" "$LABEL"
+    case $step in
+    promoted)
+        # design step 4: both pairs carry the label for a moment
+        # Invariant 3 wants object=LABEL to resolve to one key and its
+        # certificate at every instant; design step 4 lets both pairs carry
+        # the label until the next start, so the URI is ambiguous (csagent
+        # itself refuses a label that matches two keys).  A signer may pair
+        # one pair's key with the other's certificate (SoftHSM's object
+        # order decides), shown below for information.
+        if [ "$nk" = 1 ]; then
+            pass "after crash at promoted: exactly one private key labelled '$LABEL'"
+        else
+            known_bug PROMOTED-AMBIGUOUS "after crash at promoted: $nk private keys and $nc certificates carry '$LABEL' until the next csagent start; pkcs11:object=$LABEL is ambiguous (invariant 3)"
+        fi
+        check_signer "after crash at promoted (informational)" info info ;;
+    *)
+        check_eq "after crash at $step: exactly one private key labelled '$LABEL'" 1 "$nk"
+        check_key_matches_cert "$LABEL"
+        check_signer "after crash at $step" ;;
+    esac
+    status_serial "$CFG" "$ID"; s=$SERIAL
+    check_rc "csagent status right after the crash" 0
+    check "status shows a serial right after the crash ($s)" test -n "$s" -a "$s" != "-"
+    check "journal still there (status does not touch it)" test -s "$STATE/$ID.journal"
+
+    # Recovery by an ordinary start: account show, or enroll (last step).
+    if [ "$step" != retired ]; then
+        csa "recover-$step" "$CFG" account show
+        check_rc "account show recovers after a crash at $step" 0
+        check_out "account show prints the account" "^account: https://"
+    else
+        csa "recover-$step" "$CFG" enroll "$ID"
+        check_rc "enroll recovers after a crash at $step and renews" 0
+    fi
+    case $step in
+    keygen) check_out "recovery says it rolled back" "rolling back a renewal" ;;
+    *) check_out "recovery says it finished the swap" "finishing a swap interrupted at step $step" ;;
+    esac
+    check_clean_pair "$ID" "$LABEL" "$CFG"
+    status_serial "$CFG" "$ID"; after=$SERIAL
+    pub_after=$(pub_now)
+    if [ "$step" != retired ]; then
+        if [ "$step" = keygen ]; then
+            check_eq "rolled back: serial unchanged" "$before" "$after"
+            check_eq "rolled back: same key" "$pub_before" "$pub_after"
+        else
+            check_ne "rolled forward: the renewed certificate is in place" "$before" "$after"
+            check_ne "rolled forward: the new key is in place" "$pub_before" "$pub_after"
+        fi
+    else
+        check_ne "renewed after recovery: new serial" "$before" "$after"
+    fi
+    check_state_pem "after crash at $step and recovery"
+done
+
+# A real kill -9: the challenge hook kills the agent (its parent) on
+# "begin", i.e. after the next key was generated and before any order
+# completes.
+say "== kill -9 of the agent from its http-01 hook"
+KILLHOOK=$W/hook-kill.sh
+cat >"$KILLHOOK" <<'EOF'
+#!/bin/sh
+[ "$CSAGENT_HOOK_METHOD" = begin ] && [ -n "${KILL_MARK:-}" ] && {
+    echo "$PPID" >"$KILL_MARK"
+    kill -9 "$PPID"
+    sleep 1
+}
+exit 0
+EOF
+chmod 755 "$KILLHOOK"
+CFGK=$W/agent-kill.ini
+# A name never ordered before: no valid authorization can be reused, so the
+# hook always runs.
+agt_config "$CFGK" < <(identity "$ID" "$LABEL" p256 kill.build.example.com test-tls "$KILLHOOK")
+CFG_SAVED=$CFG CFG=$CFGK
+status_serial "$CFGK" "$ID"; before=$SERIAL
+pub_before=$(pub_now)
+KILL_MARK=$W/killed.pid csa kill9 "$CFGK" -v enroll "$ID"
+check_eq "the agent died of SIGKILL (exit 128+9)" 137 "$AGT_RC"
+check "the hook ran and killed its parent" test -s "$W/killed.pid"
+check "journal left behind by the kill" test -s "$STATE/$ID.journal"
+csa_list || fail "list after kill -9"
+check_eq "after kill -9: one private key labelled '$LABEL'" 1 "$(count private-key "$LABEL")"
+check_eq "after kill -9: one certificate labelled '$LABEL'" 1 "$(count certificate "$LABEL")"
+check_eq "after kill -9: the pending key exists under '$LABEL.next'" 1 "$(count private-key "$LABEL.next")"
+check_key_matches_cert "$LABEL"
+csa "recover-kill" "$CFGK" account show
+check_rc "account show after kill -9" 0
+check_out "recovery says it rolled back" "rolling back a renewal"
+check_clean_pair "$ID" "$LABEL" "$CFGK"
+status_serial "$CFGK" "$ID"
+check_eq "after kill -9 and recovery: serial unchanged" "$before" "$SERIAL"
+check_eq "after kill -9 and recovery: same key" "$pub_before" "$(pub_now)"
+# and the identity still renews normally afterwards
+csa "enroll-after-kill" "$CFG_SAVED" enroll "$ID"
+check_rc "renewal after the kill -9 recovery" 0
+check_clean_pair "$ID" "$LABEL" "$CFG_SAVED"
+check_state_pem "after the final renewal"
+agt_finish

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Real http-01 validation: Pebble without --always-valid fetches the key
+# authorization from pebble-challtestsrv, where tests/acme/hook-challtestsrv.sh
+# published what csagent computed.  Passing proves the account key's JWK
+# thumbprint, computed from the public key read from the token, is right.
+# A hook that publishes a corrupted key authorization must make the
+# enrollment fail with nothing stored (so the check can fail).
+#   validate.sh WORKDIR
+. "$(dirname "$0")/lib.sh"
+export PEBBLE_AUTHZREUSE=0
+agt_setup "$1" agt-validate --challtestsrv
+command -v curl >/dev/null || skip "curl not installed"
+export CTS_MGMT_URL HOOK_LOG=$W/hook.log
+HOOK=$AGT_SRC/tests/acme/hook-challtestsrv.sh
+CFG=$W/agent.ini
+agt_config "$CFG" account_key_type=p384 < <(
+    identity web web-key p256 web.build.example.com test-tls "$HOOK"
+    identity bad bad-key p256 bad.build.example.com test-tls "$HOOK")
+
+csa enroll-web "$CFG" enroll web
+check_rc "enroll web with real http-01 validation" 0
+check_out "the agent answered http-01" "answering http-01 for web.build.example.com"
+check "hook published (begin) and withdrew (done) the http-01 answer" \
+    grep -qx "begin http-01 web.build.example.com" "$HOOK_LOG"
+check "hook ran 'done' after Pebble validated" grep -qx "done http-01 web.build.example.com" "$HOOK_LOG"
+check "Pebble fetched the key authorization from challtestsrv" \
+    grep -q "web.build.example.com" "$AGT_PEBBLE_DIR/pebble.log"
+check_clean_pair web web-key "$CFG"
+
+# The thumbprint in the published key authorization is the one of the
+# account key csagent reads from the token (csagent pubkey).
+thumb=$("$CSAGENT" -c "$CFG" pubkey --label csagent-account 2>/dev/null </dev/null |
+    sed -n 's/.*"thumbprint":"\([^"]*\)".*/\1/p')
+check "account key thumbprint printed by csagent pubkey ($thumb)" test -n "$thumb"
+# independent RFC 7638 thumbprint of the P-384 account key from its PEM
+"$CSAGENT" -c "$CFG" pubkey --label csagent-account --pem >"$W/acct.pem" 2>/dev/null </dev/null
+b64u() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+pt=$("$OPENSSL_BIN" ec -pubin -in "$W/acct.pem" -outform DER 2>/dev/null | tail -c 97 | xxd -p | tr -d '\n')
+x=$(echo "${pt:2:96}" | xxd -r -p | b64u) y=$(echo "${pt:98:96}" | xxd -r -p | b64u)
+mine=$(printf '{"crv":"P-384","kty":"EC","x":"%s","y":"%s"}' "$x" "$y" |
+    "$OPENSSL_BIN" dgst -sha256 -binary | b64u)
+check_eq "RFC 7638 thumbprint computed here from the token's public key" "$mine" "$thumb"
+
+# Negative: the hook publishes a wrong key authorization.
+HOOK_CORRUPT=1 csa enroll-bad "$CFG" enroll bad
+check_rc "enroll with a corrupted key authorization fails with a CA error" 5
+check_out "the error names the failed authorization" "bad.build.example.com"
+check_out "Pebble's problem is shown" "unauthorized|incorrect|does not match|invalid"
+csa_list
+check_eq "nothing stored under 'bad-key'" 0 "$(grep -c 'label="bad-key' "$W/list.txt")"
+check "no journal left for bad" test ! -e "$STATE/bad.journal"
+check "hook ran 'failed' to clean up" grep -qx "failed http-01 bad.build.example.com" "$HOOK_LOG"
+agt_finish
