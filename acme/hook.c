@@ -145,6 +145,11 @@ csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
     if (hook == NULL || hook[0] != '/')
         return csa_raise(CSA_ERR_CONFIG,
                          "the challenge hook must be an absolute path");
+    /* checked up front: not every posix_spawn reports a failed exec */
+    if (access(hook, X_OK) != 0)
+        return csa_raise(CSA_ERR_CONFIG,
+                         "the challenge hook %s is not executable: %s", hook,
+                         strerror(errno));
     if ((err = hook_vars(call, vars, &n)) || (err = hook_env(vars, n, &env)) ||
         (err = hook_spawn(hook, env, &pid)))
         goto done;
