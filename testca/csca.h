@@ -151,6 +151,7 @@ json_object *reg_org(const char *name);
 json_object *reg_eab(const char *kid);
 json_object *reg_list(const char *kind); /* array, never NULL */
 int registry_cli(int argc, char **argv);
+void h_registry_reload(const struct req *rq, struct resp *rs);
 
 /* account.c */
 void h_new_account(const struct req *rq, struct resp *rs);

@@ -201,6 +201,8 @@ static const char *route_get(const struct req *rq, struct resp *rs)
         CS.stats = NULL;
         return h_text(rs, "{}", "application/json"), "statsReset";
     }
+    if (is(rq, "POST", "/csca/registry/reload"))
+        return h_registry_reload(rq, rs), "registryReload";
     if (is(rq, "POST", "/csca/ari-past"))
         return h_ari_past(rq, rs), "ariPast";
     if (strcmp(rq->method, "GET") == 0 &&

@@ -92,15 +92,10 @@ static int normalize_orgs(void)
     return 0;
 }
 
-static int registry_read(const char *path)
+static int registry_check(const char *path)
 {
-    char *text = read_file(path, NULL);
     size_t i;
 
-    CS.registry = text ? json_tokener_parse(text) : json_object_new_object();
-    if (text != NULL)
-        OPENSSL_cleanse(text, strlen(text));
-    free(text);
     if (!json_object_is_type(CS.registry, json_type_object)) {
         fprintf(stderr, "csca: registry %s is not a JSON object\n", path);
         return -1;
@@ -117,6 +112,41 @@ static int registry_read(const char *path)
         }
     }
     return normalize_orgs();
+}
+
+/* Replace CS.registry with the file's content; on error the old registry
+ * stays in place. */
+static int registry_read(const char *path)
+{
+    char *text = read_file(path, NULL);
+    json_object *old = CS.registry;
+
+    CS.registry = text ? json_tokener_parse(text) : json_object_new_object();
+    if (text != NULL)
+        OPENSSL_clear_free(text, strlen(text));
+    if (registry_check(path) != 0) {
+        json_object_put(CS.registry);
+        CS.registry = old;
+        return -1;
+    }
+    json_object_put(old);
+    return 0;
+}
+
+/* Management: POST /csca/registry/reload re-reads the registry file, so a
+ * test can add credentials without restarting csca.  Runs on the handler
+ * thread like every other request, so no lock is needed. */
+void h_registry_reload(const struct req *rq, struct resp *rs)
+{
+    if (registry_load() != 0) {
+        resp_problem(rs, 400, "malformed",
+                     "registry file is invalid; the old registry stays "
+                     "(see csca's log)");
+        return;
+    }
+    rs->status = 200;
+    rs->body = strdup("{\"reloaded\":true}");
+    rs->ctype = "application/json";
 }
 
 static const char *default_registry(void)

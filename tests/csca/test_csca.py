@@ -437,6 +437,28 @@ def g_ppkp():
             r = c.post(ch["url"], {"kid": k.thumbprint(), "alg": alg,
                                    "signature": b64u(k.sign(data, alg))})[2]
             check(r["status"] == "valid", "ppkp-01 %s" % alg)
+        # a key registered while csca runs counts after a registry reload;
+        # a broken registry file is refused and the old one stays
+        late = Key(WORK)
+        s.registry("ppkp", "add", "--org", ORG,
+                   stdin=json.dumps({"jwk": late.jwk}).encode())
+        reg = os.path.join(s.state, "registry.json")
+        good = open(reg).read()
+        with open(reg, "w") as f:
+            f.write('{"orgs":[{"name":"x","domains":["x"],"factors":["no"]}]}')
+        st, _, _ = s.http("POST", "/csca/registry/reload")
+        check(st == 400, "broken registry accepted: %d" % st)
+        with open(reg, "w") as f:
+            f.write(good)
+        o, azs = order_challenges(c)
+        ch = chall_of(azs[0][1], "ppkp-01")
+        expect_problem(lambda: signed_answer(c, ch, late,
+                                             kid=late.thumbprint()),
+                       "incorrectResponse")
+        st, _, _ = s.http("POST", "/csca/registry/reload")
+        check(st == 200, "reload %d" % st)
+        r = signed_answer(c, ch, late, kid=late.thumbprint())
+        check(r["status"] == "valid", "key added at run time")
     finally:
         s.stop()
 
