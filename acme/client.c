@@ -205,19 +205,22 @@ done:
     return err;
 }
 
-csa_err acme_sleep(const acme_client *c, long s)
+/* Sleeps ms milliseconds in steps of at most 100 ms: a signal handler
+ * that sets *cancel is noticed soon even when the signal hit another
+ * thread. */
+static csa_err acme_sleep_ms(const acme_client *c, long ms)
 {
-    long steps = s * 10;
     struct timespec ts;
 
-    /* 100 ms steps: a signal handler that sets *cancel is noticed soon
-     * even when the signal hit another thread */
-    while (steps-- > 0) {
+    while (ms > 0) {
+        long step = ms < 100 ? ms : 100;
+
         if (c->cancel != NULL && *c->cancel)
             break;
         ts.tv_sec = 0;
-        ts.tv_nsec = 100 * 1000 * 1000;
+        ts.tv_nsec = step * 1000 * 1000;
         nanosleep(&ts, NULL);
+        ms -= step;
     }
     if (c->cancel != NULL && *c->cancel)
         return csa_raise(CSA_ERR_INTERRUPTED, "stopped while waiting for "
@@ -225,22 +228,28 @@ csa_err acme_sleep(const acme_client *c, long s)
     return CSA_OK;
 }
 
-/* Back-off: the CA's Retry-After when given (at least 1 s), else 1, 2, 4,
- * 8, 16 s; never past 30 s per wait nor past the deadline. */
+csa_err acme_sleep(const acme_client *c, long s)
+{
+    return acme_sleep_ms(c, s * 1000);
+}
+
+/* Back-off: the CA's Retry-After when given (at least 1 s), else 250 ms
+ * doubling to 16 s (a CA that says nothing is usually done within a
+ * second, and Pebble never says); never past 30 s per wait nor past the
+ * deadline. */
 csa_err acme_poll_sleep(const acme_client *c, time_t deadline, long retry,
                         unsigned *attempt)
 {
     time_t now = time(NULL);
-    long wait = retry >= 0 ? retry : 1L << (*attempt < 4 ? *attempt : 4);
+    long ms = retry >= 0 ? (retry < 1 ? 1000 : retry * 1000)
+                         : 250L << (*attempt < 6 ? *attempt : 6);
 
-    if (wait < 1)
-        wait = 1;
-    if (wait > 30)
-        wait = 30;
+    if (ms > 30000)
+        ms = 30000;
     if (now >= deadline)
         return csa_raise(CSA_ERR_TIMEOUT, "the poll deadline passed");
-    if (now + wait > deadline)
-        wait = (long)(deadline - now);
+    if (now + ms / 1000 > deadline)
+        ms = (long)(deadline - now) * 1000;
     (*attempt)++;
-    return acme_sleep(c, wait);
+    return acme_sleep_ms(c, ms);
 }
