@@ -169,4 +169,44 @@ csa "enroll-after-kill" "$CFG_SAVED" enroll "$ID"
 check_rc "renewal after the kill -9 recovery" 0
 check_clean_pair "$ID" "$LABEL" "$CFG_SAVED"
 check_state_pem "after the final renewal"
+
+# rotate = no: the renewal keeps the key; crash where old and new
+# certificates share the key's CKA_ID.
+say "== rotate = no (the key is kept), crash at stored and at promoted"
+CFGR=$W/agent-keep.ini
+agt_config "$CFGR" < <(identity "$ID" "$LABEL" p256 swap.build.example.com; echo "rotate = no")
+CFG=$CFGR
+pub_keep=$(pub_now)
+for step in stored promoted; do
+    status_serial "$CFGR" "$ID"; before=$SERIAL
+    CSAGENT_CRASH_AT=$step csa "keep-crash-$step" "$CFGR" enroll "$ID"
+    check_rc_nonzero "rotate=no renewal with CSAGENT_CRASH_AT=$step aborts"
+    csa_list || fail "list"
+    check_eq "rotate=no, crash at $step: one private key labelled '$LABEL'" 1 "$(count private-key "$LABEL")"
+    check_pairs "rotate=no, crash at $step" "$LABEL"
+    csa "keep-recover-$step" "$CFGR" account show
+    check_rc "account show recovers (rotate=no, $step)" 0
+    check_clean_pair "$ID" "$LABEL" "$CFGR"
+    check_eq "rotate=no: the key is unchanged" "$pub_keep" "$(pub_now)"
+    status_serial "$CFGR" "$ID"
+    check_ne "rotate=no: the renewed certificate is in place" "$before" "$SERIAL"
+done
+
+# A first enrollment that crashes after its certificate was stored is
+# completed by the next start.
+say "== first enrollment of a new identity, crash at stored"
+CFGF=$W/agent-first.ini
+agt_config "$CFGF" < <(identity "$ID" "$LABEL" p256 swap.build.example.com
+                       identity first first-key p384 first.build.example.com)
+CSAGENT_CRASH_AT=stored csa first-crash "$CFGF" enroll first
+check_rc_nonzero "first enrollment with CSAGENT_CRASH_AT=stored aborts"
+csa first-recover "$CFGF" account show
+check_rc "account show completes the first enrollment" 0
+CFG=$CFGF
+check_clean_pair first first-key "$CFGF"
+if [ -s "$STATE/first.pem" ]; then
+    pass "state PEM $STATE/first.pem written by the recovery"
+else
+    known_bug STATE-PEM-STALE "the recovered first enrollment has no $STATE/first.pem (the token holds the certificate)"
+fi
 agt_finish
