@@ -87,16 +87,27 @@ static csa_err hook_env(char **ours, size_t n_ours, char ***out)
 static csa_err hook_spawn(const char *hook, char **env, pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
     char *argv[2] = {(char *)hook, NULL};
     int rc;
 
     if (posix_spawn_file_actions_init(&fa) != 0)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (posix_spawnattr_init(&attr) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    /* its own process group, so that a timeout kills what it started */
+    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    if (rc == 0)
+        rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0)
         rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (rc == 0)
-        rc = posix_spawn(pid, hook, &fa, NULL, argv, env);
+        rc = posix_spawn(pid, hook, &fa, &attr, argv, env);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0)
         return csa_raise(CSA_ERR_CONFIG, "cannot run the challenge hook %s: %s",
@@ -114,7 +125,7 @@ static csa_err hook_reap(const char *hook, pid_t pid, long timeout_s,
 
     while ((got = waitpid(pid, &ws, WNOHANG)) == 0) {
         if (time(NULL) >= deadline) {
-            kill(pid, SIGKILL);
+            kill(-pid, SIGKILL); /* the hook's whole process group */
             waitpid(pid, &ws, 0);
             return csa_raise(CSA_ERR_TIMEOUT,
                              "the challenge hook %s ran past %ld s and was "

@@ -127,7 +127,9 @@ static void test_hook_failures(void **state)
     int st = -1;
 
     (void)state;
-    write_hook("sleep 10");
+    /* the hook and what it started are killed at the timeout: a sleep
+     * left behind would hold ctest's output pipe open for 30 s */
+    write_hook("sleep 30; echo late");
     assert_int_equal(acme_hook_run(hook, &call, 1, &st), CSA_ERR_TIMEOUT);
     write_hook("kill -9 $$");
     assert_int_equal(acme_hook_run(hook, &call, 5, &st), CSA_ERR_IO);
