@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 
+sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from acmelib import Client, Key, Problem, b64u, b64u_dec, totp  # noqa: E402
 from fixtures import (ORG, AdminPKI, add_eab, add_org, add_otp,  # noqa: E402
