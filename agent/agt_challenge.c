@@ -111,6 +111,14 @@ static csa_err agt_hotp(tok_ctx *tok, const char *label, const agt_otp_hints *h,
     return CSA_OK;
 }
 
+csa_err agt_otp_code(tok_ctx *tok, const char *label, tok_hmac_alg alg,
+                     int digits, unsigned long long counter, char out[16])
+{
+    agt_otp_hints h = {digits, alg, 30};
+
+    return agt_hotp(tok, label, &h, counter, out);
+}
+
 /* The next HOTP counter, persisted (atomically) before it is used, so that
  * no counter value is ever sent twice, even after kill -9. */
 static csa_err agt_hotp_next(const char *state_dir, const agt_identity *id,

@@ -20,4 +20,9 @@ bool agt_challenge_automatic(const agt_identity *id, const char *type);
 csa_err agt_challenge_payload(agt_session *s, const agt_identity *id,
                               const acme_challenge *ch, char **payload);
 
+/* The HOTP value (RFC 4226) of counter with the token secret label; TOTP
+ * is HOTP of floor(time / period) (RFC 6238).  out gets digits digits. */
+csa_err agt_otp_code(tok_ctx *tok, const char *label, tok_hmac_alg alg,
+                     int digits, unsigned long long counter, char out[16]);
+
 #endif

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * agent/ unit tests: configuration errors name file:line, schedule
+ * arithmetic, and OTP values computed in the token against the RFC 4226 and
+ * RFC 6238 test vectors (group "otp" runs through with-token.sh).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agt_challenge.h"
+#include "agt_config.h"
+#include "agt_daemon.h"
+
+static char tmpdir[] = "/tmp/agtunitXXXXXX";
+
+static const char *write_cfg(const char *name, const char *text)
+{
+    static char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void expect_error(const char *text, const char *line_tag,
+                         const char *words)
+{
+    agt_config *cfg = NULL;
+    const char *path = write_cfg("bad.ini", text);
+    char where[300];
+
+    assert_int_equal(agt_config_load(path, &cfg), CSA_ERR_CONFIG);
+    assert_null(cfg);
+    snprintf(where, sizeof(where), "%s:%s:", path, line_tag);
+    if (strstr(csa_errmsg(), where) == NULL ||
+        strstr(csa_errmsg(), words) == NULL)
+        fail_msg("error '%s' lacks '%s' or '%s'", csa_errmsg(), where, words);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    expect_error("[token]\nuri = pkcs11:token=a\nmodul = x\n", "3",
+                 "unknown key 'modul'");
+    expect_error("[token]\npin = 1234\n", "2", "never goes in the");
+    expect_error("[ca]\neab_key = abc\n", "2", "eab_key_file");
+    expect_error("[identity a]\nlabel = a\nprofile = tls\n", "3",
+                 "codesigning, clientauth or test-tls");
+    expect_error("[nope]\nx = 1\n", "2", "unknown section");
+    expect_error("[agent]\nrenew_at = 1.5\n", "2", "fraction");
+    expect_error("[agent]\nretry_base = soon\n", "2", "duration");
+    expect_error("[identity a]\nlabel = a\nrotate = maybe\n", "3", "yes or no");
+}
+
+static void test_config_good(void **state)
+{
+    agt_config *cfg = NULL;
+    const agt_identity *id;
+    const char *path = write_cfg(
+        "good.ini", "[token]\nuri = pkcs11:token=t\npin_file = /p\n"
+                    "[ca]\ndirectory = https://127.0.0.1/dir\n"
+                    "contact = mailto:a@example.com, mailto:b@example.com\n"
+                    "[agent]\nretry_base = 2m\nretry_max = 1h\n"
+                    "[identity rel]\nlabel = release\ndomain = example.com\n"
+                    "challenges = cert-01, totp-01\nrotate = no\n");
+
+    (void)state;
+    if (agt_config_load(path, &cfg) != CSA_OK)
+        fail_msg("%s", csa_errmsg());
+    assert_int_equal(cfg->n_contact, 2);
+    assert_string_equal(cfg->contact[1], "mailto:b@example.com");
+    assert_int_equal(cfg->retry_base, 120);
+    assert_int_equal(cfg->retry_max, 3600);
+    id = agt_config_identity(cfg, "rel");
+    assert_non_null(id);
+    assert_int_equal(id->profile, POL_PROFILE_CODESIGNING);
+    assert_int_equal(id->n_challenges, 2);
+    assert_string_equal(id->challenges[1], "totp-01");
+    assert_false(id->rotate);
+    /* The label finds it too. */
+    assert_ptr_equal(agt_config_identity(cfg, "release"), id);
+    agt_config_free(cfg);
+    /* Codesigning without domain is a whole-file error. */
+    path = write_cfg("nodomain.ini",
+                     "[identity x]\nlabel = x\nemail = a@example.com\n");
+    assert_int_equal(agt_config_load(path, &cfg), CSA_ERR_CONFIG);
+    assert_non_null(strstr(csa_errmsg(), "needs domain"));
+}
+
+static void test_sched(void **state)
+{
+    agt_config cfg = {0};
+    pol_policy *pol = pol_default();
+    time_t nb = 1000000, na = nb + 90 * 86400 - 1, t;
+
+    (void)state;
+    cfg.renew_at = 2.0 / 3.0;
+    cfg.retry_base = 60;
+    cfg.retry_max = 3600;
+    t = agt_sched_lifetime(&cfg, pol, nb, na, 0.0);
+    assert_true(t >= nb + 59 * 86400 && t <= nb + 61 * 86400);
+    /* Jitter moves it later by at most 1% of the lifetime. */
+    assert_true(agt_sched_lifetime(&cfg, pol, nb, na, 0.999) - t <= 90 * 864);
+    /* A renew_at past the policy's latest point is clamped into it. */
+    cfg.renew_at = 0.99;
+    assert_true(agt_sched_lifetime(&cfg, pol, nb, na, 0.0) <
+                nb + (time_t)(0.99 * 90 * 86400));
+    assert_int_equal(agt_sched_backoff(&cfg, 1), 60);
+    assert_int_equal(agt_sched_backoff(&cfg, 2), 120);
+    assert_int_equal(agt_sched_backoff(&cfg, 4), 480);
+    assert_int_equal(agt_sched_backoff(&cfg, 30), 3600);
+    pol_free(pol);
+}
+
+/* RFC 4226 Appendix D and RFC 6238 Appendix B, computed in the token. */
+static void test_otp_vectors(void **state)
+{
+    static const char *const hotp[] = {"755224", "287082", "359152", "969429",
+                                       "338314", "254676", "287922", "162583",
+                                       "399871", "520489"};
+    static const char seed20[] = "12345678901234567890";
+    static const char seed32[] = "12345678901234567890123456789012";
+    static const char seed64[] = "1234567890123456789012345678901234567890"
+                                 "123456789012345678901234";
+    tok_ctx *t = NULL;
+    csa_secret s = {0};
+    char code[16];
+    unsigned long long c;
+
+    (void)state;
+    if (getenv("CSA_TOKEN_URI") == NULL)
+        skip();
+    assert_int_equal(
+        tok_open(getenv("CSA_MODULE"), getenv("CSA_TOKEN_URI"), &t), CSA_OK);
+    assert_int_equal(tok_login(t, getenv("CSA_PIN_FILE")), CSA_OK);
+    csa_secret_set(&s, seed20, 20);
+    assert_int_equal(tok_secret_import(t, "otp20", &s, false), CSA_OK);
+    csa_secret_free(&s);
+    for (c = 0; c < 10; c++) {
+        assert_int_equal(agt_otp_code(t, "otp20", TOK_HMAC_SHA1, 6, c, code),
+                         CSA_OK);
+        assert_string_equal(code, hotp[c]);
+    }
+    /* TOTP at T = 59 s, 30 s steps: counter 1, 8 digits. */
+    assert_int_equal(agt_otp_code(t, "otp20", TOK_HMAC_SHA1, 8, 59 / 30, code),
+                     CSA_OK);
+    assert_string_equal(code, "94287082");
+    csa_secret_set(&s, seed32, 32);
+    assert_int_equal(tok_secret_import(t, "otp32", &s, false), CSA_OK);
+    csa_secret_free(&s);
+    assert_int_equal(agt_otp_code(t, "otp32", TOK_HMAC_SHA256, 8, 1, code),
+                     CSA_OK);
+    assert_string_equal(code, "46119246");
+    csa_secret_set(&s, seed64, 64);
+    assert_int_equal(tok_secret_import(t, "otp64", &s, false), CSA_OK);
+    csa_secret_free(&s);
+    assert_int_equal(agt_otp_code(t, "otp64", TOK_HMAC_SHA512, 8, 1, code),
+                     CSA_OK);
+    assert_string_equal(code, "90693936");
+    /* T = 1111111109: counter 37037036. */
+    assert_int_equal(
+        agt_otp_code(t, "otp64", TOK_HMAC_SHA512, 8, 1111111109ULL / 30, code),
+        CSA_OK);
+    assert_string_equal(code, "25091201");
+    tok_close(t);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest unit[] = {
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_good),
+        cmocka_unit_test(test_sched),
+    };
+    const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
+    int rc;
+
+    if (argc > 1 && !strcmp(argv[1], "otp"))
+        return cmocka_run_group_tests_name("agent_otp", otp, NULL, NULL);
+    if (mkdtemp(tmpdir) == NULL)
+        return 1;
+    rc = cmocka_run_group_tests_name("agent_unit", unit, NULL, NULL);
+    {
+        char cmd[300];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+        if (system(cmd) != 0)
+            rc = rc ? rc : 1;
+    }
+    return rc;
+}
