@@ -86,11 +86,12 @@ done:
 int agt_cmd_account(agt_globals *g, int argc, char **argv)
 {
     static const char usage[] =
-        "usage: csagent account register|show|rollover|deactivate\n"
+        "usage: csagent account register|show|update|rollover|deactivate\n"
         "  register    create the ACME account (or find the existing one)\n"
         "              with the account key in the token (generated if\n"
         "              missing), contact, terms and EAB from the config\n"
         "  show        print the account (never creates one)\n"
+        "  update      replace the account's contacts with the config's\n"
         "  rollover    new account key in the token, keyChange, and the\n"
         "              old key deleted only after the CA accepted\n"
         "  deactivate  deactivate the account (irreversible)\n";
@@ -103,7 +104,8 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (sub == NULL || (strcmp(sub, "register") && strcmp(sub, "show") &&
-                        strcmp(sub, "rollover") && strcmp(sub, "deactivate")))
+                        strcmp(sub, "update") && strcmp(sub, "rollover") &&
+                        strcmp(sub, "deactivate")))
         return agt_usage_err(usage);
     err = agt_session_open(g, !strcmp(sub, "register"), &s);
     if (err != CSA_OK)
@@ -112,8 +114,13 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv)
         err = agt_account_ensure(&s, !strcmp(sub, "show"), &a);
     else if (!strcmp(sub, "rollover"))
         err = agt_rollover(&s);
-    else if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK &&
-             (err = acme_account_deactivate(s.acme)) == CSA_OK)
+    else if (!strcmp(sub, "update")) {
+        if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK)
+            err =
+                acme_account_update(s.acme, (const char *const *)s.cfg->contact,
+                                    (size_t)s.cfg->n_contact, &a);
+    } else if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK &&
+               (err = acme_account_deactivate(s.acme)) == CSA_OK)
         printf("account %s deactivated\n", acme_client_kid(s.acme));
     if (err == CSA_OK && a != NULL)
         agt_print_account(a);
@@ -160,23 +167,29 @@ int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"reason", required_argument, NULL, 'r'},
+        {"with-cert-key", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     static const char usage[] =
-        "usage: csagent revoke IDENTITY [--reason CODE]\n"
-        "Revokes the identity's current certificate (signed by the account\n"
-        "key).  CODE is an RFC 5280 CRLReason (e.g. 1 keyCompromise,\n"
+        "usage: csagent revoke IDENTITY [--reason CODE] [--with-cert-key]\n"
+        "Revokes the identity's current certificate, signed by the account\n"
+        "key or, with --with-cert-key, by the certificate's own key in the\n"
+        "token.  CODE is an RFC 5280 CRLReason (e.g. 1 keyCompromise,\n"
         "4 superseded, 5 cessationOfOperation).\n";
     const agt_identity *id;
     unsigned char *der = NULL;
     X509 *x = NULL;
-    int c, reason = -1, len;
+    int c, reason = -1, len, with_key = 0;
+    tok_key *ck = NULL;
+    agt_jws_key *cs = NULL;
     agt_session s;
     csa_err err;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'r')
             reason = atoi(optarg);
+        else if (c == 'k')
+            with_key = 1;
         else if (c == 'h')
             return fputs(usage, stdout), AGT_EXIT_OK;
         else
@@ -190,10 +203,17 @@ int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
     if (id == NULL)
         err = csa_raise(CSA_ERR_CONFIG, "no identity named '%s'", argv[optind]);
     if (err == CSA_OK && (err = agt_current_cert(s.tok, id, &x)) == CSA_OK &&
-        (err = agt_account_ensure(&s, true, NULL)) == CSA_OK) {
+        with_key && (err = tok_key_find(s.tok, id->label, &ck)) == CSA_OK)
+        err = agt_jws_key_new(ck, NULL, &cs);
+    if (err == CSA_OK && !with_key)
+        err = agt_account_ensure(&s, true, NULL);
+    if (err == CSA_OK) {
         len = i2d_X509(x, &der);
-        err = acme_revoke(s.acme, der, (size_t)len, reason, NULL);
+        err = acme_revoke(s.acme, der, (size_t)len, reason,
+                          cs ? agt_jws_key_signer(cs) : NULL);
     }
+    agt_jws_key_free(cs);
+    tok_key_free(ck);
     if (err == CSA_OK)
         printf("revoked the certificate of %s\n", id->name);
     OPENSSL_free(der);
