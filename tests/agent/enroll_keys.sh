@@ -97,5 +97,8 @@ done
 # One debug-level run, so that the PIN check also covers every PKCS#11 call.
 csa "status-verbose" "$CFG" -v status
 check_rc "csagent -v status" 0
-check_out "status names the identity with a serial" "id-rsa3072: label=\"sign-rsa3072\" serial=[0-9A-F]+ "
+status_serial "$CFG" id-rsa3072
+check "status shows id-rsa3072's serial ($SERIAL)" grep -Eq '^[0-9A-F]+$' <<<"$SERIAL"
+check_eq "status serial = the leaf's serial" \
+    "$("$OPENSSL_BIN" x509 -in "$W/rsa3072-part1.pem" -noout -serial | sed 's/^serial=//')" "$SERIAL"
 agt_finish

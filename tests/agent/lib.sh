@@ -241,7 +241,14 @@ privkey_attrs() {
 # identity's serial ("-" when none).
 status_serial() {
     csa status "$1" status
-    SERIAL=$(sed -n "s/^$2: .*serial=\\([^ ]*\\).*/\\1/p" "$AGT_OUT")
+    # "NAME:" then indented "serial VALUE" lines (or one line
+    # "NAME: label=... serial=VALUE ..." in older builds)
+    SERIAL=$(awk -v id="$2" '
+        $0 == id ":" { inb = 1; next }
+        /^[^ ]/ { inb = 0 }
+        inb && $1 == "serial" { print $2; exit }
+        index($0, id ": ") == 1 && match($0, /serial=[^ ]*/) {
+            print substr($0, RSTART + 7, RLENGTH - 7); exit }' "$AGT_OUT")
 }
 
 # pkcs11-provider set-up: OPENSSL_CONF for the provider, PIN from the file.
