@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # challenge.sh WORKDIR TYPE : one draft-05 challenge type end to end against
-# csca.  TYPE: totp hotp otp cert ppkp clientauth.
+# csca.  TYPE: totp hotp otp cert ppkp clientauth, and variants with other
+# server hints / key types: totp-sha256 (8 digits, SHA256, 60 s),
+# hotp-sha512 (8 digits, SHA512), cert-rsa (RSA 3072 admin key),
+# ppkp-p384 (ES384).
 #   - csca offers newAuthz and the agent pre-authorizes with it
 #   - order, finalize, certificate swapped into the token (csagent list)
 #   - the issued leaf carries codeSigning EKU (clientAuth + rfc822Name SAN
@@ -9,6 +12,13 @@
 . "$(dirname "$0")/lib.sh"
 d_setup "$1"
 type=$2
+case "$type" in
+totp-sha256) type=totp OTP_DIGITS=8 OTP_ALG=SHA256 OTP_PERIOD=60 ;;
+hotp-sha512) type=hotp OTP_DIGITS=8 OTP_ALG=SHA512 ;;
+cert-rsa) type=cert KEYTYPE=rsa3072 ;;
+ppkp-p384) type=ppkp KEYTYPE=p384 ;;
+esac
+info "variant: ${OTP_DIGITS:-6} digits, ${OTP_ALG:-SHA1}, period ${OTP_PERIOD:-30}, credential key ${KEYTYPE:-p256}"
 ch=$type-01
 profile=codesigning
 case "$type" in

@@ -285,13 +285,15 @@ p11ssl() { OPENSSL_CONF=$W/openssl-p11.cnf "$OPENSSL_BIN" "$@"; }
 # new_seed FILE : random 160-bit base32 seed
 new_seed() { head -c 20 /dev/urandom | base32 | tr -d '=\n' >"$1"; }
 
-# totp_setup ID LABEL : TOTP credential at csca + the same seed in the token
-otp_setup() { # TYPE(totp|hotp) ID LABEL
+# otp_setup TYPE(totp|hotp) ID LABEL : OTP credential at csca + the same
+# seed in the token
+otp_setup() {
     new_seed "$W/$2.b32"
-    local extra=(--period 30)
+    # OTP_DIGITS / OTP_ALG / OTP_PERIOD: csca's hints (default 6, SHA1, 30)
+    local extra=(--period "${OTP_PERIOD:-30}")
     [ "$1" = hotp ] && extra=(--counter 0)
-    cs otp add --id "$2" --org "$ORG" --type "$1" --digits 6 \
-        --algorithm SHA1 "${extra[@]}" --seed-file "$W/$2.b32" ||
+    cs otp add --id "$2" --org "$ORG" --type "$1" --digits "${OTP_DIGITS:-6}" \
+        --algorithm "${OTP_ALG:-SHA1}" "${extra[@]}" --seed-file "$W/$2.b32" ||
         fatal "csca otp add $2 failed: $(tail -2 "$W/logs/csca-registry.log")"
     tcsa otp-import otp-import --label "$3" --file "$W/$2.b32"
     [ "$D_RC" = 0 ] || fatal "otp-import $3 failed: $(cat "$D_ERR")"
@@ -313,7 +315,7 @@ admin_ca() {
 # token, CSR through pkcs11-provider, signed by the admin CA.
 admin_leaf() {
     local label=$1 out=$2; shift 2
-    tcsa keygen keygen --label "$label" --type p256
+    tcsa keygen keygen --label "$label" --type "${KEYTYPE:-p256}"
     [ "$D_RC" = 0 ] || fatal "keygen $label failed: $(cat "$D_ERR")"
     p11ssl req -new -key "pkcs11:${CSA_TOKEN_URI#pkcs11:};object=$label;type=private" \
         -subj "/O=Example Corp/CN=$label" -out "$W/admin/$label.csr" \
@@ -327,7 +329,7 @@ admin_leaf() {
 
 # ppkp_key LABEL [register] : key in the token, registered at csca
 ppkp_key() {
-    tcsa keygen keygen --label "$1" --type p256
+    tcsa keygen keygen --label "$1" --type "${KEYTYPE:-p256}"
     [ "$D_RC" = 0 ] || fatal "keygen $1 failed: $(cat "$D_ERR")"
     tcsa pubkey pubkey --label "$1"
     cp "$D_OUT" "$W/$1.json"
