@@ -10,8 +10,10 @@
 
 #include <json-c/json.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "csa_log.h"
+#include "agt_status.h"
 #include "csa_util.h"
 
 #define AGT_LABEL_MAX 160
@@ -200,6 +202,9 @@ static csa_err agt_destroy_label(tok_ctx *tok, const char *label)
     return err;
 }
 
+static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
+                                const agt_identity *id);
+
 /* Roll forward from "stored": promote, retire, delete. */
 static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id, agt_journal *j)
@@ -225,9 +230,11 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
             return err;
     }
     if ((err = agt_destroy_label(tok, retired)) != CSA_OK ||
-        (err = agt_destroy_label(tok, next)) != CSA_OK)
+        (err = agt_destroy_label(tok, next)) != CSA_OK ||
+        (err = agt_journal_remove(state_dir, id)) != CSA_OK)
         return err;
-    return agt_journal_remove(state_dir, id);
+    /* The chain file follows the token, after a recovery too. */
+    return agt_swap_publish(tok, state_dir, id);
 }
 
 csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
@@ -302,49 +309,122 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
     return tok_key_generate(tok, next, type, false, key);
 }
 
-static csa_err agt_write_pem(const char *state_dir, const agt_identity *id,
-                             STACK_OF(X509) * chain)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *path = NULL, *data;
-    long len;
-    int i;
-    csa_err err;
-
-    if (bio == NULL || asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0) {
-        BIO_free(bio);
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    }
-    for (i = 0; i < sk_X509_num(chain); i++)
-        PEM_write_bio_X509(bio, sk_X509_value(chain, i));
-    len = BIO_get_mem_data(bio, &data);
-    err = csa_file_write_atomic(path, data, (size_t)len, 0644);
-    BIO_free(bio);
-    free(path);
-    return err;
-}
-
 /* Issuing CA certificates go under "<label>.chain" with their own ids so
- * that they never compete with the leaf for the key's CKA_ID. */
+ * that they never compete with the leaf for the key's CKA_ID.  Ones
+ * already there are kept (renewals rarely change the intermediate);
+ * agt_swap_publish drops those the current leaf no longer uses. */
 static csa_err agt_store_chain(tok_ctx *tok, const agt_identity *id,
                                STACK_OF(X509) * chain)
 {
-    char label[AGT_LABEL_MAX];
+    char label[AGT_LABEL_MAX], fp[65], have[65];
+    tok_obj_info *objs = NULL;
     unsigned char md[32];
     unsigned int mdlen = 0;
-    int i;
+    size_t n = 0, j;
+    int i, dup;
     csa_err err;
 
     agt_label(label, id, ".chain");
-    if ((err = agt_destroy_label(tok, label)) != CSA_OK)
+    err = tok_objects(tok, label, NULL, 0, TOK_CLASS_CERTIFICATE, &objs, &n);
+    for (i = 1; err == CSA_OK && i < sk_X509_num(chain); i++) {
+        X509 *ca = sk_X509_value(chain, i);
+
+        agt_cert_fp(ca, fp);
+        for (j = 0, dup = 0; j < n && !dup; j++) {
+            X509 *x = NULL;
+
+            if (tok_cert_get(tok, objs[j].handle, &x) == CSA_OK) {
+                agt_cert_fp(x, have);
+                dup = !strcmp(fp, have);
+            }
+            X509_free(x);
+        }
+        if (dup)
+            continue;
+        X509_digest(ca, EVP_sha256(), md, &mdlen);
+        err = tok_cert_store(tok, ca, label, md, 16, NULL);
+    }
+    free(objs);
+    return err;
+}
+
+/* Builds leaf + issuers from the token's objects, so the file always
+ * matches the token, also after a recovery. */
+static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
+                               STACK_OF(X509) * out, tok_obj_info **cas,
+                               size_t *n, int **used)
+{
+    char label[AGT_LABEL_MAX];
+    X509 *cur = NULL;
+    size_t i;
+    int found = 1;
+    csa_err err = agt_current_cert(tok, id, &cur);
+
+    if (err != CSA_OK)
         return err;
-    for (i = 1; i < sk_X509_num(chain); i++) {
-        X509_digest(sk_X509_value(chain, i), EVP_sha256(), md, &mdlen);
-        err = tok_cert_store(tok, sk_X509_value(chain, i), label, md, 16, NULL);
-        if (err != CSA_OK)
-            return err;
+    sk_X509_push(out, cur);
+    agt_label(label, id, ".chain");
+    if ((err = tok_objects(tok, label, NULL, 0, TOK_CLASS_CERTIFICATE, cas,
+                           n)) != CSA_OK)
+        return err;
+    *used = calloc(*n + 1, sizeof(**used));
+    if (*used == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    while (found && sk_X509_num(out) < 8) {
+        found = 0;
+        for (i = 0; i < *n && !found; i++) {
+            X509 *ca = NULL;
+
+            if ((*used)[i] ||
+                tok_cert_get(tok, (*cas)[i].handle, &ca) != CSA_OK)
+                continue;
+            if (X509_check_issued(ca, cur) == X509_V_OK) {
+                sk_X509_push(out, ca);
+                (*used)[i] = found = 1;
+                cur = ca;
+            } else {
+                X509_free(ca);
+            }
+        }
     }
     return CSA_OK;
+}
+
+/* Writes <state_dir>/<identity>.pem from the token and removes issuing
+ * certificates the current leaf no longer uses. */
+static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
+                                const agt_identity *id)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    tok_obj_info *cas = NULL;
+    int *used = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *path = NULL, *data;
+    size_t n = 0, i;
+    long len;
+    int k;
+    csa_err err = chain && bio
+                      ? agt_token_chain(tok, id, chain, &cas, &n, &used)
+                      : csa_raise(CSA_ERR_NOMEM, "out of memory");
+
+    if (err == CSA_OK && asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0)
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (k = 0; err == CSA_OK && k < sk_X509_num(chain); k++)
+        PEM_write_bio_X509(bio, sk_X509_value(chain, k));
+    if (err == CSA_OK) {
+        len = BIO_get_mem_data(bio, &data);
+        err = csa_file_write_atomic(path, data, (size_t)len, 0644);
+    }
+    for (i = 0; err == CSA_OK && i < n; i++)
+        if (!used[i] && tok_obj_destroy(tok, cas[i].handle) != CSA_OK)
+            csa_warn("swap", "%s: unused chain certificate not deleted: %s",
+                     id->name, csa_errmsg());
+    free(used);
+    free(cas);
+    free(path);
+    BIO_free(bio);
+    sk_X509_pop_free(chain, X509_free);
+    return err;
 }
 
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
@@ -363,14 +443,11 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
     j.rotate = strcmp(tok_key_label(key), id->label) != 0;
     agt_label(next, id, ".next");
     if ((err = tok_cert_store(tok, sk_X509_value(chain, 0), next, kid, kid_len,
-                              NULL)) != CSA_OK)
+                              NULL)) != CSA_OK ||
+        (err = agt_store_chain(tok, id, chain)) != CSA_OK)
         return err;
     snprintf(j.step, sizeof(j.step), "stored");
-    if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK ||
-        (err = agt_swap_forward(tok, state_dir, id, &j)) != CSA_OK)
+    if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
         return err;
-    if ((err = agt_store_chain(tok, id, chain)) != CSA_OK)
-        csa_warn("swap", "%s: chain certificates not stored: %s", id->name,
-                 csa_errmsg());
-    return agt_write_pem(state_dir, id, chain);
+    return agt_swap_forward(tok, state_dir, id, &j);
 }

@@ -35,8 +35,9 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
                        const agt_identity *id, bool rotate, tok_key **key);
 
 /* Stores the verified chain (leaf first) for key and swaps it in, then
- * writes the PEM chain to <state_dir>/<identity>.pem.  Leaves the old pair
- * in place if anything fails before the new one is stored. */
+ * writes <state_dir>/<identity>.pem from the token (as recovery does).
+ * Leaves the old pair in place if anything fails before the new one is
+ * stored. */
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
                         const agt_identity *id, tok_key *key,
                         STACK_OF(X509) * chain);
