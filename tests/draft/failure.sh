@@ -8,6 +8,8 @@
 #   expired-admin  cert-01 with an expired administrator certificate
 #   admin-unregistered  cert-01 with an admin cert that chains to the anchor
 #                  but is not registered for the organisation
+#   otp-wrong      otp-01 program gives a wrong code: one answer, refused
+#   otp-program-fails  otp-01 program exits 1: nothing answered
 #   ppkp-unreg     ppkp-01 with a key csca does not know
 #   forbidden      org requires cert-01, identity allows only totp-01: the
 #                  agent refuses and never answers it (forbidden-named: the
@@ -140,6 +142,34 @@ admin-unregistered)
     check_out "the error names cert-01" "cert-01"
     check_out "the error says the certificate is not registered" "[Rr]egistered|not one of|unknown"
     check_eq "answers POSTed (one)" 1 "$(stat_of "$(stats)" challenge)"
+    check_nothing_stored $L
+    ;;
+otp-wrong | otp-program-fails)
+    # otp-01: the person's program gives a wrong code (csca refuses, one
+    # attempt), or fails (exit 1: nothing is sent at all)
+    csca_org otp-01
+    cs otp add --id rsa-token-1 --org "$ORG" --type otp || fatal "otp add"
+    printf '#!/bin/sh\n[ "$CSCA_OTP_CODE" = 314159 ]\n' >"$W/verify.sh"
+    if [ "$case" = otp-wrong ]; then
+        printf '#!/bin/sh\necho 000000\n' >"$W/ask.sh"
+    else
+        printf '#!/bin/sh\necho "no token in reach" >&2\nexit 1\n' >"$W/ask.sh"
+    fi
+    chmod 755 "$W/verify.sh" "$W/ask.sh"
+    csca_start --otp-program "$W/verify.sh"
+    identity release $L otp-01 "otp_program = $W/ask.sh" | d_config "$CFG"
+    register "$CFG"
+    stats_reset
+    csa enroll "$CFG" enroll release
+    check_rc_nonzero "enroll with otp-01 ($case)"
+    if [ "$case" = otp-wrong ]; then
+        check_rc "a CA refusal is exit 5" 5
+        check_out "csca refused the code" "incorrectResponse"
+        check_eq "answers POSTed (one)" 1 "$(stat_of "$(stats)" challenge)"
+    else
+        check_out "the error names the otp_program and its exit status" "otp_program .*ask.sh exited with 1"
+        check_eq "answers POSTed (none)" 0 "$(stat_of "$(stats)" challenge)"
+    fi
     check_nothing_stored $L
     ;;
 ppkp-unreg)
