@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# 2. Crash safety of a renewal (invariant 3, DESIGN.md swap-in protocol).
+#  a) For each journal step keygen, stored, promoted, retired:
+#     CSAGENT_CRASH_AT=<step> csagent enroll  -> aborts; at that moment a
+#     signer using only the URI still signs with a valid certificate and its
+#     key; then `csagent run --once` recovers: exactly one key and one
+#     certificate under the label, no .next/.retired, no journal, the
+#     certificate's key is the token key, the state file's leaf is the
+#     token's certificate; then a renewal completes.
+#  b) The same crash inside the daemon: `csagent run` with
+#     CSAGENT_CRASH_AT=stored, SIGUSR1 -> SIGABRT; a restarted daemon
+#     finishes the swap.
+#  c) kill -9 of `csagent run` at random moments of forced (SIGUSR1)
+#     renewals, repeated; the label signs after every kill; after the last
+#     restart the token is clean and holds no orphan keys.
+. "$(dirname "$0")/lib.sh"
+KILLS=${DAEMON_KILLS:-10}
+d_setup "$1" dcrash example.com
+csca_start --validity 1h --always-valid
+CFG=$W/agent.ini
+ID=cr LABEL=crash-sig
+d_config "$CFG" retry_base=2s retry_max=10s < <(identity $ID $LABEL example.com)
+csa register account register
+check_rc "account register" 0
+csa enroll-first enroll $ID
+check_rc "first enrollment" 0
+
+leaf_serial() { "$OPENSSL_BIN" x509 -in "$1" -noout -serial 2>/dev/null | cut -d= -f2; }
+tok_serial() { token_cert $LABEL "$W/cur.pem" && leaf_serial "$W/cur.pem"; }
+
+# At the moment of a crash: what does pkcs11:object=<label> give a signer?
+check_at_crash() { # WHEN
+    local nk nc
+    if sign_by_uri $LABEL "$1"; then
+        pass "$1: a signer using $(uri_of $LABEL private) signs and verifies (cert $SIGN_SERIAL, valid)"
+    else
+        bug URI-BROKEN-AT-CRASH "$1: $SIGN_WHY"
+    fi
+    tok_list || return
+    nk=$(count private-key $LABEL) nc=$(count certificate $LABEL)
+    check_ge "$1: private keys labelled '$LABEL'" 1 "$nk"
+    check_ge "$1: certificates labelled '$LABEL'" 1 "$nc"
+    if [ "$nk" -gt 1 ] || [ "$nc" -gt 1 ]; then
+        # DESIGN.md invariant 3: one certificate and the key that matches
+        # it; with two pairs the signer's choice is the token's ordering.
+        bug PROMOTED-AMBIGUOUS "$1: $nk private keys and $nc certificates carry '$LABEL' until the next start (also tests/agent bug_promoted_ambiguous)"
+    fi
+}
+
+check_state_pem() { # WHEN
+    local f s t
+    f=$(leaf_serial "$STATE/$ID.pem") t=$(tok_serial)
+    if [ -n "$f" ] && [ "$f" = "$t" ]; then
+        pass "$1: $STATE/$ID.pem leaf is the token's certificate ($t)"
+    else
+        bug STATE-PEM-STALE "$1: $STATE/$ID.pem leaf is $f but the token's certificate '$LABEL' is $t (also tests/agent bug_state_pem_stale)"
+    fi
+}
+
+say "== a) CSAGENT_CRASH_AT=<step> csagent enroll, then csagent run --once"
+for step in keygen stored promoted retired; do
+    before=$(tok_serial)
+    CSAGENT_CRASH_AT=$step csa crash-$step enroll $ID
+    if [ "$RC" != 0 ] && grep -q "CSAGENT_CRASH_AT=$step: aborting on purpose" "$ERR"; then
+        pass "$step: renewal aborted right after journal step $step (exit $RC)"
+    else
+        fail "$step: expected an abort at $step, got exit $RC: $(tail -1 "$ERR")"
+    fi
+    check "$step: the journal $STATE/$ID.journal is left behind" test -e "$STATE/$ID.journal"
+    check_at_crash "crash at $step"
+    csa recover-$step run --once
+    check_rc "$step: csagent run --once after the crash" 0
+    if [ $step = keygen ]; then
+        check "$step: recovery rolled back" grep -q "rolling back a renewal interrupted" "$ERR"
+    else
+        check "$step: recovery rolled forward" grep -q "finishing a swap interrupted at step $step" "$ERR"
+    fi
+    check_clean_pair $ID $LABEL "after recovery from $step"
+    after=$(tok_serial)
+    if [ $step = keygen ]; then
+        check_eq "$step: the old certificate stays in place" "$before" "$after"
+    else
+        check_ne "$step: the interrupted renewal's certificate is in place" "$before" "$after"
+    fi
+    check_state_pem "after recovery from $step"
+    csa renew-after-$step enroll $ID
+    check_rc "$step: a renewal after recovery" 0
+    check_ne "$step: the renewal changed the serial" "$after" "$(tok_serial)"
+    check_clean_pair $ID $LABEL "after the renewal following $step"
+done
+
+say "== b) CSAGENT_CRASH_AT=stored inside csagent run (SIGUSR1)"
+LOG=$W/daemon-b.log
+before=$(tok_serial)
+daemon_start "$LOG" CSAGENT_CRASH_AT=stored
+wait_log "$LOG" "next action" 1 15 || fail "daemon did not schedule: $(tail -3 "$LOG")"
+kill -USR1 $DPID
+wait $DPID; DRC=$?
+check_eq "csagent run aborts (SIGABRT) at step stored: exit status" 134 "$DRC"
+check_at_crash "daemon crash at stored"
+daemon_start "$LOG"
+wait_log "$LOG" "finishing a swap interrupted at step stored" 1 15 &&
+    pass "the restarted daemon finishes the swap" ||
+    fail "the restarted daemon did not finish the swap: $(tail -3 "$LOG")"
+wait_log "$LOG" "next action" 2 15 || fail "restarted daemon did not schedule"
+daemon_stop
+check_eq "daemon stops on SIGTERM: exit status" 0 "$DRC"
+check_clean_pair $ID $LABEL "after the daemon's recovery"
+check_ne "the crashed renewal's certificate is in place" "$before" "$(tok_serial)"
+
+say "== c) kill -9 of csagent run during forced renewals, $KILLS times"
+LOG=$W/daemon-c.log
+: >"$LOG"
+declare -A seen
+ok_sign=0
+for i in $(seq 1 "$KILLS"); do
+    n=$(count_log "$LOG" "next action")
+    daemon_start "$LOG"
+    wait_log "$LOG" "next action" $((n + 1)) 20 || { fail "kill $i: daemon did not start: $(tail -3 "$LOG")"; break; }
+    kill -USR1 $DPID
+    delay=$(printf '0.%03d' $(( (RANDOM * 7 + i * 97) % 900 )))
+    sleep "$delay"
+    kill -9 $DPID; wait $DPID 2>/dev/null
+    j=$(jq -r .step "$STATE/$ID.journal" 2>/dev/null || echo none)
+    seen[$j]=1
+    if sign_by_uri $LABEL "kill-$i"; then
+        ok_sign=$((ok_sign + 1))
+        info "kill -9 #$i after ${delay}s (journal: $j): URI signature ok, cert $SIGN_SERIAL"
+    else
+        bug URI-BROKEN-AFTER-KILL "kill -9 #$i after ${delay}s (journal: $j): $SIGN_WHY"
+    fi
+done
+info "journal steps found after the kills: ${!seen[*]}"
+check_eq "URI signatures right after each kill -9" "$KILLS" "$ok_sign"
+n=$(count_log "$LOG" "next action")
+daemon_start "$LOG"
+wait_log "$LOG" "next action" $((n + 1)) 20 || fail "final daemon did not start"
+kill -USR1 $DPID
+n=$(count_log "$LOG" "swapped in")
+wait_log "$LOG" "swapped in" $((n + 1)) 20 &&
+    pass "a renewal completes after the kills" || fail "no renewal after the kills: $(tail -3 "$LOG")"
+daemon_stop
+check_clean_pair $ID $LABEL "after $KILLS kill -9 and a restart"
+tok_list && check_eq "private keys on the token (account + $LABEL, no orphans)" 2 \
+    "$(grep -c '^private-key' "$W/list.txt")"
+check_state_pem "after the kills"
+check_no_pin "$W"/daemon-*.log "$W"/logs/*
+d_finish
