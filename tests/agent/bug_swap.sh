@@ -3,7 +3,8 @@
 # Agent bugs found by swap_crash.sh, one ctest test each, so that a fix
 # turns exactly one test green.  These FAIL until the agent is fixed.
 #
-#   bug_swap.sh WORKDIR state-pem-stale
+#   bug_swap.sh WORKDIR state-pem-stale      (fixed in d118c43; now a
+#                                             regression test)
 #     After a crash at "stored" (or "promoted"), the next start rolls the
 #     swap forward in the token but leaves STATE_DIR/<identity>.pem with the
 #     OLD chain: the PEM is only written at the end of an uninterrupted

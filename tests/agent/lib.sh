@@ -205,7 +205,9 @@ csa() {
     base=$W/logs/$(printf '%02d' $AGT_NLOG)-$name
     AGT_OUT=$base.out AGT_ERR=$base.err
     AGT_CMD="csagent -c $cfg $*"
-    "$CSAGENT" -c "$cfg" "$@" >"$AGT_OUT" 2>"$AGT_ERR" </dev/null
+    # (the group's 2>/dev/null only silences bash's "Aborted"/"Killed"
+    # notice when a crash test kills the agent on purpose)
+    { "$CSAGENT" -c "$cfg" "$@" >"$AGT_OUT" 2>"$AGT_ERR" </dev/null; } 2>/dev/null
     AGT_RC=$?
     say "  ran  - $AGT_CMD -> exit $AGT_RC"
     return 0

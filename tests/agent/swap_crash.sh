@@ -28,7 +28,7 @@ check_state_pem() {
         <("$OPENSSL_BIN" x509 -in "$STATE/$ID.pem" -outform DER 2>/dev/null); then
         pass "$1: $STATE/$ID.pem holds the token's current certificate"
     else
-        known_bug STATE-PEM-STALE "$1: $STATE/$ID.pem is not the token's current certificate (serial $("$OPENSSL_BIN" x509 -in "$STATE/$ID.pem" -noout -serial 2>/dev/null) vs token $("$OPENSSL_BIN" x509 -in "$W/tok-now.pem" -noout -serial)): a signer using it with object=$LABEL signs with a key that does not match"
+        fail "STATE-PEM-STALE (regression, fixed in d118c43) $1: $STATE/$ID.pem is not the token's current certificate (serial $("$OPENSSL_BIN" x509 -in "$STATE/$ID.pem" -noout -serial 2>/dev/null) vs token $("$OPENSSL_BIN" x509 -in "$W/tok-now.pem" -noout -serial)): a signer using it with object=$LABEL signs with a key that does not match"
     fi
 }
 
@@ -207,6 +207,6 @@ check_clean_pair first first-key "$CFGF"
 if [ -s "$STATE/first.pem" ]; then
     pass "state PEM $STATE/first.pem written by the recovery"
 else
-    known_bug STATE-PEM-STALE "the recovered first enrollment has no $STATE/first.pem (the token holds the certificate)"
+    fail "STATE-PEM-STALE (regression) the recovered first enrollment has no $STATE/first.pem (the token holds the certificate)"
 fi
 agt_finish
