@@ -67,6 +67,20 @@ static csa_err agt_solve_draft(agt_session *s, const agt_identity *id,
     return err;
 }
 
+/* "a, b, c" of the authorization's challenge types, or of a list. */
+static void agt_join_types(char *buf, size_t size, const acme_authz *az,
+                           const char **list, size_t n)
+{
+    size_t i, count = az ? az->n_challenges : n, off = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < count && off < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "",
+                                az ? az->challenges[i].type : list[i]);
+    if (count == 0)
+        snprintf(buf, size, "(none)");
+}
+
 static csa_err agt_solve_authz(agt_session *s, const agt_identity *id,
                                const char *url)
 {
@@ -84,11 +98,15 @@ static csa_err agt_solve_authz(agt_session *s, const agt_identity *id,
     }
     ch = acme_challenge_select(az, prefs, n);
     if (ch == NULL) {
+        char offered[256], allowed[256];
+
+        agt_join_types(offered, sizeof(offered), az, NULL, 0);
+        agt_join_types(allowed, sizeof(allowed), NULL, prefs, n);
         err = csa_raise(CSA_ERR_POLICY,
-                        "identity %s: the CA offers no challenge this "
-                        "identity may answer for %s (configured: "
-                        "challenges = ...)",
-                        id->name, az->identifier_value);
+                        "identity %s: for %s the CA asks for %s, but this "
+                        "identity may answer only %s (challenges = in the "
+                        "configuration, [challenges] in the policy)",
+                        id->name, az->identifier_value, offered, allowed);
     } else {
         csa_info("agent", "%s: answering %s for %s", id->name, ch->type,
                  az->identifier_value);

@@ -160,7 +160,25 @@ static char *csr_cn(X509_REQ *req)
     return out;
 }
 
-/* Every name in the CSR is an identifier, every identifier is named. */
+/* Does some dNSName/rfc822Name of san equal an identifier of the order? */
+static int san_names_order(GENERAL_NAMES *san, json_object *order)
+{
+    int i;
+
+    for (i = 0; san != NULL && i < sk_GENERAL_NAME_num(san); i++) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(san, i);
+
+        if ((g->type == GEN_DNS || g->type == GEN_EMAIL) &&
+            is_identifier(order, NULL,
+                          (const char *)ASN1_STRING_get0_data(g->d.ia5)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every name in the CSR is an identifier, every identifier is named.  A
+ * clientauth CN is the user's or device's name (draft §3); its identifier
+ * is carried in the subjectAltName instead. */
 static int names_ok(X509_REQ *req, STACK_OF(X509_EXTENSION) * exts,
                     json_object *order, const char *profile, char *why,
                     size_t whylen)
@@ -178,11 +196,12 @@ static int names_ok(X509_REQ *req, STACK_OF(X509_EXTENSION) * exts,
              (cn == NULL || !is_identifier(order, "dns", cn)))
         rc = WHY("CSR subject CN \"%s\" is not the order's dns identifier",
                  cn ? cn : "(none)");
-    else if (strcmp(profile, "clientauth") == 0 &&
-             (cn == NULL || !is_identifier(order, NULL, cn)))
-        rc = WHY("CSR subject CN \"%s\" is not the order's identifier",
-                 cn ? cn : "(none)");
-    else if (cn != NULL && !is_identifier(order, NULL, cn))
+    else if (strcmp(profile, "clientauth") == 0 && cn == NULL)
+        rc = WHY("CSR has no subject CN (the user or device name)");
+    else if (strcmp(profile, "clientauth") == 0 && !san_names_order(san, order))
+        rc = WHY("CSR subjectAltName does not name the order's identifier");
+    else if (strcmp(profile, "clientauth") != 0 && cn != NULL &&
+             !is_identifier(order, NULL, cn))
         rc = WHY("CSR subject CN \"%s\" is not an identifier of the order", cn);
     for (i = 0; rc == 0 && san && i < sk_GENERAL_NAME_num(san); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(san, i);
