@@ -180,8 +180,12 @@ static csa_err curl_error(const acme_client *c, CURLcode rc, const char *url,
         return csa_raise(
             CSA_ERR_TLS, "cannot load the CA bundle %s to verify %s (%s)",
             c->ca_bundle ? c->ca_bundle : "(system store)", url, why);
-    case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
+        /* A handshake that broke off (reset, protocol error) is not a
+         * verification verdict: say what curl saw. */
+        return csa_raise(CSA_ERR_TLS, "TLS handshake with %s failed: %s", url,
+                         why);
+    case CURLE_PEER_FAILED_VERIFICATION:
         return csa_raise(CSA_ERR_TLS,
                          "TLS with %s failed: the server certificate does not "
                          "verify against %s (%s)",

@@ -60,6 +60,9 @@ static int dec_padded(const char *in, size_t n, uint8_t **out, size_t *outlen)
         pad++;
     if (n > 1 && in[n - 2] == '=')
         pad++;
+    /* Always NUL-terminated (one spare byte), so a decoded JSON text can be
+     * handed to a string parser. */
+    buf[(size_t)r - pad] = '\0';
     *out = buf;
     *outlen = (size_t)r - pad;
     return 0;

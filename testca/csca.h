@@ -66,6 +66,7 @@ extern struct csca_ctx CS;
 /* b64.c: encodings and randomness.  Returned strings are the caller's. */
 char *b64url_enc(const uint8_t *in, size_t len);
 /* Strict: no padding, only the base64url alphabet.  -1 on bad input. */
+/* The output is malloc'd and always NUL-terminated (not counted). */
 int b64url_dec(const char *in, uint8_t **out, size_t *outlen);
 int b64std_dec(const char *in, uint8_t **out, size_t *outlen);
 char *b64std_enc(const uint8_t *in, size_t len);
