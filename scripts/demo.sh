@@ -103,22 +103,8 @@ step "4. ACME account and code-signing enrollment (keys never leave the token)"
 "$csagent" -c csagent.ini list
 
 step "5. sign a file with the token's key by PKCS#11 URI, then verify"
-cat >openssl.cnf <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-module = $provider
-pkcs11-module-path = $CSA_MODULE
-pkcs11-module-token-pin = file:$CSA_PIN_FILE
-pkcs11-module-quirks = no-deinit no-operation-state
-activate = 1
-CNF
+"$root/softhsm-conf/openssl-provider.sh" "$demo/openssl.cnf" "$CSA_MODULE" \
+  "$CSA_PIN_FILE" "$provider"
 uri="$CSA_TOKEN_URI;object=release-signing"
 echo "csagent demo release artefact $(date -u +%FT%TZ)" >artifact.txt
 openssl x509 -in state/release.pem -out signer.pem

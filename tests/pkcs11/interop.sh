@@ -9,22 +9,8 @@ csagent=$1 provider=$2
 work=$(dirname "$CSA_PIN_FILE")
 tok=(--module "$CSA_MODULE" --token "$CSA_TOKEN_URI" --pin-file "$CSA_PIN_FILE")
 label=${CSA_TOKEN_URI#pkcs11:token=}
-cat >"$work/openssl.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-module = $provider
-pkcs11-module-path = $CSA_MODULE
-pkcs11-module-token-pin = file:$CSA_PIN_FILE
-pkcs11-module-quirks = no-deinit no-operation-state
-activate = 1
-CNF
+"$(dirname "$0")/../../softhsm-conf/openssl-provider.sh" "$work/openssl.cnf" \
+  "$CSA_MODULE" "$CSA_PIN_FILE" "$provider"
 export OPENSSL_CONF=$work/openssl.cnf
 echo "release 1.2.3" >"$work/data"
 for type in p256 p384 rsa3072; do
