@@ -131,5 +131,5 @@ export CSAGENT_CA_ROOT=$demo/csca/root.pem
 ENV
 step "done"
 echo "used: totp-01 pre-authorization answered by HMAC inside the token"
-echo "next: . build/demo/demo.env  (csca was stopped; restart it with"
+echo "next: . $demo/demo.env  (csca was stopped; restart it with"
 echo "      $csca serve --state $demo/csca --port $port)"
