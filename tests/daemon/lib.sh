@@ -36,6 +36,23 @@ bug() {
     fail "BUG[$id] $*"
 }
 info() { say "  info - $*"; }
+# A known agent bug that has its own failing ctest test: printed, not
+# failed again here, so that this test keeps guarding everything else.
+known_bug() { # ID TEST MESSAGE
+    local id=$1 t=$2; shift 2
+    say "  KNOWN BUG[$id] (failing test: $t) - $*"
+}
+# defect ID MESSAGE: a bug of this suite's own daemon_bug_* tests.  It fails
+# when the test runs in that bug's mode (D_STRICT holds its id), else it is
+# reported as known.
+D_STRICT=""
+defect() {
+    local id=$1; shift
+    case " $D_STRICT " in
+    *" $id "*) bug "$id" "$@" ;;
+    *) known_bug "$id" "daemon_bug_$(echo "$id" | tr 'A-Z-' 'a-z_')" "$@" ;;
+    esac
+}
 check() { # DESCRIPTION COMMAND...
     local what=$1; shift
     if "$@"; then pass "$what"; else fail "$what"; fi
@@ -268,8 +285,8 @@ sign_by_uri() {
     if ! p11ssl cms -sign -binary -in "$d/art" -signer "$d/signer.pem" \
         -inkey "$(uri_of "$label" private)" -certfile "$CSCA_STATE/intermediate.pem" \
         -outform DER -out "$d/art.p7s" -nodetach >"$d/sign.log" 2>&1; then
-        SIGN_WHY="cms -sign with $(uri_of "$label" private) (cert serial $SIGN_SERIAL): $(grep -m1 -iE 'error|mismatch|not match' "$d/sign.log" || tail -1 "$d/sign.log")"
-        cp "$d/sign.log" "$W/logs/sign-fail-$tag.log"
+        SIGN_WHY="$(date -u +%T.%3N) cms -sign with $(uri_of "$label" private) and the certificate just read from $(uri_of "$label" cert) (serial $SIGN_SERIAL, notBefore $("$OPENSSL_BIN" x509 -in "$d/signer.pem" -noout -startdate | cut -d= -f2)): $(grep -m1 -iE 'error|mismatch|not match' "$d/sign.log" || tail -1 "$d/sign.log")"
+        cp "$d/sign.log" "$W/logs/sign-fail-$(echo "$tag" | tr -c 'A-Za-z0-9_.\n-' '_').log"
         return 1
     fi
     if ! "$OPENSSL_BIN" x509 -in "$d/signer.pem" -noout -checkend 0 >/dev/null; then

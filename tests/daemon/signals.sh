@@ -12,7 +12,33 @@
 #     several points): the daemon exits 0, the token is consistent right
 #     away (one key + one certificate under the label, no journal) and
 #     after a restart; and no further renewal starts after SIGTERM.
+#
+#   signals.sh WORKDIR            all parts; the bugs below are reported
+#                                 as KNOWN BUG, not failed
+#   signals.sh WORKDIR reload-loses-old-config   part b only, FAILS on it
+#   signals.sh WORKDIR term-starts-next-renewal  part c only, FAILS on it
+#
+# BUG reload-loses-old-config: agt_daemon_reload() closes the running
+#   session and frees the old configuration before it has opened the new
+#   one; when the open fails ("SIGHUP: cannot reopen: policy file: ...")
+#   the daemon keeps running with no session (state_dir NULL: "cannot
+#   create a temporary file for (null)/status.json") and renews nothing,
+#   not even on SIGUSR1, until it is restarted.
+# BUG term-starts-next-renewal: SIGTERM is only looked at between rounds
+#   (sigtimedwait in agt_daemon_sleep), so after a SIGTERM that arrives
+#   during one identity's renewal every other due identity is still
+#   renewed; agt_daemon.c says "SIGTERM and SIGINT stop after the current
+#   step".  With slow hooks and many identities the stop can outlast
+#   systemd's TimeoutStopSec and end in SIGKILL.
 . "$(dirname "$0")/lib.sh"
+MODE=${2:-all}
+case $MODE in
+all) ;;
+reload-loses-old-config) D_STRICT=RELOAD-LOSES-OLD-CONFIG ;;
+term-starts-next-renewal) D_STRICT=TERM-STARTS-NEXT-RENEWAL ;;
+*) fatal "unknown mode $MODE" ;;
+esac
+part() { [ "$MODE" = all ] || [ "$MODE" = "$1" ]; }
 d_setup "$1" dsig x.example.com y.example.com
 csca_start --validity 1h --always-valid
 CFG=$W/agent.ini
@@ -29,6 +55,7 @@ LOG=$W/daemon.log
 daemon_start "$LOG"
 wait_log "$LOG" "next action" 1 15 || fatal "daemon did not start: $(tail -3 "$LOG")"
 
+if part reload-loses-old-config; then
 say "== a) SIGHUP with a configuration that does not parse"
 { cat "$GOOD"; echo "renew_at = 2"; } >"$CFG"
 kill -HUP $DPID
@@ -58,7 +85,7 @@ kill -HUP $DPID
 sleep 1
 grep "SIGHUP" "$LOG" | tail -1 | sed 's/^/    | /'
 if grep -q "SIGHUP: cannot reopen" "$LOG"; then
-    bug RELOAD-LOSES-OLD-CONFIG "a configuration that parses but cannot be opened replaced the old one: log says '$(grep -m1 'SIGHUP: cannot reopen' "$LOG" | sed 's/.*\] //')'"
+    defect RELOAD-LOSES-OLD-CONFIG "a configuration that parses but cannot be opened replaced the old one: log says '$(grep -m1 'SIGHUP: cannot reopen' "$LOG" | sed 's/.*\] //')'"
 else
     pass "no 'cannot reopen' after the unusable configuration"
 fi
@@ -69,22 +96,25 @@ if kill -0 $DPID 2>/dev/null; then
     if wait_log "$LOG" "x: certificate swapped in" $((n + 1)) 15; then
         pass "it still renews after the unusable configuration"
     elif kill -0 $DPID 2>/dev/null; then
-        bug RELOAD-LOSES-OLD-CONFIG "no renewal after SIGHUP with an unusable configuration + SIGUSR1; log: $(tail -2 "$LOG" | cut -c1-200 | tr '\n' ' ')"
+        defect RELOAD-LOSES-OLD-CONFIG "no renewal after SIGHUP with an unusable configuration + SIGUSR1; log: $(tail -2 "$LOG" | cut -c1-200 | tr '\n' ' ')"
     else
         wait $DPID; DRC=$?
-        bug RELOAD-LOSES-OLD-CONFIG "the daemon died (exit status $DRC) on SIGUSR1 after SIGHUP with an unusable configuration; log: $(tail -2 "$LOG" | cut -c1-200 | tr '\n' ' ')"
+        defect RELOAD-LOSES-OLD-CONFIG "the daemon died (exit status $DRC) on SIGUSR1 after SIGHUP with an unusable configuration; log: $(tail -2 "$LOG" | cut -c1-200 | tr '\n' ' ')"
     fi
 else
     wait $DPID; DRC=$?
-    bug RELOAD-LOSES-OLD-CONFIG "the daemon died (exit status $DRC) after SIGHUP with an unusable configuration"
+    defect RELOAD-LOSES-OLD-CONFIG "the daemon died (exit status $DRC) after SIGHUP with an unusable configuration"
+fi
+cp "$GOOD" "$CFG"
 fi
 kill -TERM $DPID 2>/dev/null; wait $DPID 2>/dev/null
-cp "$GOOD" "$CFG"
 
+if part term-starts-next-renewal; then
 say "== c) SIGTERM in the middle of a renewal (slow hook)"
 d_config "$CFG" retry_base=2s retry_max=8s < <(
     identity x sig-x x.example.com "$SLOW"
     identity y sig-y y.example.com "$SLOW")
+if [ "$MODE" != all ]; then csa enroll-y enroll y; check_rc "enroll y" 0; fi
 for at in "0.05:SIGUSR1" "answering dns-01:hook" "generated p256 key:keygen" "finalized:finalize"; do
     delay=${at%%:*} tag=${at#*:}
     LOG=$W/daemon-term-$tag.log
@@ -109,7 +139,7 @@ for at in "0.05:SIGUSR1" "answering dns-01:hook" "generated p256 key:keygen" "fi
     if [ -z "$late" ]; then
         pass "$tag: no renewal started after SIGTERM ($ts)"
     else
-        bug TERM-STARTS-NEXT-RENEWAL "$tag: SIGTERM at $ts, yet afterwards: '$late' (the whole round runs before the signal is looked at; agt_daemon.c promises a stop after the current step)"
+        defect TERM-STARTS-NEXT-RENEWAL "$tag: SIGTERM at $ts, yet afterwards: '$late' (the whole round runs before the signal is looked at; agt_daemon.c promises a stop after the current step)"
     fi
     check_clean_pair x sig-x "$tag: right after the stop (x)"
     check_clean_pair y sig-y "$tag: right after the stop (y)"
@@ -118,5 +148,6 @@ csa restart run --once
 check_rc "csagent run --once after the stops" 0
 check_clean_pair x sig-x "after a restart (x)"
 check_clean_pair y sig-y "after a restart (y)"
+fi
 check_no_pin "$W"/daemon*.log "$W"/logs/*
 d_finish
