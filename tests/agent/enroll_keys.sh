@@ -94,6 +94,10 @@ for kt in p256 p384 rsa3072; do
     fi
 done
 
+# Pebble rejects 5% of good nonces; the debug log shows the retries.
+nb=$(grep -c 'badNonce from' "$W"/logs/*enroll-p256.err 2>/dev/null || true)
+say "  info - badNonce rejections retried during the debug-level p256 enrollment: ${nb:-0}"
+
 # One debug-level run, so that the PIN check also covers every PKCS#11 call.
 csa "status-verbose" "$CFG" -v status
 check_rc "csagent -v status" 0
