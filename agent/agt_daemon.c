@@ -133,35 +133,13 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
     X509_free(x);
 }
 
-/* A lock per identity in the state directory: two agents on one token
- * never renew the same identity at once.  Returns the fd or -1. */
-static int agt_lock(const char *state_dir, const agt_identity *id)
-{
-    char path[4096];
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/%s.lock", state_dir, id->name);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
 {
     char *serial = NULL, *certid = NULL;
     X509 *x = NULL;
     time_t now;
-    int fd = agt_lock(d->s.state_dir, id);
     csa_err err;
 
-    if (fd < 0) {
-        e->next = time(NULL) + 60;
-        snprintf(e->why, sizeof(e->why), "another agent holds the lock");
-        return;
-    }
     sd_notifyf(0, "STATUS=renewing %s", id->name);
     csa_info("agent", "%s: renewing (%s)", id->name, e->why);
     if (agt_current_cert(d->s.tok, id, &x) == CSA_OK)
@@ -171,7 +149,11 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
     if (err == CSA_OK)
         err = agt_enroll(&d->s, id, certid, &serial);
     now = time(NULL);
-    if (err == CSA_OK) {
+    if (err == CSA_ERR_BUSY) {
+        /* Another agent is renewing it: look again in a minute. */
+        e->next = now + 60;
+        snprintf(e->why, sizeof(e->why), "another agent holds the lock");
+    } else if (err == CSA_OK) {
         e->failures = 0;
         e->renewals_total++;
         e->last_error[0] = '\0';
@@ -189,7 +171,6 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
     free(serial);
     free(certid);
     X509_free(x);
-    close(fd);
 }
 
 static void agt_daemon_schedule_all(agt_daemon *d)

@@ -283,11 +283,19 @@ csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
     STACK_OF(X509) *chain = NULL, *anchors = NULL;
     tok_key *key = NULL;
     char *pem = NULL;
+    int lock = -1;
     csa_err err;
 
     if (serial != NULL)
         *serial = NULL;
-    if ((err = agt_check_order(s, id)) != CSA_OK ||
+    if ((lock = agt_swap_lock(s->state_dir, id)) < 0)
+        return csa_raise(CSA_ERR_BUSY,
+                         "identity %s is being renewed by another csagent "
+                         "(%s/%s.lock); try again later",
+                         id->name, s->state_dir, id->name);
+    /* Under the lock, what a crashed run left is finished first. */
+    if ((err = agt_swap_recover(s->tok, s->state_dir, id)) != CSA_OK ||
+        (err = agt_check_order(s, id)) != CSA_OK ||
         (err = agt_anchors_load(s->cfg, s->pol, &anchors)) != CSA_OK ||
         (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &key)) !=
             CSA_OK)
@@ -318,5 +326,6 @@ done:
     free(pem);
     sk_X509_pop_free(chain, X509_free);
     sk_X509_pop_free(anchors, X509_free);
+    agt_swap_unlock(lock);
     return err;
 }

@@ -91,10 +91,24 @@ csa_err agt_session_open(agt_globals *g, bool create_account_key,
         (err = agt_state_dir(s->cfg, &s->state_dir)) != CSA_OK ||
         (err = agt_open_token(g, 1, &s->tok)) != CSA_OK)
         goto fail;
-    for (i = 0; i < s->cfg->n_ids; i++)
-        if ((err = agt_swap_recover(s->tok, s->state_dir, &s->cfg->ids[i])) !=
-            CSA_OK)
+    for (i = 0; i < s->cfg->n_ids; i++) {
+        const agt_identity *id = &s->cfg->ids[i];
+        int fd = agt_swap_lock(s->state_dir, id);
+
+        /* A locked identity is being renewed right now by another agent:
+         * its journal is live, not the remains of a crash. */
+        if (fd < 0) {
+            csa_info("agent",
+                     "%s: another csagent holds its lock; not "
+                     "recovering it",
+                     id->name);
+            continue;
+        }
+        err = agt_swap_recover(s->tok, s->state_dir, id);
+        agt_swap_unlock(fd);
+        if (err != CSA_OK)
             goto fail;
+    }
     if ((err = agt_account_key(s, create_account_key)) != CSA_OK ||
         (err = agt_acme_open(s)) != CSA_OK)
         goto fail;

@@ -2,6 +2,8 @@
 #include "agt_swap.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,26 @@ csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
     if ((err = agt_destroy_label(tok, next)) != CSA_OK)
         return err;
     return agt_journal_remove(state_dir, id);
+}
+
+int agt_swap_lock(const char *state_dir, const agt_identity *id)
+{
+    char path[4096];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s.lock", state_dir, id->name);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+void agt_swap_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
 }
 
 csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,

@@ -24,7 +24,15 @@
 #include "agt_config.h"
 #include "tok.h"
 
-/* Finishes or rolls back an interrupted swap of identity id, if any. */
+/* Takes the identity's lock (<state_dir>/<identity>.lock, flock) without
+ * waiting: two agents on one token never renew, or recover, the same
+ * identity at once.  Returns the descriptor, or -1 when another process
+ * holds it.  agt_swap_unlock() releases it. */
+int agt_swap_lock(const char *state_dir, const agt_identity *id);
+void agt_swap_unlock(int fd);
+
+/* Finishes or rolls back an interrupted swap of identity id, if any.  The
+ * caller holds the identity's lock. */
 csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
                          const agt_identity *id);
 

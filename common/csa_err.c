@@ -89,6 +89,7 @@ const char *csa_errname(csa_err err)
         [CSA_ERR_UNSUPPORTED] = "unsupported",
         [CSA_ERR_TIMEOUT] = "timeout",
         [CSA_ERR_INTERRUPTED] = "interrupted",
+        [CSA_ERR_BUSY] = "busy",
     };
     if ((unsigned)err >= CSA_ERR__MAX)
         return "unknown";

@@ -30,6 +30,7 @@ typedef enum {
     CSA_ERR_UNSUPPORTED, /* mechanism, algorithm or feature not offered */
     CSA_ERR_TIMEOUT,     /* an overall deadline passed */
     CSA_ERR_INTERRUPTED, /* a signal asked us to stop */
+    CSA_ERR_BUSY,        /* another process holds the identity's lock */
     CSA_ERR__MAX
 } csa_err;
 
