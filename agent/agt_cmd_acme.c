@@ -40,49 +40,6 @@ static void agt_print_account(const acme_account *a)
         printf("contact: %s\n", a->contact[i]);
 }
 
-/* Rollover: new key under "<label>.next", keyChange, then the new key
- * takes the label and the old one is deleted only after the CA accepted. */
-static csa_err agt_rollover(agt_session *s)
-{
-    char next[160], retired[160];
-    const char *label = tok_key_label(s->account_key);
-    tok_key *nk = NULL;
-    agt_jws_key *ns = NULL;
-    tok_obj_info *objs = NULL;
-    size_t n = 0, i;
-    csa_err err;
-
-    snprintf(next, sizeof(next), "%s.next", label);
-    snprintf(retired, sizeof(retired), "%s.retired", label);
-    if ((err = agt_account_ensure(s, true, NULL)) != CSA_OK ||
-        (err = tok_key_generate(s->tok, next, tok_key_get_type(s->account_key),
-                                false, &nk)) != CSA_OK ||
-        (err = agt_jws_key_new(nk, NULL, &ns)) != CSA_OK)
-        goto done;
-    if ((err = acme_key_change(s->acme, agt_jws_key_signer(ns))) != CSA_OK) {
-        csa_err_context("the CA refused the rollover; the old key stays");
-        goto done;
-    }
-    /* Accepted: retire the old key, promote the new one. */
-    err = tok_objects(s->tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
-    for (i = 0; err == CSA_OK && i < n; i++)
-        err = tok_obj_destroy(s->tok, objs[i].handle);
-    free(objs);
-    objs = NULL;
-    if (err == CSA_OK)
-        err = tok_objects(s->tok, next, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
-    for (i = 0; err == CSA_OK && i < n; i++)
-        err = tok_obj_relabel(s->tok, objs[i].handle, label);
-    free(objs);
-    if (err == CSA_OK)
-        printf("account key rolled over; new key labelled \"%s\"\n", label);
-done:
-    agt_jws_key_free(ns);
-    tok_key_free(nk);
-    (void)retired;
-    return err;
-}
-
 int agt_cmd_account(agt_globals *g, int argc, char **argv)
 {
     static const char usage[] =
@@ -113,7 +70,7 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv)
     if (!strcmp(sub, "register") || !strcmp(sub, "show"))
         err = agt_account_ensure(&s, !strcmp(sub, "show"), &a);
     else if (!strcmp(sub, "rollover"))
-        err = agt_rollover(&s);
+        err = agt_account_rollover(&s);
     else if (!strcmp(sub, "update")) {
         if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK)
             err =

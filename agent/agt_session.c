@@ -10,8 +10,6 @@
 #include "csa_log.h"
 #include "csa_util.h"
 
-#define AGT_DEFAULT_ACCOUNT_LABEL "csagent-account"
-
 csa_err agt_policy_load(const agt_config *cfg, pol_policy **out)
 {
     char *text = NULL;
@@ -40,25 +38,6 @@ static csa_err agt_state_dir(const agt_config *cfg, const char **out)
                          dir, strerror(errno));
     *out = dir;
     return CSA_OK;
-}
-
-static csa_err agt_account_key(agt_session *s, bool create)
-{
-    const char *label =
-        s->cfg->account_key ? s->cfg->account_key : AGT_DEFAULT_ACCOUNT_LABEL;
-    tok_key_type type = TOK_KEY_EC_P256;
-    csa_err err = tok_key_find(s->tok, label, &s->account_key);
-
-    if (err == CSA_ERR_NOT_FOUND && create) {
-        if (s->cfg->account_key_type != NULL &&
-            (err = tok_key_type_parse(s->cfg->account_key_type, &type)) !=
-                CSA_OK)
-            return err;
-        err = tok_key_generate(s->tok, label, type, false, &s->account_key);
-    }
-    if (err != CSA_OK)
-        return err;
-    return agt_jws_key_new(s->account_key, NULL, &s->account_signer);
 }
 
 static csa_err agt_acme_open(agt_session *s)
@@ -109,7 +88,7 @@ csa_err agt_session_open(agt_globals *g, bool create_account_key,
         if (err != CSA_OK)
             goto fail;
     }
-    if ((err = agt_account_key(s, create_account_key)) != CSA_OK ||
+    if ((err = agt_account_key_open(s, create_account_key)) != CSA_OK ||
         (err = agt_acme_open(s)) != CSA_OK)
         goto fail;
     return CSA_OK;
@@ -137,7 +116,8 @@ csa_err agt_account_ensure(agt_session *s, bool only_existing,
     const acme_directory *dir;
     csa_err err;
 
-    if ((err = acme_directory_get(s->acme, &dir)) != CSA_OK)
+    if ((err = acme_directory_get(s->acme, &dir)) != CSA_OK ||
+        (err = agt_account_settle(s)) != CSA_OK)
         return err;
     if (pol_eab_required(s->pol) && c->eab_kid == NULL)
         return csa_raise(CSA_ERR_POLICY,

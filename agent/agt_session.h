@@ -35,6 +35,16 @@ void agt_session_close(agt_session *s);
 csa_err agt_account_ensure(agt_session *s, bool only_existing,
                            acme_account **out);
 
+/* agt_account.c: finds (or, with create, generates) the account key,
+ * taking "<label>.next" when an interrupted rollover left no "<label>". */
+csa_err agt_account_key_open(agt_session *s, bool create);
+/* Settles what an interrupted rollover left, asking the CA which key is the
+ * account's (network). */
+csa_err agt_account_settle(agt_session *s);
+/* keyChange to a new key generated in the token; the old key is deleted
+ * only after the CA accepted. */
+csa_err agt_account_rollover(agt_session *s);
+
 /* Enrolls (or renews) one identity end to end.  replaces (may be NULL) is
  * the RFC 9773 CertID of the certificate being renewed.  *serial (may be
  * NULL) receives the new certificate's serial in hex, malloc'd. */
