@@ -148,8 +148,18 @@ wait_log "$LOG" "swapped in" $((n + 1)) 20 &&
     pass "a renewal completes after the kills" || fail "no renewal after the kills: $(tail -3 "$LOG")"
 daemon_stop
 check_clean_pair $ID $LABEL "after $KILLS kill -9 and a restart"
-tok_list && check_eq "private keys on the token (account + $LABEL, no orphans)" 2 \
-    "$(grep -c '^private-key' "$W/list.txt")"
+# Invariant 3: "no orphan keys are left behind".  Seen once (1 run in 3):
+# a private key with no label, no CKA_ID and no curve, left by a kill -9
+# inside C_GenerateKeyPair (SoftHSM writes a new object file before its
+# attributes); recovery only destroys objects labelled <label>.next.
+if tok_list; then
+    nk=$(grep -c '^private-key' "$W/list.txt")
+    if [ "$nk" = 2 ]; then
+        pass "private keys on the token: 2 (account + $LABEL, no orphans)"
+    else
+        bug ORPHAN-KEY-AFTER-KILL "$nk private keys on the token after the kills, expected 2: $(grep '^private-key' "$W/list.txt" | tr -s ' ' | tr '\n' ';')"
+    fi
+fi
 check_state_pem "after the kills"
 say "== d) kill -9 of csagent run the moment the journal reaches a step"
 # A watcher polls the journal and sends SIGKILL as soon as it names the
