@@ -173,19 +173,37 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
     X509_free(x);
 }
 
-static void agt_daemon_schedule_all(agt_daemon *d)
+/* The old entry of an identity of that name, to keep its counters and
+ * back-off over a reload. */
+static int agt_sched_find(const agt_sched *old, int n, const char *name)
 {
-    const agt_config *cfg = d->g->cfg;
-    time_t now = time(NULL);
     int i;
 
+    for (i = 0; i < n; i++)
+        if (!strcmp(old[i].name, name))
+            return i;
+    return -1;
+}
+
+static void agt_daemon_schedule_all(agt_daemon *d)
+{
+    static agt_sched old[AGT_MAX_IDENTITIES];
+    const agt_config *cfg = d->g->cfg;
+    time_t now = time(NULL);
+    int i, j, n_old = d->n;
+
+    memcpy(old, d->sched, sizeof(old));
+    memset(d->sched, 0, sizeof(d->sched));
     d->n = cfg->n_ids;
     for (i = 0; i < d->n; i++) {
         agt_sched *e = &d->sched[i];
 
+        if ((j = agt_sched_find(old, n_old, cfg->ids[i].name)) >= 0)
+            *e = old[j];
         snprintf(e->name, sizeof(e->name), "%s", cfg->ids[i].name);
         snprintf(e->label, sizeof(e->label), "%s", cfg->ids[i].label);
-        agt_sched_compute(d, &cfg->ids[i], e, now);
+        if (e->failures == 0 || e->next <= now)
+            agt_sched_compute(d, &cfg->ids[i], e, now);
         csa_info("agent", "%s: next action %s (%s)", e->name,
                  agt_fmt_time(e->next), e->why);
     }
@@ -199,12 +217,26 @@ static void agt_daemon_publish(agt_daemon *d)
 }
 
 /* Runs what is due; returns the number of failures this round. */
+/* SIGTERM/SIGINT stay blocked and pending while a renewal runs; no
+ * further renewal starts once one is pending. */
+static int agt_stop_pending(const agt_daemon *d)
+{
+    sigset_t pending;
+
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 ||
+            sigismember(&pending, SIGINT) == 1) &&
+           sigismember(&d->sigs, SIGTERM) == 1;
+}
+
 static int agt_daemon_round(agt_daemon *d, int force)
 {
     time_t now = time(NULL);
     int i, failed = 0;
 
-    for (i = 0; i < d->n; i++) {
+    if (!d->session_open)
+        return 0;
+    for (i = 0; i < d->n && !agt_stop_pending(d); i++) {
         agt_sched *e = &d->sched[i];
         const agt_identity *id = &d->g->cfg->ids[i];
 
@@ -232,10 +264,14 @@ static csa_err agt_daemon_open(agt_daemon *d)
     return err;
 }
 
+/* A new configuration replaces the old one only once a session opens with
+ * it (policy, token, login); otherwise the old one is reopened and kept.
+ * One module cannot be initialised twice in a process, so the old session
+ * is closed first. */
 static void agt_daemon_reload(agt_daemon *d)
 {
-    agt_config *fresh = NULL;
-    csa_err err = agt_config_load(d->g->cfg->path, &fresh);
+    agt_config *fresh = NULL, *old = d->g->cfg;
+    csa_err err = agt_config_load(old->path, &fresh);
 
     if (err != CSA_OK) {
         csa_error("agent",
@@ -246,12 +282,23 @@ static void agt_daemon_reload(agt_daemon *d)
     }
     agt_session_close(&d->s);
     d->session_open = 0;
-    agt_config_free(d->g->cfg);
     d->g->cfg = fresh;
-    if (agt_daemon_open(d) != CSA_OK)
-        csa_error("agent", "SIGHUP: cannot reopen: %s", csa_errmsg());
-    else
+    if (agt_daemon_open(d) == CSA_OK) {
+        agt_config_free(old);
         csa_info("agent", "SIGHUP: configuration reloaded");
+        return;
+    }
+    csa_error("agent",
+              "SIGHUP: the new configuration cannot be used, "
+              "keeping the old one: %s",
+              csa_errmsg());
+    agt_config_free(fresh);
+    d->g->cfg = old;
+    if (agt_daemon_open(d) != CSA_OK)
+        csa_error("agent",
+                  "SIGHUP: reopening the old configuration failed "
+                  "too: %s",
+                  csa_errmsg());
 }
 
 /* Sleeps until the next due time or a signal; returns the signal or 0. */
