@@ -234,6 +234,19 @@ daemon_start() {
 # Stops the daemon with SIGTERM; sets DRC to its exit status.
 daemon_stop() {
     kill -TERM "$DPID" 2>/dev/null
+    daemon_wait 30
+}
+# daemon_wait SECONDS: waits for the daemon to exit (DRC = its status); one
+# that is still running after SECONDS is killed and reported.
+daemon_wait() {
+    local end=$(( $(date +%s) + $1 ))
+    while kill -0 "$DPID" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+        sleep 0.1
+    done
+    if kill -0 "$DPID" 2>/dev/null; then
+        fail "csagent run (pid $DPID) still running $1 s later; killed"
+        kill -9 "$DPID" 2>/dev/null
+    fi
     wait "$DPID" 2>/dev/null
     DRC=$?
 }

@@ -107,7 +107,7 @@ else
 fi
 cp "$GOOD" "$CFG"
 fi
-kill -TERM $DPID 2>/dev/null; wait $DPID 2>/dev/null
+daemon_stop
 
 if part term-starts-next-renewal; then
 say "== c) SIGTERM in the middle of a renewal (slow hook)"
@@ -127,7 +127,7 @@ for at in "0.05:SIGUSR1" "answering dns-01:hook" "generated p256 key:keygen" "fi
     esac
     t0=$(date +%s.%N) ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
     kill -TERM $DPID
-    wait $DPID; DRC=$?
+    daemon_wait 60
     t=$(echo "$(date +%s.%N) - $t0" | bc)
     check_eq "$tag: exit status after SIGTERM (at '$delay')" 0 "$DRC"
     info "$tag: stopped ${t}s after SIGTERM; swaps: $(count_log "$LOG" 'swapped in'), log: $(grep -E 'renewing|stopping' "$LOG" | sed 's/.*\] //' | tr '\n' ';')"
