@@ -16,8 +16,25 @@
 #     restart the token is clean and holds no orphan keys.
 #  d) kill -9 of `csagent run` the moment the journal names each step
 #     (a watcher polls the journal), then a restart recovers.
+#
+#   crash.sh WORKDIR                        all parts; ORPHAN-KEY-AFTER-KILL
+#                                           is reported as KNOWN BUG
+#   crash.sh WORKDIR orphan-key-after-kill  part c only, 20 kills early in
+#                                           the renewal; FAILS on it
+# BUG orphan-key-after-kill: a kill -9 inside C_GenerateKeyPair (journal
+#   step keygen) can leave a private key with no label, no CKA_ID and no
+#   curve (`csagent list`: private-key label="" id=- type=EC): SoftHSM
+#   writes the new object file before its attributes, and recovery only
+#   destroys objects labelled <label>.next, so the orphan stays for good
+#   (invariant 3: "no orphan keys are left behind").  Seen in 2 of 3 runs.
 . "$(dirname "$0")/lib.sh"
-KILLS=${DAEMON_KILLS:-10}
+MODE=${2:-all}
+KILLS=${DAEMON_KILLS:-10} KILL_MS=300
+case $MODE in
+all) ;;
+orphan-key-after-kill) D_STRICT=ORPHAN-KEY-AFTER-KILL KILLS=20 KILL_MS=80 ;;
+*) fatal "unknown mode $MODE" ;;
+esac
 d_setup "$1" dcrash example.com
 csca_start --validity 1h --always-valid
 CFG=$W/agent.ini
@@ -63,6 +80,7 @@ check_state_pem() { # WHEN
     fi
 }
 
+if [ "$MODE" = all ]; then
 say "== a) CSAGENT_CRASH_AT=<step> csagent enroll, then csagent run --once"
 for step in keygen stored promoted retired; do
     before=$(tok_serial)
@@ -113,6 +131,7 @@ daemon_stop
 check_eq "daemon stops on SIGTERM: exit status" 0 "$DRC"
 check_clean_pair $ID $LABEL "after the daemon's recovery"
 check_ne "the crashed renewal's certificate is in place" "$before" "$(tok_serial)"
+fi
 
 say "== c) kill -9 of csagent run during forced renewals, $KILLS times"
 LOG=$W/daemon-c.log
@@ -124,8 +143,9 @@ for i in $(seq 1 "$KILLS"); do
     daemon_start "$LOG"
     wait_log "$LOG" "next action" $((n + 1)) 20 || { fail "kill $i: daemon did not start: $(tail -3 "$LOG")"; break; }
     kill -USR1 $DPID
-    # A forced renewal takes ~0.1-0.5 s: kill somewhere in the first 0.3 s.
-    delay=$(printf '0.%03d' $(( (RANDOM * 7 + i * 97) % 300 )))
+    # A forced renewal takes ~0.1-0.5 s: kill somewhere in the first
+    # KILL_MS ms (the key is generated some 40-100 ms in).
+    delay=$(printf '0.%03d' $(( (RANDOM * 7 + i * 97) % KILL_MS )))
     sleep "$delay"
     kill -9 $DPID; daemon_wait 10
     j=$(jq -r .step "$STATE/$ID.journal" 2>/dev/null || echo none)
@@ -157,7 +177,7 @@ if tok_list; then
     if [ "$nk" = 2 ]; then
         pass "private keys on the token: 2 (account + $LABEL, no orphans)"
     else
-        bug ORPHAN-KEY-AFTER-KILL "$nk private keys on the token after the kills, expected 2: $(grep '^private-key' "$W/list.txt" | tr -s ' ' | tr '\n' ';')"
+        defect ORPHAN-KEY-AFTER-KILL "$nk private keys on the token after the kills, expected 2: $(grep '^private-key' "$W/list.txt" | tr -s ' ' | tr '\n' ';')"
     fi
 fi
 check_state_pem "after the kills"
@@ -179,7 +199,9 @@ while time.time() < limit:
         sys.exit(0)
 sys.exit(1)
 PY
-if ! command -v python3 >/dev/null; then
+if [ "$MODE" != all ]; then
+    :
+elif ! command -v python3 >/dev/null; then
     info "python3 missing: part d skipped"
 else
     LOG=$W/daemon-d.log
