@@ -19,7 +19,7 @@
 #
 #   crash.sh WORKDIR                        all parts; ORPHAN-KEY-AFTER-KILL
 #                                           is reported as KNOWN BUG
-#   crash.sh WORKDIR orphan-key-after-kill  part c only, 20 kills early in
+#   crash.sh WORKDIR orphan-key-after-kill  part c only, 40 kills early in
 #                                           the renewal; FAILS on it
 # BUG orphan-key-after-kill: a kill -9 inside C_GenerateKeyPair (journal
 #   step keygen) can leave a private key with no label, no CKA_ID and no
@@ -32,7 +32,7 @@ MODE=${2:-all}
 KILLS=${DAEMON_KILLS:-10} KILL_MS=300
 case $MODE in
 all) ;;
-orphan-key-after-kill) D_STRICT=ORPHAN-KEY-AFTER-KILL KILLS=20 KILL_MS=80 ;;
+orphan-key-after-kill) D_STRICT=ORPHAN-KEY-AFTER-KILL KILLS=40 KILL_MS=80 ;;
 *) fatal "unknown mode $MODE" ;;
 esac
 d_setup "$1" dcrash example.com
