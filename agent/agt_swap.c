@@ -255,6 +255,33 @@ csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
     return agt_journal_remove(state_dir, id);
 }
 
+/*
+ * A kill -9 inside C_GenerateKeyPair can leave SoftHSM with a key object
+ * whose label and id were never written.  No csagent object is ever
+ * without both, and such a key cannot be addressed by any PKCS#11 URI, so
+ * after an interrupted "keygen" those are deleted.
+ */
+static csa_err agt_drop_unnamed_keys(tok_ctx *tok, const agt_identity *id)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i;
+    csa_err err = tok_objects(tok, NULL, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        if ((objs[i].cls != TOK_CLASS_PRIVATE_KEY &&
+             objs[i].cls != TOK_CLASS_PUBLIC_KEY) ||
+            objs[i].label[0] != '\0' || objs[i].id_len != 0)
+            continue;
+        csa_warn("swap",
+                 "%s: deleting a %s key with no label and no id, left by "
+                 "the interrupted key generation",
+                 id->name, objs[i].type);
+        err = tok_obj_destroy(tok, objs[i].handle);
+    }
+    free(objs);
+    return err;
+}
+
 int agt_swap_lock(const char *state_dir, const agt_identity *id)
 {
     char path[4096];
@@ -290,6 +317,8 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
                  "%s: rolling back a renewal interrupted before "
                  "its certificate was stored",
                  id->name);
+        if ((err = agt_drop_unnamed_keys(tok, id)) != CSA_OK)
+            return err;
         return agt_swap_abort(tok, state_dir, id);
     }
     if (!strcmp(j.step, "stored") || !strcmp(j.step, "promoted") ||
