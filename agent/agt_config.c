@@ -246,6 +246,9 @@ static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
                             v);
         return 1;
     }
+    if (!strcmp(k, "csr_san"))
+        return agt_parse_bool(v, &id->csr_san_dns) ||
+               agt_fail(p, "csr_san must be yes or no, not '%s'", v);
     if (!strcmp(k, "rotate"))
         return agt_parse_bool(v, &id->rotate) ||
                agt_fail(p, "rotate must be yes or no, not '%s'", v);

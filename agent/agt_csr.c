@@ -51,7 +51,8 @@ static csa_err agt_csr_exts(const agt_identity *id, X509_REQ *req)
     if (ok && id->email != NULL) {
         snprintf(san, sizeof(san), "email:%s", id->email);
         ok = agt_add_ext(exts, NID_subject_alt_name, san);
-    } else if (ok && id->profile != POL_PROFILE_CODESIGNING &&
+    } else if (ok &&
+               (id->profile != POL_PROFILE_CODESIGNING || id->csr_san_dns) &&
                id->domain != NULL) {
         snprintf(san, sizeof(san), "DNS:%s", id->domain);
         ok = agt_add_ext(exts, NID_subject_alt_name, san);

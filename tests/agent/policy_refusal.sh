@@ -10,6 +10,9 @@
 #    CSR whose dns identifier is only in the CN, which is how csagent builds
 #    code-signing CSRs, draft section 4; so the refusal comes from the CA,
 #    exit 5, before the EKU check could run);
+#  - A renewed as codesigning with csr_san = yes (the domain also in a
+#    SAN): Pebble issues, and the default codesigning profile refuses the
+#    serverAuth/clientAuth leaf: exit 6 naming the EKU rule;
 #  - a never-enrolled identity refused the same ways leaves nothing.
 # After each refusal the token is untouched: same serial, same key, no
 # .next objects, no journal, state PEM unchanged.
@@ -62,6 +65,18 @@ check_out "the error says why (Pebble refuses the CN-only CSR, or the EKU rule)"
     "finaliz.*(CSR|identifiers)|extended_key_usage"
 check_no_out "nothing claims success" "^enrolled"
 untouched "$CS" "after the codesigning refusal"
+
+say "== A renewed as codesigning with the domain also in a SAN (csr_san)"
+# Pebble wants the dns identifier in a SAN; with csr_san = yes it issues,
+# and the default codesigning profile refuses its serverAuth leaf.
+CSS=$W/codesigning-san.ini
+agt_config "$CSS" < <(identity A a-key p256 a.build.example.com codesigning
+                      echo "csr_san = yes")
+csa enroll-codesigning-san "$CSS" enroll A
+check_rc "renew A as codesigning (SAN): refused by verification" 6
+check_out "the error names the EKU rule and codeSigning" "extended_key_usage.*codeSigning|codeSigning.*extended_key_usage"
+check_no_out "nothing claims success" "^enrolled"
+untouched "$CSS" "after the codesigning (SAN) refusal"
 
 say "== never-enrolled identities refused"
 csa enroll-c "$CA" enroll C
