@@ -246,6 +246,17 @@ static int agt_identity_key(agt_parse *p, agt_identity *id, const char *k,
                             v);
         return 1;
     }
+    if (!strcmp(k, "retire_grace")) {
+        if (!strcmp(v, "0")) {
+            id->retire_grace = 0;
+            return 1;
+        }
+        return agt_parse_duration(v, &id->retire_grace) ||
+               agt_fail(p,
+                        "retire_grace must be 0 or a duration (90s, 1h, "
+                        "7d), not '%s'",
+                        v);
+    }
     if (!strcmp(k, "csr_san"))
         return agt_parse_bool(v, &id->csr_san_dns) ||
                agt_fail(p, "csr_san must be yes or no, not '%s'", v);

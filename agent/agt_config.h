@@ -26,9 +26,10 @@ typedef struct {
     char *organization; /* optional O */
     char *challenges[AGT_MAX_LIST];
     int n_challenges;
-    char *hook;       /* program for http-01/dns-01 */
-    bool rotate;      /* new key each renewal (default) */
-    bool csr_san_dns; /* codesigning: also put the domain in a SAN */
+    char *hook;        /* program for http-01/dns-01 */
+    bool rotate;       /* new key each renewal (default) */
+    bool csr_san_dns;  /* codesigning: also put the domain in a SAN */
+    long retire_grace; /* seconds the retired pair is kept (0: none) */
     /* draft-ietf-acme-client challenge material (docs/protocol.md) */
     char *otp_secret;  /* label of the HMAC seed in the token */
     char *otp_program; /* prints a human-held OTP on stdout */

@@ -23,6 +23,7 @@
 #include "agt_daemon.h"
 #include "agt_session.h"
 #include "agt_status.h"
+#include "agt_swap.h"
 #include "csa_log.h"
 
 #ifdef CSA_HAVE_SYSTEMD
@@ -229,6 +230,25 @@ static int agt_stop_pending(const agt_daemon *d)
            sigismember(&d->sigs, SIGTERM) == 1;
 }
 
+/* Deletes retired pairs whose grace period is over (under the lock). */
+static void agt_daemon_reap(agt_daemon *d, time_t now)
+{
+    int i;
+
+    for (i = 0; i < d->n; i++) {
+        const agt_identity *id = &d->g->cfg->ids[i];
+        time_t due = agt_swap_reap_due(d->s.state_dir, id);
+        int fd;
+
+        if (due == 0 || due > now ||
+            (fd = agt_swap_lock(d->s.state_dir, id)) < 0)
+            continue;
+        if (agt_swap_reap(d->s.tok, d->s.state_dir, id, now) != CSA_OK)
+            csa_warn("agent", "%s: %s", id->name, csa_errmsg());
+        agt_swap_unlock(fd);
+    }
+}
+
 static int agt_daemon_round(agt_daemon *d, int force)
 {
     time_t now = time(NULL);
@@ -236,6 +256,7 @@ static int agt_daemon_round(agt_daemon *d, int force)
 
     if (!d->session_open)
         return 0;
+    agt_daemon_reap(d, now);
     for (i = 0; i < d->n && !agt_stop_pending(d); i++) {
         agt_sched *e = &d->sched[i];
         const agt_identity *id = &d->g->cfg->ids[i];
@@ -309,9 +330,14 @@ static int agt_daemon_sleep(agt_daemon *d)
     long secs;
     int i, sig;
 
-    for (i = 0; i < d->n; i++)
+    for (i = 0; i < d->n; i++) {
+        time_t reap = agt_swap_reap_due(d->s.state_dir, &d->g->cfg->ids[i]);
+
         if (next == (time_t)-1 || d->sched[i].next < next)
             next = d->sched[i].next;
+        if (reap != 0 && reap < next)
+            next = reap;
+    }
     secs = next == (time_t)-1 ? 3600 : (long)(next - now);
     if (secs < 0)
         secs = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "agt_swap.h"
 #include "csa_log.h"
@@ -84,6 +85,8 @@ csa_err agt_session_open(agt_globals *g, bool create_account_key,
             continue;
         }
         err = agt_swap_recover(s->tok, s->state_dir, id);
+        if (err == CSA_OK)
+            err = agt_swap_reap(s->tok, s->state_dir, id, time(NULL));
         agt_swap_unlock(fd);
         if (err != CSA_OK)
             goto fail;

@@ -207,6 +207,72 @@ static csa_err agt_destroy_label(tok_ctx *tok, const char *label)
 static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id);
 
+static char *agt_grace_path(const char *state_dir, const agt_identity *id)
+{
+    char *p = NULL;
+
+    if (asprintf(&p, "%s/%s.retired", state_dir, id->name) < 0)
+        return NULL;
+    return p;
+}
+
+/* The retired pair goes at once, or after retire_grace: the time it may
+ * be deleted is kept in <state>/<identity>.retired. */
+static csa_err agt_retire(tok_ctx *tok, const char *state_dir,
+                          const agt_identity *id)
+{
+    char retired[AGT_LABEL_MAX], buf[32], *path;
+    csa_err err;
+
+    agt_label(retired, id, ".retired");
+    if (id->retire_grace <= 0)
+        return agt_destroy_label(tok, retired);
+    if ((path = agt_grace_path(state_dir, id)) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    snprintf(buf, sizeof(buf), "%lld\n",
+             (long long)(time(NULL) + id->retire_grace));
+    err = csa_file_write_atomic(path, buf, strlen(buf), 0600);
+    free(path);
+    csa_info("swap", "%s: keeping the retired pair as '%s' for %lds", id->name,
+             retired, id->retire_grace);
+    return err;
+}
+
+time_t agt_swap_reap_due(const char *state_dir, const agt_identity *id)
+{
+    char *path = agt_grace_path(state_dir, id), *text = NULL;
+    time_t due = 0;
+
+    if (path != NULL && access(path, F_OK) == 0 &&
+        csa_file_read(path, 64, &text, NULL) == CSA_OK)
+        due = (time_t)strtoll(text, NULL, 10);
+    csa_err_clear();
+    free(text);
+    free(path);
+    return due;
+}
+
+csa_err agt_swap_reap(tok_ctx *tok, const char *state_dir,
+                      const agt_identity *id, time_t now)
+{
+    char retired[AGT_LABEL_MAX], *path;
+    time_t due = agt_swap_reap_due(state_dir, id);
+    csa_err err;
+
+    if (due == 0 || now < due)
+        return CSA_OK;
+    agt_label(retired, id, ".retired");
+    if ((err = agt_destroy_label(tok, retired)) != CSA_OK)
+        return err;
+    if ((path = agt_grace_path(state_dir, id)) != NULL && unlink(path) != 0 &&
+        errno != ENOENT)
+        err = csa_raise(CSA_ERR_IO, "cannot remove %s: %s", path,
+                        strerror(errno));
+    free(path);
+    csa_info("swap", "%s: grace period over, retired pair deleted", id->name);
+    return err;
+}
+
 /* Roll forward from "stored": promote, retire, delete. */
 static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id, agt_journal *j)
@@ -225,13 +291,16 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
             return err;
     }
     if (!strcmp(j->step, "promoted")) {
-        if ((err = agt_relabel(tok, j, id->label, retired, 0)) != CSA_OK)
+        /* A pair still in its grace period from the renewal before goes
+         * now: only the latest retired pair is kept. */
+        if ((err = agt_destroy_label(tok, retired)) != CSA_OK ||
+            (err = agt_relabel(tok, j, id->label, retired, 0)) != CSA_OK)
             return err;
         snprintf(j->step, sizeof(j->step), "retired");
         if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
             return err;
     }
-    if ((err = agt_destroy_label(tok, retired)) != CSA_OK ||
+    if ((err = agt_retire(tok, state_dir, id)) != CSA_OK ||
         (err = agt_destroy_label(tok, next)) != CSA_OK ||
         (err = agt_journal_remove(state_dir, id)) != CSA_OK)
         return err;

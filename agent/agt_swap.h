@@ -19,6 +19,8 @@
 #ifndef AGT_SWAP_H
 #define AGT_SWAP_H
 
+#include <time.h>
+
 #include <openssl/x509.h>
 
 #include "agt_config.h"
@@ -49,6 +51,13 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
                         const agt_identity *id, tok_key *key,
                         STACK_OF(X509) * chain);
+
+/* With retire_grace, the retired pair stays as "<label>.retired" until
+ * agt_swap_reap_due() (0: nothing kept); agt_swap_reap() deletes it once
+ * that time has come.  The caller holds the identity's lock. */
+time_t agt_swap_reap_due(const char *state_dir, const agt_identity *id);
+csa_err agt_swap_reap(tok_ctx *tok, const char *state_dir,
+                      const agt_identity *id, time_t now);
 
 /* Rolls back a renewal that failed before agt_swap_commit (deletes the
  * pending key, removes the journal). */
