@@ -137,6 +137,8 @@ csa_err agt_account_settle(agt_session *s)
                  "the CA knows '%s': finishing an interrupted "
                  "rollover",
                  next);
+        tok_key_free(nk); /* found again under the label below */
+        nk = NULL;
         if ((err = agt_account_promote(s, label)) == CSA_OK &&
             (err = tok_key_find(s->tok, label, &nk)) == CSA_OK) {
             err = agt_account_use(s, nk);
@@ -188,6 +190,8 @@ csa_err agt_account_rollover(agt_session *s)
     }
     if ((err = agt_account_promote(s, label)) != CSA_OK)
         goto done;
+    tok_key_free(nk); /* the same key, now under the label */
+    nk = NULL;
     if ((err = tok_key_find(s->tok, label, &nk)) == CSA_OK) {
         err = agt_account_use(s, nk);
         nk = NULL;
