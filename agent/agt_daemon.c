@@ -162,6 +162,7 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
     } else {
         e->failures++;
         e->failures_total++;
+        e->recheck = 0; /* a failed renewal is retried, not re-planned */
         snprintf(e->last_error, sizeof(e->last_error), "%s", csa_errmsg());
         e->next = now + agt_sched_backoff(d->g->cfg, e->failures);
         snprintf(e->why, sizeof(e->why), "back-off after %d failure(s)",
