@@ -21,7 +21,7 @@ LOG=$W/daemon.log
 # Under AddressSanitizer freed memory sits in a quarantine (up to 256 MB)
 # and RSS climbs until it is full; with the quarantine off the daemon's own
 # growth shows, as in the normal build.
-if nm -D "$CSAGENT" 2>/dev/null | grep -q __asan_init; then
+if nm -D "$CSAGENT" 2>/dev/null | grep __asan_init >/dev/null; then
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
     info "ASan build: quarantine off for the measurement"
 fi
