@@ -124,22 +124,8 @@ d_setup() {
     HOOK_OK=$W/hook-ok.sh
     printf '#!/bin/sh\nexit 0\n' >"$HOOK_OK"
     chmod 755 "$HOOK_OK"
-    cat >"$W/openssl-p11.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-module = $PKCS11_PROVIDER
-pkcs11-module-path = $CSA_MODULE
-pkcs11-module-token-pin = file:$CSA_PIN_FILE
-pkcs11-module-quirks = no-deinit no-operation-state
-activate = 1
-CNF
+    "$(dirname "${BASH_SOURCE[0]}")/../../softhsm-conf/openssl-provider.sh" \
+        "$W/openssl-p11.cnf" "$CSA_MODULE" "$CSA_PIN_FILE" "$PKCS11_PROVIDER"
     CSCA_PORT=0
     say "setup: token '$label' in $W/tok, csca state $CSCA_STATE"
 }

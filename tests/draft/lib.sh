@@ -261,22 +261,8 @@ san_of() { "$OPENSSL_BIN" x509 -in "$1" -noout -ext subjectAltName 2>/dev/null |
 
 d_provider_conf() {
     [ -n "${PKCS11_PROVIDER:-}" ] && [ -f "$PKCS11_PROVIDER" ] || return 1
-    cat >"$W/openssl-p11.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-module = $PKCS11_PROVIDER
-pkcs11-module-path = $CSA_MODULE
-pkcs11-module-token-pin = file:$CSA_PIN_FILE
-pkcs11-module-quirks = no-deinit no-operation-state
-activate = 1
-CNF
+    "$(dirname "${BASH_SOURCE[0]}")/../../softhsm-conf/openssl-provider.sh" \
+        "$W/openssl-p11.cnf" "$CSA_MODULE" "$CSA_PIN_FILE" "$PKCS11_PROVIDER"
 }
 p11ssl() { OPENSSL_CONF=$W/openssl-p11.cnf "$OPENSSL_BIN" "$@"; }
 
