@@ -29,6 +29,20 @@ typedef struct {
 
 typedef int (*agt_cmd_fn)(agt_globals *g, int argc, char **argv);
 
+/* The token options every token command takes (see agt_token_opt). */
+#define AGT_TOKEN_OPTS                                                         \
+    {"module", required_argument, NULL, 'M'},                                  \
+        {"token", required_argument, NULL, 'T'},                               \
+        {"pin-file", required_argument, NULL, 'P'},                            \
+    {                                                                          \
+        "help", no_argument, NULL, 'h'                                         \
+    }
+
+#define AGT_TOKEN_HELP                                                         \
+    "  --module PATH|NAME  PKCS#11 module file, or a p11-kit module name\n"    \
+    "  --token URI         pkcs11: URI choosing the token (token=, serial=)\n" \
+    "  --pin-file FILE     user PIN from FILE, or fd:N (never on argv)\n"
+
 /* Loads the config named by --config or CSAGENT_CONFIG if not yet loaded.
  * required: fail when there is none. */
 csa_err agt_load_config(agt_globals *g, int required);

@@ -60,13 +60,10 @@ static csa_err agt_base32_decode(const csa_secret *in, csa_secret *out)
 int agt_cmd_otp_import(agt_globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"module", required_argument, NULL, 'M'},
-        {"token", required_argument, NULL, 'T'},
-        {"pin-file", required_argument, NULL, 'P'},
+        AGT_TOKEN_OPTS,
         {"label", required_argument, NULL, 'l'},
         {"file", required_argument, NULL, 'f'},
         {"force", no_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const char usage[] =
@@ -75,7 +72,8 @@ int agt_cmd_otp_import(agt_globals *g, int argc, char **argv)
         "FILE or standard input into the token as an HMAC secret:\n"
         "sensitive, never extractable, sign-only.  Use the label as\n"
         "otp_secret of an identity for hotp-01/totp-01.\n"
-        "  --force  replace an existing secret with this label\n";
+        "  --force  replace an existing secret with this "
+        "label\n" AGT_TOKEN_HELP;
     const char *label = NULL, *file = "fd:0";
     csa_secret text = {0}, seed = {0};
     tok_ctx *tok = NULL;

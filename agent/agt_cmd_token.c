@@ -11,19 +11,6 @@
 
 #include "csa_jwk.h"
 
-#define AGT_TOKEN_OPTS                                                         \
-    {"module", required_argument, NULL, 'M'},                                  \
-        {"token", required_argument, NULL, 'T'},                               \
-        {"pin-file", required_argument, NULL, 'P'},                            \
-    {                                                                          \
-        "help", no_argument, NULL, 'h'                                         \
-    }
-
-#define AGT_TOKEN_HELP                                                         \
-    "  --module PATH|NAME  PKCS#11 module file, or a p11-kit module name\n"    \
-    "  --token URI         pkcs11: URI choosing the token (token=, serial=)\n" \
-    "  --pin-file FILE     user PIN from FILE, or fd:N (never on argv)\n"
-
 static int agt_bad_usage(const char *usage)
 {
     fputs(usage, stderr);
