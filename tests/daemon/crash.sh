@@ -138,6 +138,12 @@ LOG=$W/daemon-c.log
 : >"$LOG"
 declare -A seen
 ok_sign=0 both=0
+# Killed inside the relabels: more than one key or certificate carries the
+# label (the journal still says "stored").
+in_relabel_window() {
+    tok_list || return 1
+    [ "$(count private-key $LABEL)" -gt 1 ] || [ "$(count certificate $LABEL)" -gt 1 ]
+}
 for i in $(seq 1 "$KILLS"); do
     n=$(count_log "$LOG" "next action")
     daemon_start "$LOG"
@@ -153,12 +159,13 @@ for i in $(seq 1 "$KILLS"); do
     if sign_by_uri $LABEL "kill-$i"; then
         ok_sign=$((ok_sign + 1))
         info "kill -9 #$i after ${delay}s (journal: $j): URI signature ok, cert $SIGN_SERIAL"
-    elif [ "$j" = promoted ]; then
+    elif [ "$j" = promoted ] || { [ "$j" = stored ] && in_relabel_window; }; then
         # DESIGN.md swap-in step 4: both pairs carry the label until the
-        # next start; a signer that looks key and certificate up by label
+        # next start (journal "promoted", or "stored" with the kill inside
+        # the relabels); a signer that looks key and certificate up by label
         # separately may pair them crosswise.  Recovery is checked below.
         both=$((both + 1))
-        info "kill -9 #$i after ${delay}s at promoted (two pairs until restart): $SIGN_WHY"
+        info "kill -9 #$i after ${delay}s inside swap-in step 4 (journal: $j; two pairs until restart): $SIGN_WHY"
     else
         bug URI-BROKEN-AFTER-KILL "kill -9 #$i after ${delay}s (journal: $j): $SIGN_WHY"
     fi
