@@ -119,6 +119,11 @@ csa_err agt_account_ensure(agt_session *s, bool only_existing,
     const acme_directory *dir;
     csa_err err;
 
+    /* Once this session knows its account (settled and registered), a
+     * caller that wants no account object needs no further round trip:
+     * the daemon renews many times over one session. */
+    if (out == NULL && acme_client_kid(s->acme) != NULL)
+        return CSA_OK;
     if ((err = acme_directory_get(s->acme, &dir)) != CSA_OK ||
         (err = agt_account_settle(s)) != CSA_OK)
         return err;

@@ -31,7 +31,8 @@ csa_err agt_session_open(agt_globals *g, bool create_account_key,
                          agt_session *s);
 void agt_session_close(agt_session *s);
 /* Registers the account, or finds it when it exists (newAccount answers
- * with the existing one).  only_existing: never create. */
+ * with the existing one).  only_existing: never create.  With out NULL and
+ * the account already known to this session, no request is made. */
 csa_err agt_account_ensure(agt_session *s, bool only_existing,
                            acme_account **out);
 
