@@ -273,16 +273,98 @@ csa_err agt_swap_reap(tok_ctx *tok, const char *state_dir,
     return err;
 }
 
+/* The new pair's objects under the label or .next: with want_destroy 0
+ * counts them into have[cls]; with 1 destroys them.  A kept key is not
+ * part of the new pair, only its certificate is. */
+static csa_err agt_new_objects(tok_ctx *tok, const agt_identity *id,
+                               const agt_journal *j, int want_destroy,
+                               int have[TOK_CLASS__MAX])
+{
+    char labels[2][AGT_LABEL_MAX];
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i;
+    int l;
+    csa_err err = CSA_OK;
+
+    agt_label(labels[0], id, "");
+    agt_label(labels[1], id, ".next");
+    for (l = 0; l < 2 && err == CSA_OK; l++) {
+        err = tok_objects(tok, labels[l], NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+        for (i = 0; err == CSA_OK && i < n; i++) {
+            if (objs[i].cls == TOK_CLASS_SECRET_KEY ||
+                objs[i].cls == TOK_CLASS_OTHER ||
+                (objs[i].cls != TOK_CLASS_CERTIFICATE && !j->rotate) ||
+                !agt_is_new(tok, &objs[i], j))
+                continue;
+            if (want_destroy)
+                err = tok_obj_destroy(tok, objs[i].handle);
+            else
+                have[objs[i].cls]++;
+        }
+        free(objs);
+        objs = NULL;
+    }
+    return err;
+}
+
+/*
+ * A swap interrupted at "stored" may have lost part of the new pair: a
+ * module that rewrites an object in place (SoftHSM's file store truncates
+ * the object file, then writes it) loses the object when the process is
+ * killed inside C_SetAttributeValue.  Only the new objects are relabelled
+ * at that step, so the old pair is whole: the renewal is rolled back to
+ * it instead of promoting a certificate without its key.
+ */
+static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
+                                  const agt_identity *id, agt_journal *j,
+                                  int *rolled_back)
+{
+    int have[TOK_CLASS__MAX] = {0};
+    char next[AGT_LABEL_MAX];
+    const char *missing = NULL;
+    csa_err err = agt_new_objects(tok, id, j, 0, have);
+
+    *rolled_back = 0;
+    if (err != CSA_OK)
+        return err;
+    if (have[TOK_CLASS_CERTIFICATE] == 0)
+        missing = "certificate";
+    else if (j->rotate && have[TOK_CLASS_PRIVATE_KEY] == 0)
+        missing = "private key";
+    else if (j->rotate && have[TOK_CLASS_PUBLIC_KEY] == 0)
+        missing = "public key";
+    if (missing == NULL)
+        return CSA_OK;
+    csa_warn("swap",
+             "%s: the renewed %s (id %s) is gone from the token, lost while "
+             "the swap was interrupted; rolling back to the previous "
+             "certificate, the renewal will be made again",
+             id->name, missing, j->new_id);
+    agt_label(next, id, ".next");
+    if ((err = agt_new_objects(tok, id, j, 1, have)) != CSA_OK ||
+        (err = agt_destroy_label(tok, next)) != CSA_OK ||
+        (err = agt_journal_remove(state_dir, id)) != CSA_OK)
+        return err;
+    *rolled_back = 1;
+    return agt_swap_publish(tok, state_dir, id);
+}
+
 /* Roll forward from "stored": promote, retire, delete. */
 static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
-                                const agt_identity *id, agt_journal *j)
+                                const agt_identity *id, agt_journal *j,
+                                int *rolled_back)
 {
     char next[AGT_LABEL_MAX], retired[AGT_LABEL_MAX];
     csa_err err = CSA_OK;
 
+    *rolled_back = 0;
     agt_label(next, id, ".next");
     agt_label(retired, id, ".retired");
     if (!strcmp(j->step, "stored")) {
+        if ((err = agt_swap_check_new(tok, state_dir, id, j, rolled_back)) !=
+                CSA_OK ||
+            *rolled_back)
+            return err;
         /* Both pairs carry the label for a moment; both are valid. */
         if ((err = agt_relabel(tok, j, next, id->label, 1)) != CSA_OK)
             return err;
@@ -375,6 +457,7 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
                          const agt_identity *id)
 {
     agt_journal j;
+    int rolled_back = 0;
     csa_err err = agt_journal_read(state_dir, id, &j);
 
     if (err == CSA_ERR_NOT_FOUND)
@@ -394,7 +477,7 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
         !strcmp(j.step, "retired")) {
         csa_warn("swap", "%s: finishing a swap interrupted at step %s",
                  id->name, j.step);
-        return agt_swap_forward(tok, state_dir, id, &j);
+        return agt_swap_forward(tok, state_dir, id, &j, &rolled_back);
     }
     return csa_raise(CSA_ERR_IO,
                      "swap journal of %s names an unknown step '%s'; "
@@ -553,6 +636,7 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
 {
     char next[AGT_LABEL_MAX];
     agt_journal j = {0};
+    int rolled_back = 0;
     const unsigned char *kid;
     size_t kid_len;
     csa_err err;
@@ -569,5 +653,12 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
     snprintf(j.step, sizeof(j.step), "stored");
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
         return err;
-    return agt_swap_forward(tok, state_dir, id, &j);
+    if ((err = agt_swap_forward(tok, state_dir, id, &j, &rolled_back)) ==
+            CSA_OK &&
+        rolled_back)
+        err = csa_raise(CSA_ERR_TOKEN,
+                        "the token lost part of the new pair of '%s' right "
+                        "after it was stored; the previous certificate stays",
+                        id->label);
+    return err;
 }

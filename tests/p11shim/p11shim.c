@@ -37,6 +37,13 @@
  *     Example: P11SHIM_FAIL='C_Sign:CKR_SESSION_HANDLE_INVALID:1;
  *     C_SignInit:CKR_DEVICE_REMOVED:3'.  C_GetFunctionList never fails.
  *
+ * P11SHIM_TEAR=<n>
+ *     The n-th C_SetAttributeValue after C_Initialize destroys its object in
+ *     the real module and kills the process with SIGKILL.  This is what
+ *     SoftHSM's file object store does to a process killed inside
+ *     C_SetAttributeValue: it truncates the object file before rewriting
+ *     it, and the object is gone.
+ *
  * <rv> is a CKR_ name from the table below or a number ("0xa0", "160").
  * A malformed setting makes C_Initialize print why on stderr and return
  * CKR_GENERAL_ERROR.
@@ -44,6 +51,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +125,7 @@
       (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ATTRIBUTE_PTR b,           \
        CK_ULONG c),                                                           \
       (s, a, b, c))                                                           \
-    S(C_SetAttributeValue,                                                    \
+    H(C_SetAttributeValue,                                                    \
       (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ATTRIBUTE_PTR b,           \
        CK_ULONG c),                                                           \
       (s, a, b, c))                                                           \
@@ -227,6 +235,7 @@ static struct {
     struct shim_fault faults[SHIM_MAX_FAULTS];
     size_t nfaults;
     CK_FLAGS token_flags_add;
+    unsigned long tear_nth, tear_seen; /* P11SHIM_TEAR */
 } shim;
 
 struct shim_const {
@@ -482,6 +491,22 @@ static bool shim_load_module_locked(const char *path)
 }
 
 /* Reads every P11SHIM_* variable; called by C_Initialize. */
+static bool shim_parse_tear_locked(const char *env)
+{
+    unsigned long n = 0;
+
+    shim.tear_nth = 0;
+    shim.tear_seen = 0;
+    if (!env || !*env)
+        return true;
+    if (!shim_parse_const(shim_no_names, env, strlen(env), &n) || n == 0) {
+        fprintf(stderr, "p11shim: bad P11SHIM_TEAR '%s'\n", env);
+        return false;
+    }
+    shim.tear_nth = n;
+    return true;
+}
+
 static bool shim_configure_locked(void)
 {
     const char *module = getenv("P11SHIM_MODULE");
@@ -497,6 +522,7 @@ static bool shim_configure_locked(void)
            shim_parse_faults_locked(getenv("P11SHIM_FAIL")) &&
            shim_parse_login_rv_locked(getenv("P11SHIM_LOGIN_RV")) &&
            shim_parse_flags_locked(getenv("P11SHIM_TOKEN_FLAGS_ADD")) &&
+           shim_parse_tear_locked(getenv("P11SHIM_TEAR")) &&
            shim_load_module_locked(module);
 }
 
@@ -643,6 +669,31 @@ static CK_RV shim_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
         pthread_mutex_unlock(&shim_lock);
     }
     return rv;
+}
+
+static CK_RV shim_C_SetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                                      CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+    CK_FUNCTION_LIST_PTR real;
+    CK_RV rv;
+    bool tear;
+
+    if (!shim_enter(SHIM_FN_C_SetAttributeValue, true, s, &rv, &real))
+        return rv;
+    pthread_mutex_lock(&shim_lock);
+    tear = shim.tear_nth != 0 && ++shim.tear_seen == shim.tear_nth;
+    if (tear)
+        shim_write_counts_locked();
+    pthread_mutex_unlock(&shim_lock);
+    if (tear) {
+        rv = real->C_DestroyObject(s, o);
+        fprintf(stderr,
+                "p11shim: P11SHIM_TEAR: object %lu destroyed (rv 0x%lx) "
+                "inside C_SetAttributeValue; SIGKILL\n",
+                (unsigned long)o, (unsigned long)rv);
+        raise(SIGKILL);
+    }
+    return real->C_SetAttributeValue(s, o, t, n);
 }
 
 static CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
