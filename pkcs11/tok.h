@@ -182,6 +182,13 @@ csa_err tok_objects(tok_ctx *ctx, const char *label, const unsigned char *id,
                     size_t *n);
 csa_err tok_obj_relabel(tok_ctx *ctx, tok_handle handle, const char *label);
 csa_err tok_obj_destroy(tok_ctx *ctx, tok_handle handle);
+/* Copies an object inside the token under another label (C_CopyObject; a
+ * key's value never leaves the token).  The source is left untouched, so
+ * unlike a relabel in place a crash cannot lose it.  CSA_ERR_UNSUPPORTED
+ * when the module or the object does not allow copies.  *out may be
+ * NULL. */
+csa_err tok_obj_copy(tok_ctx *ctx, tok_handle handle, const char *label,
+                     tok_handle *out);
 
 /* Reads the security attributes of a private key, for tests and `list`. */
 csa_err tok_key_info(tok_key *key, tok_obj_info *out);

@@ -71,14 +71,20 @@ static csa_err tok_key_detect_type(tok_ctx *t, CK_OBJECT_HANDLE o,
     }
 }
 
-/* Resolves the public half: a public key object with the same CKA_ID. */
+/* Resolves the public half: a public key object with the same CKA_ID,
+ * the one with the same label first (while a pair is being moved to
+ * another label by copy, the copy and the original share the id). */
 static csa_err tok_key_find_pub(tok_key *k)
 {
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-                           {CKA_ID, k->id, k->id_len}};
+                           {CKA_ID, k->id, k->id_len},
+                           {CKA_LABEL, k->label, strlen(k->label)}};
 
     k->pub = CK_INVALID_HANDLE;
+    if (tok_find_one(k->ctx, tmpl, 3, &k->pub, "public key") == CSA_OK)
+        return CSA_OK;
+    csa_err_clear();
     if (tok_find_one(k->ctx, tmpl, 2, &k->pub, "public key") != CSA_OK) {
         /* Not fatal: some tokens keep no public object; the public key can
          * still come from the certificate. */

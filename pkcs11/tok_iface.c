@@ -128,6 +128,12 @@ CK_RV tok_ck_create(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     return TOK_CALL(t, C_CreateObject, t->session, tmpl, n, o);
 }
 
+CK_RV tok_ck_copy(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
+                  CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    return TOK_CALL(t, C_CopyObject, t->session, o, tmpl, n, out);
+}
+
 CK_RV tok_ck_destroy(tok_ctx *t, CK_OBJECT_HANDLE o)
 {
     return TOK_CALL(t, C_DestroyObject, t->session, o);

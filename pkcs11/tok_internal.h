@@ -60,6 +60,8 @@ CK_RV tok_ck_set_attrs(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
 CK_RV tok_ck_create(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                     CK_OBJECT_HANDLE *o);
 CK_RV tok_ck_destroy(tok_ctx *t, CK_OBJECT_HANDLE o);
+CK_RV tok_ck_copy(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
+                  CK_ULONG n, CK_OBJECT_HANDLE *out);
 CK_RV tok_ck_generate_key_pair(tok_ctx *t, CK_MECHANISM *m, CK_ATTRIBUTE *pub,
                                CK_ULONG npub, CK_ATTRIBUTE *priv,
                                CK_ULONG npriv, CK_OBJECT_HANDLE *hpub,

@@ -248,6 +248,25 @@ csa_err tok_obj_relabel(tok_ctx *t, tok_handle handle, const char *label)
     return CSA_OK;
 }
 
+csa_err tok_obj_copy(tok_ctx *t, tok_handle handle, const char *label,
+                     tok_handle *out)
+{
+    CK_ATTRIBUTE a = {CKA_LABEL, (void *)label, strlen(label)};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    TOK_RETRY(t, rv, tok_ck_copy(t, handle, &a, 1, &h));
+    if (rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_ACTION_PROHIBITED)
+        return csa_raise(CSA_ERR_UNSUPPORTED,
+                         "the token does not copy this object (%s)",
+                         tok_rv_name(rv));
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot copy an object");
+    if (out != NULL)
+        *out = h;
+    return CSA_OK;
+}
+
 csa_err tok_obj_destroy(tok_ctx *t, tok_handle handle)
 {
     CK_RV rv;

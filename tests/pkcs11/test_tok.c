@@ -253,6 +253,45 @@ static void test_duplicate_label(void **state)
     tok_close(t);
 }
 
+/* A key copied under another label (C_CopyObject) is the same key, keeps
+ * its protection, and the source is untouched. */
+static void test_copy_key(void **state)
+{
+    tok_ctx *t = open_logged_in();
+    tok_key *k = NULL, *c = NULL;
+    char *jwk = NULL, *jwk2 = NULL;
+    tok_obj_info *objs = NULL, info;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(tok_key_generate(t, "t-copy", TOK_KEY_EC_P256, false, &k),
+                     CSA_OK);
+    assert_int_equal(tok_key_info(k, &info), CSA_OK);
+    assert_int_equal(
+        tok_objects(t, "t-copy", NULL, 0, TOK_CLASS_PRIVATE_KEY, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tok_obj_copy(t, objs[0].handle, "t-copy.2", NULL), CSA_OK);
+    free(objs);
+    assert_int_equal(tok_key_find(t, "t-copy.2", &c), CSA_OK);
+    check_attributes(c);
+    assert_int_equal(tok_key_jwk(k, &jwk), CSA_OK);
+    assert_int_equal(tok_key_jwk(c, &jwk2), CSA_OK);
+    assert_string_equal(jwk, jwk2);
+    sign_and_verify(c, TOK_SIG_ECDSA_SHA256, 32);
+    /* the source keeps its label */
+    assert_int_equal(
+        tok_objects(t, "t-copy", NULL, 0, TOK_CLASS_PRIVATE_KEY, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 1);
+    free(objs);
+    free(jwk);
+    free(jwk2);
+    tok_key_free(c);
+    tok_key_free(k);
+    tok_close(t);
+}
+
 /* A certificate for the token key, issued by a throwaway software CA. */
 static X509 *issue_cert(EVP_PKEY *pub, const char *cn)
 {
@@ -501,6 +540,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_keys_ed25519),
         cmocka_unit_test(test_p384_padding),
         cmocka_unit_test(test_duplicate_label),
+        cmocka_unit_test(test_copy_key),
         cmocka_unit_test(test_cert_roundtrip),
         cmocka_unit_test(test_csr_signed_in_token),
         cmocka_unit_test(test_hmac),
