@@ -3,7 +3,8 @@
  * The account key in the token, and its rollover.  The CA is the judge of
  * which key is the account's: a rollover generates "<label>.next", sends
  * keyChange, and only once the CA accepted moves the old key to
- * "<label>.retired", the new one to "<label>" and deletes the retired one.
+ * "<label>.retired", copies the new one to "<label>" (then deletes
+ * "<label>.next") and deletes the retired one.
  * Whatever a crash or a token error leaves behind is settled at the next
  * contact with the CA (agt_account_settle): a "<label>.next" key the CA
  * knows is promoted, one it does not know is deleted, a "<label>.retired"
@@ -33,6 +34,63 @@ static csa_err agt_label_each(tok_ctx *tok, const char *label, const char *to)
     for (i = 0; err == CSA_OK && i < n; i++)
         err = to ? tok_obj_relabel(tok, objs[i].handle, to)
                  : tok_obj_destroy(tok, objs[i].handle);
+    free(objs);
+    return err;
+}
+
+/*
+ * Moves the objects labelled from to label to by copy, then delete: the
+ * source stays whole until its copy exists, so a crash cannot lose the key
+ * the CA now knows (SoftHSM's file store rewrites an object in place, and
+ * a process killed inside C_SetAttributeValue loses it).  A copy already
+ * under to (a move interrupted between copy and delete) is not made twice.
+ * A module that refuses copies gets a relabel in place.
+ */
+static csa_err agt_move_each(tok_ctx *tok, const char *from, const char *to)
+{
+    tok_obj_info *objs = NULL, *have = NULL;
+    size_t n = 0, nhave = 0, i;
+    csa_err err = tok_objects(tok, from, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        err = tok_objects(tok, to, objs[i].id, objs[i].id_len, objs[i].cls,
+                          &have, &nhave);
+        free(have);
+        have = NULL;
+        if (err == CSA_OK && nhave == 0 &&
+            (err = tok_obj_copy(tok, objs[i].handle, to, NULL)) ==
+                CSA_ERR_UNSUPPORTED) {
+            csa_err_clear();
+            err = tok_obj_relabel(tok, objs[i].handle, to);
+            continue;
+        }
+        if (err == CSA_OK)
+            err = tok_obj_destroy(tok, objs[i].handle);
+    }
+    free(objs);
+    return err;
+}
+
+/* Relabels the objects labelled label to retired, except those that are
+ * already copies of the key under next (a move interrupted half way). */
+static csa_err agt_retire_old(tok_ctx *tok, const char *label, const char *next,
+                              const char *retired)
+{
+    tok_obj_info *objs = NULL, *nobjs = NULL;
+    size_t n = 0, nn = 0, i, k;
+    csa_err err = tok_objects(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+    int is_new;
+
+    if (err == CSA_OK)
+        err = tok_objects(tok, next, NULL, 0, TOK_CLASS_OTHER, &nobjs, &nn);
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        for (k = 0, is_new = 0; k < nn && !is_new; k++)
+            is_new = nobjs[k].id_len == objs[i].id_len &&
+                     memcmp(nobjs[k].id, objs[i].id, objs[i].id_len) == 0;
+        if (!is_new)
+            err = tok_obj_relabel(tok, objs[i].handle, retired);
+    }
+    free(nobjs);
     free(objs);
     return err;
 }
@@ -97,8 +155,8 @@ static csa_err agt_account_promote(agt_session *s, const char *label)
 
     snprintf(next, sizeof(next), "%s.next", label);
     snprintf(retired, sizeof(retired), "%s.retired", label);
-    if ((err = agt_label_each(s->tok, label, retired)) != CSA_OK ||
-        (err = agt_label_each(s->tok, next, label)) != CSA_OK ||
+    if ((err = agt_retire_old(s->tok, label, next, retired)) != CSA_OK ||
+        (err = agt_move_each(s->tok, next, label)) != CSA_OK ||
         (err = agt_label_each(s->tok, retired, NULL)) != CSA_OK)
         return err;
     csa_info("agent", "account key rolled over; the new key is '%s'", label);

@@ -10,6 +10,7 @@
 # and the old one deleted; the account is the same, no new account is
 # registered and no key is orphaned.  (Before the fix the old key was
 # destroyed first and the next enroll registered a new account.)
+# Then rollovers killed at each relabel and after each copy (below).
 #   rollover_interrupted.sh WORKDIR   (P11SHIM = path of p11shim.so)
 . "$(dirname "$0")/lib.sh"
 [ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
@@ -55,4 +56,34 @@ csa show-3 "$CFG" account show
 check_eq "the account is still the original one" "$url1" "$(sed -n 's/^account: //p' "$AGT_OUT")"
 csa_list
 check_eq "no orphan key left under 'csagent-account.next'" 0 "$(count private-key csagent-account.next)"
+
+# A rollover killed after the CA accepted: inside the relabel of the old
+# key to .retired (P11SHIM_TEAR: the module loses the object, as SoftHSM's
+# file store does), or right after the new key was copied to the label
+# (P11SHIM_KILL_AFTER).  The new key, the only one the CA accepts now, is
+# never relabelled in place, so it survives; the next contact settles.
+export P11SHIM_MODULE=$CSA_MODULE
+for kill in ${ROLL_KILLS:-TEAR=1 TEAR=2 KILL_AFTER=C_CopyObject:1 KILL_AFTER=C_CopyObject:2}; do
+    say "== rollover killed: P11SHIM_$kill"
+    "$CSAGENT" -c "$CFG" pubkey --label csagent-account >"$W/acct-before.jwk" 2>/dev/null
+    env "P11SHIM_$kill" "$CSAGENT" -c "$W/shim.ini" -v account rollover \
+        >"$W/kill.out" 2>"$W/kill.err" </dev/null
+    rc=$?
+    check_eq "rollover killed (P11SHIM_$kill): exit status" 137 "$rc"
+    check "the CA had accepted the keyChange before the kill" \
+        grep -q "rollover-account-key -> HTTP 200" "$W/kill.err"
+    csa_list
+    info "account objects after the kill: $(grep -o '^[a-z-]* *label="csagent-account[^"]*" id=[0-9a-f]*' "$W/list.txt" | tr -s ' ' | tr '\n' ';')"
+    csa "show-$kill" "$CFG" -v account show
+    check_rc "account show after the killed rollover" 0
+    check_eq "the account is still the original one" "$url1" "$(sed -n 's/^account: //p' "$AGT_OUT")"
+    csa_list
+    check_eq "one key labelled 'csagent-account'" 1 "$(count private-key csagent-account)"
+    check_eq "nothing left under .next/.retired" "" "$(labels_with_suffix next)$(labels_with_suffix retired)"
+    "$CSAGENT" -c "$CFG" pubkey --label csagent-account >"$W/acct-after.jwk" 2>/dev/null
+    check "the account key is the new one" test "$(cat "$W/acct-before.jwk")" != "$(cat "$W/acct-after.jwk")"
+done
+csa enroll-3 "$CFG" enroll app
+check_rc "enroll after the killed rollovers" 0
+check_no_out "no new account was registered" "[(]created[)]"
 agt_finish

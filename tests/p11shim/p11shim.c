@@ -44,6 +44,11 @@
  *     C_SetAttributeValue: it truncates the object file before rewriting
  *     it, and the object is gone.
  *
+ * P11SHIM_KILL_AFTER=<C_Function>:<n>
+ *     The process is killed with SIGKILL right after the n-th call to
+ *     C_Function (forwarded to the real module) returned, e.g.
+ *     C_CopyObject:1 kills between a copy and whatever was to follow.
+ *
  * <rv> is a CKR_ name from the table below or a number ("0xa0", "160").
  * A malformed setting makes C_Initialize print why on stderr and return
  * CKR_GENERAL_ERROR.
@@ -236,6 +241,8 @@ static struct {
     size_t nfaults;
     CK_FLAGS token_flags_add;
     unsigned long tear_nth, tear_seen; /* P11SHIM_TEAR */
+    int kill_fn;                       /* P11SHIM_KILL_AFTER, -1: none */
+    unsigned long kill_nth, kill_seen;
 } shim;
 
 struct shim_const {
@@ -507,6 +514,45 @@ static bool shim_parse_tear_locked(const char *env)
     return true;
 }
 
+static bool shim_parse_kill_locked(const char *env)
+{
+    const char *colon = env ? strchr(env, ':') : NULL;
+    enum shim_fn fn;
+    unsigned long n = 0;
+
+    shim.kill_fn = -1;
+    shim.kill_seen = 0;
+    if (!env || !*env)
+        return true;
+    if (!colon || !shim_parse_fn(env, (size_t)(colon - env), &fn) ||
+        !shim_parse_const(shim_no_names, colon + 1, strlen(colon + 1), &n) ||
+        n == 0) {
+        fprintf(stderr, "p11shim: bad P11SHIM_KILL_AFTER '%s'\n", env);
+        return false;
+    }
+    shim.kill_fn = (int)fn;
+    shim.kill_nth = n;
+    return true;
+}
+
+static void shim_write_counts_locked(void);
+
+/* After a forwarded call returned: P11SHIM_KILL_AFTER. */
+static void shim_after(enum shim_fn fn)
+{
+    bool kill;
+
+    pthread_mutex_lock(&shim_lock);
+    kill = shim.kill_fn == (int)fn && ++shim.kill_seen == shim.kill_nth;
+    if (kill)
+        shim_write_counts_locked();
+    pthread_mutex_unlock(&shim_lock);
+    if (kill) {
+        fprintf(stderr, "p11shim: P11SHIM_KILL_AFTER: SIGKILL\n");
+        raise(SIGKILL);
+    }
+}
+
 static bool shim_configure_locked(void)
 {
     const char *module = getenv("P11SHIM_MODULE");
@@ -523,6 +569,7 @@ static bool shim_configure_locked(void)
            shim_parse_login_rv_locked(getenv("P11SHIM_LOGIN_RV")) &&
            shim_parse_flags_locked(getenv("P11SHIM_TOKEN_FLAGS_ADD")) &&
            shim_parse_tear_locked(getenv("P11SHIM_TEAR")) &&
+           shim_parse_kill_locked(getenv("P11SHIM_KILL_AFTER")) &&
            shim_load_module_locked(module);
 }
 
@@ -611,7 +658,9 @@ static bool shim_enter(enum shim_fn fn, bool has_session, CK_SESSION_HANDLE s,
             return rv;                                                         \
         if (!real->name)                                                       \
             return CKR_FUNCTION_NOT_SUPPORTED;                                 \
-        return real->name args;                                                \
+        rv = real->name args;                                                  \
+        shim_after(SHIM_FN_##name);                                            \
+        return rv;                                                             \
     }
 #define SHIM_FORWARD_S(name, params, args)                                     \
     SHIM_FORWARD(name, params, args, true, s)
