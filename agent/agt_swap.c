@@ -174,9 +174,10 @@ static int agt_is_new(tok_ctx *tok, const tok_obj_info *o, const agt_journal *j)
     return strcmp(fp, j->new_fp) == 0;
 }
 
-/* Relabels objects labelled from: the new ones (want_new) or the others. */
-static csa_err agt_relabel(tok_ctx *tok, const agt_journal *j, const char *from,
-                           const char *to, int want_new)
+/* Relabels the old objects labelled from (not the new pair's) to to.  A
+ * crash inside may lose an old object; the new pair is whole by then. */
+static csa_err agt_relabel_old(tok_ctx *tok, const agt_journal *j,
+                               const char *from, const char *to)
 {
     tok_obj_info *objs = NULL;
     size_t n = 0, i;
@@ -185,8 +186,50 @@ static csa_err agt_relabel(tok_ctx *tok, const agt_journal *j, const char *from,
     for (i = 0; err == CSA_OK && i < n; i++) {
         if (objs[i].cls == TOK_CLASS_SECRET_KEY)
             continue;
-        if (agt_is_new(tok, &objs[i], j) == want_new)
+        if (!agt_is_new(tok, &objs[i], j))
             err = tok_obj_relabel(tok, objs[i].handle, to);
+    }
+    free(objs);
+    return err;
+}
+
+/*
+ * Promotes the new pair from .next to the label by copy, then delete: the
+ * new objects are never rewritten in place, so a crash cannot lose them
+ * (SoftHSM's file store truncates an object file before rewriting it).
+ * An object whose copy is already under the label (a promotion interrupted
+ * between copy and delete) is not copied twice.  A module that refuses
+ * copies gets a relabel in place; agt_swap_check_new covers what a crash
+ * can then lose.
+ */
+static csa_err agt_promote_new(tok_ctx *tok, const agt_journal *j,
+                               const char *next, const char *label)
+{
+    tok_obj_info *objs = NULL, *cur = NULL;
+    size_t n = 0, ncur = 0, i;
+    int have[TOK_CLASS__MAX] = {0};
+    csa_err err =
+        tok_objects(tok, label, NULL, 0, TOK_CLASS_OTHER, &cur, &ncur);
+
+    for (i = 0; err == CSA_OK && i < ncur; i++)
+        if (agt_is_new(tok, &cur[i], j))
+            have[cur[i].cls] = 1;
+    free(cur);
+    if (err == CSA_OK)
+        err = tok_objects(tok, next, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        if (objs[i].cls == TOK_CLASS_SECRET_KEY ||
+            !agt_is_new(tok, &objs[i], j))
+            continue;
+        if (!have[objs[i].cls] &&
+            (err = tok_obj_copy(tok, objs[i].handle, label, NULL)) ==
+                CSA_ERR_UNSUPPORTED) {
+            csa_err_clear();
+            err = tok_obj_relabel(tok, objs[i].handle, label);
+            continue;
+        }
+        if (err == CSA_OK)
+            err = tok_obj_destroy(tok, objs[i].handle);
     }
     free(objs);
     return err;
@@ -366,7 +409,7 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
             *rolled_back)
             return err;
         /* Both pairs carry the label for a moment; both are valid. */
-        if ((err = agt_relabel(tok, j, next, id->label, 1)) != CSA_OK)
+        if ((err = agt_promote_new(tok, j, next, id->label)) != CSA_OK)
             return err;
         snprintf(j->step, sizeof(j->step), "promoted");
         if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
@@ -376,7 +419,7 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
         /* A pair still in its grace period from the renewal before goes
          * now: only the latest retired pair is kept. */
         if ((err = agt_destroy_label(tok, retired)) != CSA_OK ||
-            (err = agt_relabel(tok, j, id->label, retired, 0)) != CSA_OK)
+            (err = agt_relabel_old(tok, j, id->label, retired)) != CSA_OK)
             return err;
         snprintf(j->step, sizeof(j->step), "retired");
         if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
