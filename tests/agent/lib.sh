@@ -17,65 +17,9 @@ AGT_PEBBLE_SH=$AGT_SRC/tests/support/pebble.sh
 AGT_MKTOKEN=$AGT_SRC/softhsm-conf/mktoken.sh
 OPENSSL_BIN=${OPENSSL_BIN:-$(command -v openssl || true)}
 export OPENSSL_BIN
-AGT_FAILS=0
-AGT_CHECKS=0
-AGT_BUGS=()
 AGT_NLOG=0
-AGT_T0=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-fatal() { say "FATAL: $*"; agt_dump_last; exit 1; }
-
-pass() { AGT_CHECKS=$((AGT_CHECKS + 1)); say "  ok   - $*"; }
-fail() {
-    AGT_CHECKS=$((AGT_CHECKS + 1)); AGT_FAILS=$((AGT_FAILS + 1))
-    say "  FAIL - $*"
-}
-# A failure that shows a bug in the agent (reported by name at the end).
-bug() {
-    local id=$1; shift
-    AGT_BUGS+=("$id: $*")
-    fail "BUG[$id] $*"
-}
-
-# A bug that has its own failing test (agent_bug_*): reported, not failed
-# again here, so that this test keeps guarding everything else.
-known_bug() {
-    local id=$1; shift
-    say "  KNOWN BUG[$id] (failing test: agent_bug_$(echo "$id" | tr 'A-Z-' 'a-z_')) - $*"
-}
-info() { say "  info - $*"; }
-
-# check DESCRIPTION COMMAND... : passes when COMMAND succeeds.
-check() {
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-check_eq() { # DESCRIPTION EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then pass "$1 (= $3)"
-    else fail "$1: expected '$2', got '$3'"; fi
-}
-check_ne() { # DESCRIPTION UNEXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then pass "$1 ('$3' != '$2')"
-    else fail "$1: expected something else than '$2'"; fi
-}
-check_rc() { # DESCRIPTION EXPECTED_RC  (of the last csa call)
-    if [ "$AGT_RC" = "$2" ]; then pass "$1: exit $AGT_RC"
-    else fail "$1: expected exit $2, got $AGT_RC"; agt_dump_last; fi
-}
-check_rc_nonzero() {
-    if [ "$AGT_RC" != 0 ]; then pass "$1: exit $AGT_RC (non-zero)"
-    else fail "$1: expected a non-zero exit, got 0"; agt_dump_last; fi
-}
-check_out() { # DESCRIPTION ERE  (stdout+stderr of the last csa call)
-    if grep -Eq -- "$2" "$AGT_OUT" "$AGT_ERR"; then pass "$1 (output matches /$2/)"
-    else fail "$1: output does not match /$2/"; agt_dump_last; fi
-}
-check_no_out() { # DESCRIPTION ERE
-    if ! grep -Eq -- "$2" "$AGT_OUT" "$AGT_ERR"; then pass "$1 (no /$2/ in output)"
-    else fail "$1: output matches /$2/"; agt_dump_last; fi
-}
+CHK_LAST=AGT CHK_DUMP=agt_dump_last
+. "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
 
 agt_dump_last() {
     [ -n "${AGT_OUT:-}" ] || return 0
@@ -315,18 +259,7 @@ check_no_pin_in_logs() {
 
 agt_finish() {
     check_no_pin_in_logs
-    local t=$(( $(date +%s) - AGT_T0 ))
-    say ""
-    if [ ${#AGT_BUGS[@]} -gt 0 ]; then
-        say "agent bugs shown by this test:"
-        printf '  - %s\n' "${AGT_BUGS[@]}"
-    fi
-    if [ "$AGT_FAILS" -gt 0 ]; then
-        say "RESULT: $AGT_FAILS of $AGT_CHECKS checks FAILED (${t}s)"
-        exit 1
-    fi
-    say "RESULT: all $AGT_CHECKS checks passed (${t}s)"
-    exit 0
+    chk_result "agent bugs shown by this test"
 }
 
 # ids of objects of CLASS labelled LABEL (from the last csa_list), sorted

@@ -83,7 +83,7 @@ for step in keygen stored promoted retired; do
         if [ "$nk" = 1 ]; then
             pass "after crash at promoted: exactly one private key labelled '$LABEL'"
         else
-            known_bug PROMOTED-AMBIGUOUS "after crash at promoted: $nk private keys and $nc certificates carry '$LABEL' until the next csagent start; pkcs11:object=$LABEL is ambiguous (invariant 3)"
+            info "after crash at promoted: $nk private keys and $nc certificates carry '$LABEL' until the next csagent start (DESIGN.md step 4; agent_promoted_both_valid checks their pairing)"
         fi
         check_signer "after crash at promoted (informational)" info info ;;
     *)

@@ -15,32 +15,12 @@ D_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 D_SRC=$(cd "$D_HERE/../.." && pwd)
 D_MKTOKEN=$D_SRC/softhsm-conf/mktoken.sh
 OPENSSL_BIN=${OPENSSL_BIN:-$(command -v openssl || true)}
-D_FAILS=0
-D_CHECKS=0
-D_BUGS=()
 D_PIDS=()
-D_T0=$(date +%s)
-
-say() { printf '%s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-fatal() { say "FATAL: $*"; exit 1; }
-pass() { D_CHECKS=$((D_CHECKS + 1)); say "  ok   - $*"; }
-fail() {
-    D_CHECKS=$((D_CHECKS + 1)); D_FAILS=$((D_FAILS + 1))
-    say "  FAIL - $*"
-}
-# A failure that shows a bug in the agent (listed again at the end).
-bug() {
-    local id=$1; shift
-    D_BUGS+=("$id: $*")
-    fail "BUG[$id] $*"
-}
-info() { say "  info - $*"; }
-# A known agent bug that has its own failing ctest test: printed, not
-# failed again here, so that this test keeps guarding everything else.
-known_bug() { # ID TEST MESSAGE
-    local id=$1 t=$2; shift 2
-    say "  KNOWN BUG[$id] (failing test: $t) - $*"
+CHK_LAST="" CHK_DUMP=d_dump_last
+. "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
+d_dump_last() {
+    [ -n "${OUT:-}" ] || return 0
+    tail -5 "$OUT" "$ERR" 2>/dev/null | sed 's/^/    | /'
 }
 # defect ID MESSAGE: a bug of this suite's own daemon_bug_* tests.  It fails
 # when the test runs in that bug's mode (D_STRICT holds its id), else it is
@@ -52,26 +32,6 @@ defect() {
     *" $id "*) bug "$id" "$@" ;;
     *) known_bug "$id" "daemon_bug_$(echo "$id" | tr 'A-Z-' 'a-z_')" "$@" ;;
     esac
-}
-check() { # DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-check_eq() { # DESCRIPTION EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then pass "$1 (= $3)"
-    else fail "$1: expected '$2', got '$3'"; fi
-}
-check_ne() { # DESCRIPTION UNEXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then pass "$1 ('$3' != '$2')"
-    else fail "$1: expected something else than '$2'"; fi
-}
-check_ge() { # DESCRIPTION MIN ACTUAL
-    if [ "$3" -ge "$2" ] 2>/dev/null; then pass "$1 ($3 >= $2)"
-    else fail "$1: expected >= $2, got '$3'"; fi
-}
-check_le() { # DESCRIPTION MAX ACTUAL
-    if [ "$3" -le "$2" ] 2>/dev/null; then pass "$1 ($3 <= $2)"
-    else fail "$1: expected <= $2, got '$3'"; fi
 }
 
 d_cleanup() {
@@ -203,10 +163,6 @@ csa() {
     "$CSAGENT" -c "$CFG" "$@" >"$OUT" 2>"$ERR" </dev/null
     RC=$?
     say "  ran  - csagent -c $CFG $* -> exit $RC"
-}
-check_rc() { # DESCRIPTION EXPECTED
-    if [ "$RC" = "$2" ]; then pass "$1: exit $RC"
-    else fail "$1: expected exit $2, got $RC"; tail -5 "$OUT" "$ERR" | sed 's/^/    | /'; fi
 }
 
 # daemon_start LOG [ENV=VALUE...]: csagent -c $CFG run in the background.
@@ -344,16 +300,5 @@ check_no_pin() { # FILES...
 }
 
 d_finish() {
-    local t=$(( $(date +%s) - D_T0 ))
-    say ""
-    if [ ${#D_BUGS[@]} -gt 0 ]; then
-        say "agent bugs shown by this test:"
-        printf '  - %s\n' "${D_BUGS[@]}"
-    fi
-    if [ "$D_FAILS" -gt 0 ]; then
-        say "RESULT: $D_FAILS of $D_CHECKS checks FAILED (${t}s)"
-        exit 1
-    fi
-    say "RESULT: all $D_CHECKS checks passed (${t}s)"
-    exit 0
+    chk_result "agent bugs shown by this test"
 }

@@ -73,7 +73,4 @@ done
 sleep 0.2
 check_eq "connections to the CA directory's port" 0 "$(cat "$W/connections" 2>/dev/null | wc -l)"
 check "no state directory created" test ! -e "$W/state"
-t=$(( $(date +%s) - D_T0 ))
-say ""
-if [ "$D_FAILS" -gt 0 ]; then say "RESULT: $D_FAILS of $D_CHECKS checks FAILED (${t}s)"; exit 1; fi
-say "RESULT: all $D_CHECKS checks passed (${t}s)"
+chk_result

@@ -16,57 +16,10 @@ D_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 D_SRC=$(cd "$D_HERE/../.." && pwd)
 D_MKTOKEN=$D_SRC/softhsm-conf/mktoken.sh
 OPENSSL_BIN=${OPENSSL_BIN:-$(command -v openssl || true)}
-D_FAILS=0
-D_CHECKS=0
-D_BUGS=()
 D_NLOG=0
-D_T0=$(date +%s)
 CSCA_PID=""
-
-say() { printf '%s\n' "$*"; }
-skip() { say "SKIP: $*"; exit 77; }
-fatal() { say "FATAL: $*"; d_dump_last; exit 1; }
-info() { say "  info - $*"; }
-pass() { D_CHECKS=$((D_CHECKS + 1)); say "  ok   - $*"; }
-fail() {
-    D_CHECKS=$((D_CHECKS + 1)); D_FAILS=$((D_FAILS + 1))
-    say "  FAIL - $*"
-}
-# A failed check that shows a bug in csagent or csca (listed at the end).
-bug() {
-    local id=$1; shift
-    D_BUGS+=("$id: $*")
-    fail "BUG[$id] $*"
-}
-
-check() { # DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-check_eq() { # DESCRIPTION EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then pass "$1 (= '$3')"
-    else fail "$1: expected '$2', got '$3'"; fi
-}
-check_ne() { # DESCRIPTION UNEXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then pass "$1 ('$3' != '$2')"
-    else fail "$1: expected something other than '$2'"; fi
-}
-check_rc() { # DESCRIPTION EXPECTED_RC  (of the last csa call)
-    if [ "$D_RC" = "$2" ]; then pass "$1: exit $D_RC"
-    else fail "$1: expected exit $2, got $D_RC"; d_dump_last; fi
-}
-check_rc_nonzero() {
-    if [ "$D_RC" != 0 ]; then pass "$1: exit $D_RC (non-zero)"
-    else fail "$1: expected a non-zero exit, got 0"; d_dump_last; fi
-}
-check_out() { # DESCRIPTION ERE  (stdout+stderr of the last csa call)
-    if grep -Eq -- "$2" "$D_OUT" "$D_ERR"; then pass "$1 (output matches /$2/)"
-    else fail "$1: output does not match /$2/"; d_dump_last; fi
-}
-check_no_out() { # DESCRIPTION ERE
-    if ! grep -Eq -- "$2" "$D_OUT" "$D_ERR"; then pass "$1 (no /$2/ in output)"
-    else fail "$1: output matches /$2/"; d_dump_last; fi
-}
+CHK_LAST=D CHK_DUMP=d_dump_last
+. "$(dirname "${BASH_SOURCE[0]}")/../support/check.sh"
 
 d_dump_last() {
     [ -n "${D_OUT:-}" ] || return 0
@@ -362,16 +315,5 @@ d_finish() {
     if grep -rqF -- "$(cat "$CSA_PIN_FILE")" "$W/logs"; then
         fail "the PIN appears in output: $(grep -rlF -- "$(cat "$CSA_PIN_FILE")" "$W/logs" | tr '\n' ' ')"
     fi
-    local t=$(( $(date +%s) - D_T0 ))
-    say ""
-    if [ ${#D_BUGS[@]} -gt 0 ]; then
-        say "bugs shown by this test:"
-        printf '  - %s\n' "${D_BUGS[@]}"
-    fi
-    if [ "$D_FAILS" -gt 0 ]; then
-        say "RESULT: $D_FAILS of $D_CHECKS checks FAILED (${t}s)"
-        exit 1
-    fi
-    say "RESULT: all $D_CHECKS checks passed (${t}s)"
-    exit 0
+    chk_result
 }
