@@ -57,15 +57,9 @@ static csa_err agt_move_each(tok_ctx *tok, const char *from, const char *to)
                           &have, &nhave);
         free(have);
         have = NULL;
-        if (err == CSA_OK && nhave == 0 &&
-            (err = tok_obj_copy(tok, objs[i].handle, to, NULL)) ==
-                CSA_ERR_UNSUPPORTED) {
-            csa_err_clear();
-            err = tok_obj_relabel(tok, objs[i].handle, to);
-            continue;
-        }
         if (err == CSA_OK)
-            err = tok_obj_destroy(tok, objs[i].handle);
+            err = nhave == 0 ? tok_obj_move(tok, objs[i].handle, to)
+                             : tok_obj_destroy(tok, objs[i].handle);
     }
     free(objs);
     return err;

@@ -221,15 +221,8 @@ static csa_err agt_promote_new(tok_ctx *tok, const agt_journal *j,
         if (objs[i].cls == TOK_CLASS_SECRET_KEY ||
             !agt_is_new(tok, &objs[i], j))
             continue;
-        if (!have[objs[i].cls] &&
-            (err = tok_obj_copy(tok, objs[i].handle, label, NULL)) ==
-                CSA_ERR_UNSUPPORTED) {
-            csa_err_clear();
-            err = tok_obj_relabel(tok, objs[i].handle, label);
-            continue;
-        }
-        if (err == CSA_OK)
-            err = tok_obj_destroy(tok, objs[i].handle);
+        err = !have[objs[i].cls] ? tok_obj_move(tok, objs[i].handle, label)
+                                 : tok_obj_destroy(tok, objs[i].handle);
     }
     free(objs);
     return err;

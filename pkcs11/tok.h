@@ -189,6 +189,11 @@ csa_err tok_obj_destroy(tok_ctx *ctx, tok_handle handle);
  * NULL. */
 csa_err tok_obj_copy(tok_ctx *ctx, tok_handle handle, const char *label,
                      tok_handle *out);
+/* Gives the object another label by copy, then delete (tok_obj_copy), or
+ * by a relabel in place when the token does not copy it.  A crash between
+ * the copy and the delete leaves both; callers that resume a move check
+ * for the copy first. */
+csa_err tok_obj_move(tok_ctx *ctx, tok_handle handle, const char *label);
 
 /* Reads the security attributes of a private key, for tests and `list`. */
 csa_err tok_key_info(tok_key *key, tok_obj_info *out);

@@ -267,6 +267,19 @@ csa_err tok_obj_copy(tok_ctx *t, tok_handle handle, const char *label,
     return CSA_OK;
 }
 
+csa_err tok_obj_move(tok_ctx *t, tok_handle handle, const char *label)
+{
+    csa_err err = tok_obj_copy(t, handle, label, NULL);
+
+    if (err == CSA_ERR_UNSUPPORTED) {
+        csa_err_clear();
+        return tok_obj_relabel(t, handle, label);
+    }
+    if (err != CSA_OK)
+        return err;
+    return tok_obj_destroy(t, handle);
+}
+
 csa_err tok_obj_destroy(tok_ctx *t, tok_handle handle)
 {
     CK_RV rv;

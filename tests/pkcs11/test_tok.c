@@ -254,7 +254,8 @@ static void test_duplicate_label(void **state)
 }
 
 /* A key copied under another label (C_CopyObject) is the same key, keeps
- * its protection, and the source is untouched. */
+ * its protection, and the source is untouched; a move leaves the source's
+ * label empty. */
 static void test_copy_key(void **state)
 {
     tok_ctx *t = open_logged_in();
@@ -285,6 +286,26 @@ static void test_copy_key(void **state)
         CSA_OK);
     assert_int_equal(n, 1);
     free(objs);
+    /* a move is a copy and a delete: the old label is left empty */
+    assert_int_equal(
+        tok_objects(t, "t-copy.2", NULL, 0, TOK_CLASS_PRIVATE_KEY, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(tok_obj_move(t, objs[0].handle, "t-copy.3"), CSA_OK);
+    free(objs);
+    assert_int_equal(
+        tok_objects(t, "t-copy.2", NULL, 0, TOK_CLASS_OTHER, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 0);
+    free(objs);
+    tok_key_free(c);
+    c = NULL;
+    assert_int_equal(tok_key_find(t, "t-copy.3", &c), CSA_OK);
+    check_attributes(c);
+    free(jwk2);
+    jwk2 = NULL;
+    assert_int_equal(tok_key_jwk(c, &jwk2), CSA_OK);
+    assert_string_equal(jwk, jwk2);
     free(jwk);
     free(jwk2);
     tok_key_free(c);
