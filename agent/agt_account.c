@@ -93,7 +93,7 @@ static csa_err agt_retire_old(tok_ctx *tok, const char *label, const char *next,
 static csa_err agt_account_use(agt_session *s, tok_key *key)
 {
     agt_jws_key *signer = NULL;
-    csa_err err = agt_jws_key_new(key, NULL, &signer);
+    csa_err err = agt_jws_key_new(key, NULL, s->cfg->directory, &signer);
 
     if (err != CSA_OK) {
         tok_key_free(key);
@@ -178,7 +178,8 @@ csa_err agt_account_settle(agt_session *s)
                    ? agt_label_each(s->tok, retired, NULL)
                    : CSA_OK;
     }
-    if (err != CSA_OK || (err = agt_jws_key_new(nk, NULL, &ns)) != CSA_OK ||
+    if (err != CSA_OK ||
+        (err = agt_jws_key_new(nk, NULL, s->cfg->directory, &ns)) != CSA_OK ||
         (err = acme_client_set_account(s->acme, agt_jws_key_signer(ns),
                                        NULL)) != CSA_OK)
         goto done;
@@ -230,7 +231,7 @@ csa_err agt_account_rollover(agt_session *s)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     if ((err = tok_key_generate(s->tok, next, tok_key_get_type(s->account_key),
                                 false, &nk)) != CSA_OK ||
-        (err = agt_jws_key_new(nk, NULL, &ns)) != CSA_OK)
+        (err = agt_jws_key_new(nk, NULL, s->cfg->directory, &ns)) != CSA_OK)
         goto done;
     if ((err = acme_key_change(s->acme, agt_jws_key_signer(ns))) != CSA_OK) {
         csa_err_context("the CA refused the rollover; the old key stays");

@@ -17,9 +17,19 @@
 typedef struct agt_jws_key agt_jws_key;
 
 /* Wraps a token key as a JWS signer with the key's default alg (or
- * jws_alg when non-NULL, e.g. "PS256").  The key is borrowed and must
- * outlive the result; free with agt_jws_key_free(). */
-csa_err agt_jws_key_new(tok_key *key, const char *jws_alg, agt_jws_key **out);
+ * jws_alg when non-NULL, e.g. "PS256") that signs only JWS for the CA
+ * whose directory is ca_url (agt_jws_input_check).  The key is borrowed
+ * and must outlive the result; free with agt_jws_key_free(). */
+csa_err agt_jws_key_new(tok_key *key, const char *jws_alg, const char *ca_url,
+                        agt_jws_key **out);
+/* What the signer accepts: "base64url(protected).base64url(payload)"
+ * whose protected header is a JSON object with this alg, a url on the same
+ * scheme://host:port as ca_url, exactly one of jwk and kid, and a nonce
+ * unless it carries a jwk (the inner JWS of keyChange has none).  So a bug
+ * in the code that handles what the network sends cannot make the account
+ * or certificate key sign anything else.  CSA_ERR_POLICY otherwise. */
+csa_err agt_jws_input_check(const char *ca_url, const char *alg,
+                            const unsigned char *in, size_t len);
 void agt_jws_key_free(agt_jws_key *k);
 /* The csa_signer view, borrowed from k. */
 const csa_signer *agt_jws_key_signer(const agt_jws_key *k);

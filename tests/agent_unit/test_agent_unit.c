@@ -18,6 +18,8 @@
 #include "agt_challenge.h"
 #include "agt_config.h"
 #include "agt_daemon.h"
+#include "agt_keyholder.h"
+#include "csa_util.h"
 
 static char tmpdir[] = "/tmp/agtunitXXXXXX";
 
@@ -125,6 +127,95 @@ static void test_sched(void **state)
 }
 
 /* RFC 4226 Appendix D and RFC 6238 Appendix B, computed in the token. */
+/* "b64url(header).b64url(payload)" for a header text. */
+static char *jws_input(const char *header)
+{
+    char *h = csa_b64url_encode((const unsigned char *)header, strlen(header));
+    char *out = NULL;
+
+    assert_non_null(h);
+    assert_true(asprintf(&out, "%s.eyJ4IjoxfQ", h) > 0);
+    free(h);
+    return out;
+}
+
+/* The key holder signs only ACME-shaped JWS for the configured CA. */
+static void test_jws_input_check(void **state)
+{
+    static const char *ca = "https://ca.example:14000/dir";
+    static const struct {
+        const char *header;
+        csa_err want;
+    } rows[] = {
+        /* a request with kid and nonce; newAccount/revoke with jwk */
+        {"{\"alg\":\"ES256\",\"kid\":\"https://ca.example:14000/acct/1\","
+         "\"nonce\":\"n1\",\"url\":\"https://ca.example:14000/new-order\"}",
+         CSA_OK},
+        {"{\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\"},\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14000/new-acct\"}",
+         CSA_OK},
+        /* the inner JWS of keyChange: jwk, no nonce */
+        {"{\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\"},"
+         "\"url\":\"https://ca.example:14000/key-change\"}",
+         CSA_OK},
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14000\"}",
+         CSA_OK},
+        /* another CA, another port, a look-alike host, another scheme */
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
+         "\"url\":\"https://evil.example/new-order\"}",
+         CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14001/new-order\"}",
+         CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14000.evil/x\"}",
+         CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
+         "\"url\":\"http://ca.example:14000/new-order\"}",
+         CSA_ERR_POLICY},
+        /* no url, another alg, no nonce with kid, both or neither key */
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\"}", CSA_ERR_POLICY},
+        {"{\"alg\":\"RS256\",\"kid\":\"k\",\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14000/x\"}",
+         CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\",\"kid\":\"k\","
+         "\"url\":\"https://ca.example:14000/x\"}",
+         CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"jwk\":{},\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14000/x\"}",
+         CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\",\"nonce\":\"n\","
+         "\"url\":\"https://ca.example:14000/x\"}",
+         CSA_ERR_POLICY},
+        /* not a JSON object */
+        {"[1,2]", CSA_ERR_POLICY},
+        {"{\"alg\":\"ES256\"", CSA_ERR_POLICY},
+    };
+    static const char *raw[] = {
+        "",          ".",     "abc",    "a.b.c",
+        "eyJ9.e30=", "a b.c", "\x01.x", "certificate request bytes",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *in = jws_input(rows[i].header);
+
+        if (agt_jws_input_check(ca, "ES256", (const unsigned char *)in,
+                                strlen(in)) != rows[i].want)
+            fail_msg("row %zu (%s): expected %d", i, rows[i].header,
+                     (int)rows[i].want);
+        free(in);
+    }
+    for (i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
+        if (agt_jws_input_check(ca, "ES256", (const unsigned char *)raw[i],
+                                strlen(raw[i])) != CSA_ERR_POLICY)
+            fail_msg("raw input %zu (%s) was accepted", i, raw[i]);
+    /* the refusal says why */
+    assert_non_null(strstr(csa_errmsg(), "refusing to sign"));
+}
+
 static void test_otp_vectors(void **state)
 {
     static const char *const hotp[] = {"755224", "287082", "359152", "969429",
@@ -183,6 +274,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_good),
         cmocka_unit_test(test_sched),
+        cmocka_unit_test(test_jws_input_check),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
     int rc;
