@@ -347,9 +347,11 @@ static csa_err agt_new_objects(tok_ctx *tok, const agt_identity *id,
  * A swap interrupted at "stored" may have lost part of the new pair: a
  * module that rewrites an object in place (SoftHSM's file store truncates
  * the object file, then writes it) loses the object when the process is
- * killed inside C_SetAttributeValue.  Only the new objects are relabelled
- * at that step, so the old pair is whole: the renewal is rolled back to
- * it instead of promoting a certificate without its key.
+ * killed inside C_SetAttributeValue (agt_promote_new copies instead, but
+ * falls back to that relabel on modules that refuse copies).  Only the new
+ * objects are moved at that step, so the old pair is whole: the renewal is
+ * rolled back to it instead of promoting a certificate without its key.
+ * (On a first enrollment there is no old pair and nothing to publish.)
  */
 static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
                                   const agt_identity *id, agt_journal *j,
@@ -358,6 +360,7 @@ static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
     int have[TOK_CLASS__MAX] = {0};
     char next[AGT_LABEL_MAX];
     const char *missing = NULL;
+    X509 *cur = NULL;
     csa_err err = agt_new_objects(tok, id, j, 0, have);
 
     *rolled_back = 0;
@@ -382,6 +385,13 @@ static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
         (err = agt_journal_remove(state_dir, id)) != CSA_OK)
         return err;
     *rolled_back = 1;
+    if ((err = agt_current_cert(tok, id, &cur)) == CSA_ERR_NOT_FOUND) {
+        csa_err_clear();
+        return CSA_OK;
+    }
+    X509_free(cur);
+    if (err != CSA_OK)
+        return err;
     return agt_swap_publish(tok, state_dir, id);
 }
 

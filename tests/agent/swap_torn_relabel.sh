@@ -99,4 +99,25 @@ kill_at "$CFG" "kept key" "KILL_AFTER=C_CopyObject:1"
 kill_at "$CFG" "kept key" "TEAR=1"
 kill_at "$CFG" "kept key" nocopy "TEAR=1"
 renew "$CFG" "the kills of a kept-key renewal"
+
+# A first enrollment torn the same way has no old pair to fall back to:
+# recovery leaves the label empty, and enrolling again works.
+say "== first enrollment: P11SHIM_TEAR=1 (module without C_CopyObject)"
+CFG=$W/agent-first.ini
+agt_config "$CFG" < <(identity first first-key p256 torn.build.example.com)
+sed "s|^module = .*|module = $P11SHIM|" "$CFG" >"$W/shim.ini"
+export P11SHIM_FAIL=$NOCOPY P11SHIM_TEAR=1
+csa first-kill "$W/shim.ini" enroll first
+unset P11SHIM_FAIL P11SHIM_TEAR
+check_rc "first enrollment killed inside C_SetAttributeValue #1" 137
+csa first-recover "$CFG" account show
+check_rc "account show after the kill (recovery)" 0
+check_out "recovery saw the lost piece and rolled back" "is gone from the token"
+csa_list || fail "list"
+check_eq "nothing labelled 'first-key' or 'first-key.next' is left" "" \
+    "$(grep -oE 'label="first-key(\.next)?"' "$W/list.txt" | tr '\n' ' ')"
+check "no journal left" test ! -e "$STATE/first.journal"
+csa first-again "$CFG" enroll first
+check_rc "enrolling again" 0
+check_clean_pair first first-key "$CFG"
 agt_finish
