@@ -381,18 +381,19 @@ static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
              id->name, missing, j->new_id);
     agt_label(next, id, ".next");
     if ((err = agt_new_objects(tok, id, j, 1, have)) != CSA_OK ||
-        (err = agt_destroy_label(tok, next)) != CSA_OK ||
-        (err = agt_journal_remove(state_dir, id)) != CSA_OK)
+        (err = agt_destroy_label(tok, next)) != CSA_OK)
         return err;
-    *rolled_back = 1;
-    if ((err = agt_current_cert(tok, id, &cur)) == CSA_ERR_NOT_FOUND) {
+    /* The chain file before the journal goes (see agt_swap_forward). */
+    if ((err = agt_current_cert(tok, id, &cur)) == CSA_ERR_NOT_FOUND)
         csa_err_clear();
-        return CSA_OK;
+    else if (err != CSA_OK ||
+             (err = agt_swap_publish(tok, state_dir, id)) != CSA_OK) {
+        X509_free(cur);
+        return err;
     }
     X509_free(cur);
-    if (err != CSA_OK)
-        return err;
-    return agt_swap_publish(tok, state_dir, id);
+    *rolled_back = 1;
+    return agt_journal_remove(state_dir, id);
 }
 
 /* Roll forward from "stored": promote, retire, delete. */
@@ -428,12 +429,14 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
         if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
             return err;
     }
+    /* The chain file follows the token, after a recovery too; it is
+     * written before the journal goes, so that a crash in between is
+     * finished (and the file rewritten) at the next start. */
     if ((err = agt_retire(tok, state_dir, id)) != CSA_OK ||
         (err = agt_destroy_label(tok, next)) != CSA_OK ||
-        (err = agt_journal_remove(state_dir, id)) != CSA_OK)
+        (err = agt_swap_publish(tok, state_dir, id)) != CSA_OK)
         return err;
-    /* The chain file follows the token, after a recovery too. */
-    return agt_swap_publish(tok, state_dir, id);
+    return agt_journal_remove(state_dir, id);
 }
 
 csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
