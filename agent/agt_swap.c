@@ -398,20 +398,14 @@ static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
 
 /* Roll forward from "stored": promote, retire, delete. */
 static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
-                                const agt_identity *id, agt_journal *j,
-                                int *rolled_back)
+                                const agt_identity *id, agt_journal *j)
 {
     char next[AGT_LABEL_MAX], retired[AGT_LABEL_MAX];
     csa_err err = CSA_OK;
 
-    *rolled_back = 0;
     agt_label(next, id, ".next");
     agt_label(retired, id, ".retired");
     if (!strcmp(j->step, "stored")) {
-        if ((err = agt_swap_check_new(tok, state_dir, id, j, rolled_back)) !=
-                CSA_OK ||
-            *rolled_back)
-            return err;
         /* Both pairs carry the label for a moment; both are valid. */
         if ((err = agt_promote_new(tok, j, next, id->label)) != CSA_OK)
             return err;
@@ -524,9 +518,14 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
     }
     if (!strcmp(j.step, "stored") || !strcmp(j.step, "promoted") ||
         !strcmp(j.step, "retired")) {
+        if (!strcmp(j.step, "stored") &&
+            ((err = agt_swap_check_new(tok, state_dir, id, &j, &rolled_back)) !=
+                 CSA_OK ||
+             rolled_back))
+            return err;
         csa_warn("swap", "%s: finishing a swap interrupted at step %s",
                  id->name, j.step);
-        return agt_swap_forward(tok, state_dir, id, &j, &rolled_back);
+        return agt_swap_forward(tok, state_dir, id, &j);
     }
     return csa_raise(CSA_ERR_IO,
                      "swap journal of %s names an unknown step '%s'; "
@@ -685,7 +684,6 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
 {
     char next[AGT_LABEL_MAX];
     agt_journal j = {0};
-    int rolled_back = 0;
     const unsigned char *kid;
     size_t kid_len;
     csa_err err;
@@ -702,12 +700,5 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
     snprintf(j.step, sizeof(j.step), "stored");
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
         return err;
-    if ((err = agt_swap_forward(tok, state_dir, id, &j, &rolled_back)) ==
-            CSA_OK &&
-        rolled_back)
-        err = csa_raise(CSA_ERR_TOKEN,
-                        "the token lost part of the new pair of '%s' right "
-                        "after it was stored; the previous certificate stays",
-                        id->label);
-    return err;
+    return agt_swap_forward(tok, state_dir, id, &j);
 }
