@@ -20,12 +20,7 @@
 #     leaves exactly one pair.
 . "$(dirname "$0")/lib.sh"
 mode=$2
-agt_setup "$1" agt-bug --always-valid
-CFG=$W/agent.ini
-ID=sig LABEL=sig-key
-agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 bug.build.example.com)
-csa enroll-first "$CFG" enroll "$ID"
-check_rc "first enrollment" 0
+agt_enrolled "$1" agt-bug bug.build.example.com
 case $mode in
 state-pem-stale)
     CSAGENT_CRASH_AT=stored csa crash-stored "$CFG" enroll "$ID"

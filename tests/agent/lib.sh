@@ -281,3 +281,24 @@ check_pairs() { # DESCRIPTION LABEL
         fail "$1: private keys labelled '$2' without a certificate of the same id:${missing:- (no key at all)}"
     fi
 }
+
+# agt_enrolled WORKDIR TOKENLABEL DOMAIN: agt_setup (Pebble always valid),
+# config $CFG with identity ID=sig labelled LABEL=sig-key (P-256, DOMAIN),
+# enrolled once.
+agt_enrolled() {
+    agt_setup "$1" "$2" --always-valid
+    CFG=$W/agent.ini ID=sig LABEL=sig-key
+    agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 "$3")
+    csa enroll-first "$CFG" enroll "$ID"
+    check_rc "first enrollment" 0
+}
+
+# p11shim (tests/p11shim) in front of the token's module.
+agt_need_shim() {
+    [ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
+}
+# agt_shim_config CONFIG: writes $W/shim.ini, CONFIG through p11shim.
+agt_shim_config() {
+    sed "s|^module = .*|module = $P11SHIM|" "$1" >"$W/shim.ini"
+    export P11SHIM_MODULE=$CSA_MODULE
+}

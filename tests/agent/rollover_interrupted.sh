@@ -13,7 +13,7 @@
 # Then rollovers killed at each relabel and after each copy (below).
 #   rollover_interrupted.sh WORKDIR   (P11SHIM = path of p11shim.so)
 . "$(dirname "$0")/lib.sh"
-[ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
+agt_need_shim
 agt_setup "$1" agt-rollover --always-valid
 CFG=$W/agent.ini
 agt_config "$CFG" < <(identity app app-key p256 app.build.example.com)
@@ -24,8 +24,8 @@ url1=$(sed -n 's/^account: //p' "$AGT_OUT")
 check "account URL known ($url1)" test -n "$url1"
 
 # The same configuration through p11shim: the token refuses every relabel.
-sed "s|^module = .*|module = $P11SHIM|" "$CFG" >"$W/shim.ini"
-P11SHIM_MODULE=$CSA_MODULE P11SHIM_FAIL='C_SetAttributeValue:CKR_DEVICE_ERROR:*' \
+agt_shim_config "$CFG"
+P11SHIM_FAIL='C_SetAttributeValue:CKR_DEVICE_ERROR:*' \
     csa rollover-fails "$W/shim.ini" -v account rollover
 check_rc_nonzero "rollover with a token that refuses the relabel fails"
 check_out "the CA had accepted the keyChange" "rollover-account-key -> HTTP 200"
@@ -62,7 +62,6 @@ check_eq "no orphan key left under 'csagent-account.next'" 0 "$(count private-ke
 # file store does), or right after the new key was copied to the label
 # (P11SHIM_KILL_AFTER).  The new key, the only one the CA accepts now, is
 # never relabelled in place, so it survives; the next contact settles.
-export P11SHIM_MODULE=$CSA_MODULE
 for kill in ${ROLL_KILLS:-TEAR=1 TEAR=2 KILL_AFTER=C_CopyObject:1 KILL_AFTER=C_CopyObject:2}; do
     say "== rollover killed: P11SHIM_$kill"
     "$CSAGENT" -c "$CFG" pubkey --label csagent-account >"$W/acct-before.jwk" 2>/dev/null

@@ -12,13 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 # Authorizations are never reused, so the hook runs on every renewal.
 export PEBBLE_AUTHZREUSE=0
-agt_setup "$1" agt-swap --always-valid
-CFG=$W/agent.ini
-ID=sig LABEL=sig-key
-agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 swap.build.example.com)
-
-csa enroll-first "$CFG" enroll "$ID"
-check_rc "first enrollment" 0
+agt_enrolled "$1" agt-swap swap.build.example.com
 [ "$AGT_RC" = 0 ] || agt_finish
 
 # The leaf of the state directory's PEM equals the token's certificate.

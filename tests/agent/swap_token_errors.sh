@@ -10,15 +10,9 @@
 # exactly one pair, nothing under .next/.retired and no journal.
 #   swap_token_errors.sh WORKDIR   (P11SHIM = path of p11shim.so)
 . "$(dirname "$0")/lib.sh"
-[ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
-agt_setup "$1" agt-tokerr --always-valid
-CFG=$W/agent.ini
-ID=sig LABEL=sig-key
-agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 tokerr.build.example.com)
-csa enroll-first "$CFG" enroll "$ID"
-check_rc "first enrollment" 0
-sed "s|^module = .*|module = $P11SHIM|" "$CFG" >"$W/shim.ini"
-export P11SHIM_MODULE=$CSA_MODULE
+agt_need_shim
+agt_enrolled "$1" agt-tokerr tokerr.build.example.com
+agt_shim_config "$CFG"
 
 # In today's swap: key pair generated (C_GenerateKeyPair), certificate
 # stored under .next (C_CreateObject 1), new key, public key and

@@ -23,14 +23,8 @@
 # (rotate = no): 1 copy, 1 relabel.
 #   swap_torn_relabel.sh WORKDIR   (P11SHIM = path of p11shim.so)
 . "$(dirname "$0")/lib.sh"
-[ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
-agt_setup "$1" agt-torn --always-valid
-CFG=$W/agent.ini
-ID=sig LABEL=sig-key
-agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 torn.build.example.com)
-csa enroll-first "$CFG" enroll "$ID"
-check_rc "first enrollment" 0
-export P11SHIM_MODULE=$CSA_MODULE
+agt_need_shim
+agt_enrolled "$1" agt-torn torn.build.example.com
 NOCOPY=C_CopyObject:CKR_FUNCTION_NOT_SUPPORTED:*
 
 tok_serial() {
@@ -44,7 +38,7 @@ kill_at() {
     shift 2
     if [ "$1" = nocopy ]; then fail=$NOCOPY; shift; fi
     say "== $kind: P11SHIM_$1${fail:+ (module without C_CopyObject)}"
-    sed "s|^module = .*|module = $P11SHIM|" "$cfg" >"$W/shim.ini"
+    agt_shim_config "$cfg"
     before=$(tok_serial)
     export P11SHIM_FAIL=$fail "P11SHIM_$1"
     csa "kill-$1" "$W/shim.ini" enroll "$ID"
@@ -88,7 +82,7 @@ for n in 1 2 3; do kill_at "$CFG" "new key" nocopy "TEAR=$n"; done
 renew "$CFG" "the kills of a rotated-key renewal"
 
 # A module without copies and no kill: the relabel in place works.
-sed "s|^module = .*|module = $P11SHIM|" "$CFG" >"$W/shim.ini"
+agt_shim_config "$CFG"
 P11SHIM_FAIL=$NOCOPY csa nocopy "$W/shim.ini" enroll "$ID"
 check_rc "renewal with a module that refuses C_CopyObject" 0
 check_clean_pair "$ID" "$LABEL" "$CFG"
@@ -105,7 +99,7 @@ renew "$CFG" "the kills of a kept-key renewal"
 say "== first enrollment: P11SHIM_TEAR=1 (module without C_CopyObject)"
 CFG=$W/agent-first.ini
 agt_config "$CFG" < <(identity first first-key p256 torn.build.example.com)
-sed "s|^module = .*|module = $P11SHIM|" "$CFG" >"$W/shim.ini"
+agt_shim_config "$CFG"
 export P11SHIM_FAIL=$NOCOPY P11SHIM_TEAR=1
 csa first-kill "$W/shim.ini" enroll first
 unset P11SHIM_FAIL P11SHIM_TEAR

@@ -4,11 +4,7 @@
 # "<label>.retired" after a renewal and deletes it once the period is over
 # (at the next start); without it the retired pair goes at once.
 . "$(dirname "$0")/lib.sh"
-d_setup "$1"
-csca_org hotp-01
-otp_setup hotp hotp-1 release-hotp
-csca_start
-CFG=$W/agent.ini
+d_setup_hotp "$1"
 identity release release-signing hotp-01 "otp_secret = release-hotp" \
     "retire_grace = 3s" | d_config "$CFG"
 register "$CFG"

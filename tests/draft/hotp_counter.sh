@@ -10,11 +10,7 @@
 #   - a replayed counter (the file lowered by hand) is refused by csca and
 #     the old certificate stays in place
 . "$(dirname "$0")/lib.sh"
-d_setup "$1"
-csca_org hotp-01
-otp_setup hotp hotp-1 release-hotp
-csca_start
-CFG=$W/agent.ini
+d_setup_hotp "$1"
 identity release release-signing hotp-01 "otp_secret = release-hotp" | d_config "$CFG"
 register "$CFG"
 H=$STATE/release.hotp

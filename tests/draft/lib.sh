@@ -238,6 +238,17 @@ otp_setup() {
     [ "$D_RC" = 0 ] || fatal "otp-import $3 failed: $(cat "$D_ERR")"
 }
 
+# d_setup_hotp WORKDIR: d_setup, an organisation whose factor is hotp-01,
+# the HOTP seed hotp-1 in csca and as release-hotp in the token, csca
+# started; CFG=$W/agent.ini (not yet written).
+d_setup_hotp() {
+    d_setup "$1"
+    csca_org hotp-01
+    otp_setup hotp hotp-1 release-hotp
+    csca_start
+    CFG=$W/agent.ini
+}
+
 # admin_ca : a test administrator CA (openssl, files in $W/admin)
 admin_ca() {
     mkdir -p "$W/admin"

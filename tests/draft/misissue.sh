@@ -8,11 +8,7 @@
 # serial before and after, the token's objects are exactly as before, and
 # no label.next objects are left.
 . "$(dirname "$0")/lib.sh"
-d_setup "$1"
-csca_org hotp-01
-otp_setup hotp hotp-1 release-hotp
-csca_start
-CFG=$W/agent.ini
+d_setup_hotp "$1"
 L=release-signing
 # (each csca start picks a new port: the config is rewritten with it; the
 # account is found again by its key)

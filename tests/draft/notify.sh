@@ -7,11 +7,7 @@
 #   - a failing notify program does not fail the enrollment (warning only)
 #   - without [hooks] allowed it is not run at all
 . "$(dirname "$0")/lib.sh"
-d_setup "$1"
-csca_org hotp-01
-otp_setup hotp hotp-1 release-hotp
-csca_start
-CFG=$W/agent.ini
+d_setup_hotp "$1"
 printf '[hooks]\nallowed = true\n' >"$POLICY"
 NOTIFY=$W/notify.sh
 cat >"$NOTIFY" <<N
