@@ -64,5 +64,7 @@ int agt_cmd_status(agt_globals *g, int argc, char **argv);
 int agt_cmd_otp_import(agt_globals *g, int argc, char **argv);
 int agt_cmd_check(agt_globals *g, int argc, char **argv);
 int agt_cmd_run(agt_globals *g, int argc, char **argv);
+int agt_cmd_exec(agt_globals *g, int argc, char **argv);
+int agt_cmd_orphans(agt_globals *g, int argc, char **argv);
 
 #endif

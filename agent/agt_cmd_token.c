@@ -245,3 +245,11 @@ int agt_cmd_pubkey(agt_globals *g, int argc, char **argv)
     tok_close(tok);
     return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
 }
+
+int agt_cmd_orphans(agt_globals *g, int argc, char **argv)
+{
+    (void)g;
+    (void)argc;
+    (void)argv;
+    return AGT_EXIT_USAGE; /* being written (issue 10) */
+}

@@ -191,6 +191,17 @@ static int agt_agent_key(agt_parse *p, const char *k, const char *v)
                         "retry_max must be a duration (60s, 5m, 6h), "
                         "not '%s'",
                         v);
+    if (!strcmp(k, "signer_wait")) {
+        if (!strcmp(v, "0")) {
+            c->signer_wait = 0;
+            return 1;
+        }
+        return agt_parse_duration(v, &c->signer_wait) ||
+               agt_fail(p,
+                        "signer_wait must be 0 or a duration (30s, 5m, "
+                        "1h), not '%s'",
+                        v);
+    }
     return agt_fail(p, "unknown key '%s' in [agent]", k);
 }
 
@@ -308,16 +319,45 @@ static int agt_ini_handler(void *user, const char *section, const char *key,
     return agt_fail(p, "unknown section [%s]", section);
 }
 
+/* A label the swap derives "<label>.next", ".retired" and ".chain" from
+ * must leave room for them; one with a NUL could not be matched. */
+static csa_err agt_check_label(const agt_config *c, const char *where,
+                               const char *label)
+{
+    if (*label == '\0')
+        return csa_raise(CSA_ERR_CONFIG, "%s: %s: the label is empty", c->path,
+                         where);
+    if (strlen(label) > AGT_LABEL_LEN_MAX)
+        return csa_raise(CSA_ERR_CONFIG,
+                         "%s: %s: the label is %zu bytes long; at most %d "
+                         "leave room for '<label>.retired'",
+                         c->path, where, strlen(label), AGT_LABEL_LEN_MAX);
+    return CSA_OK;
+}
+
 /* Whole-file checks that need every key: required keys per identity. */
 static csa_err agt_config_check(agt_config *c)
 {
+    char where[300];
     int i;
 
+    if (c->account_key != NULL &&
+        agt_check_label(c, "[ca] account_key", c->account_key) != CSA_OK)
+        return CSA_ERR_CONFIG;
     for (i = 0; i < c->n_ids; i++) {
         agt_identity *id = &c->ids[i];
 
         if (id->label == NULL)
             return csa_raise(CSA_ERR_CONFIG, "%s: [identity %s] has no label",
+                             c->path, id->name);
+        snprintf(where, sizeof(where), "[identity %.200s] label", id->name);
+        if (agt_check_label(c, where, id->label) != CSA_OK)
+            return CSA_ERR_CONFIG;
+        if (strlen(id->name) > 200 || strchr(id->name, '/') != NULL)
+            return csa_raise(CSA_ERR_CONFIG,
+                             "%s: [identity %.200s]: an identity name names "
+                             "files in state_dir: at most 200 bytes and no "
+                             "'/'",
                              c->path, id->name);
         if (id->domain == NULL && id->email == NULL)
             return csa_raise(CSA_ERR_CONFIG,
@@ -347,6 +387,7 @@ csa_err agt_config_load(const char *path, agt_config **out)
     p.cfg->renew_at = 2.0 / 3.0;
     p.cfg->retry_base = 60;
     p.cfg->retry_max = 6 * 3600;
+    p.cfg->signer_wait = 300;
     f = fopen(path, "r");
     if (f == NULL) {
         csa_err err = csa_raise(CSA_ERR_CONFIG, "cannot open %s: %s", path,

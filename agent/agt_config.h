@@ -14,6 +14,9 @@
 
 #define AGT_MAX_IDENTITIES 32
 #define AGT_MAX_LIST 16
+/* The longest label: "<label>.retired" must still fit the 128 bytes a
+ * listing keeps of a label (tok_obj_info). */
+#define AGT_LABEL_LEN_MAX 120
 
 typedef struct {
     char *name;     /* section name after "identity " */
@@ -66,6 +69,7 @@ typedef struct {
     double renew_at;    /* fraction of the lifetime (default 2/3) */
     long retry_base;    /* first back-off after a failure, seconds */
     long retry_max;     /* back-off cap, seconds */
+    long signer_wait;   /* how long a swap waits for `csagent exec` */
     agt_identity ids[AGT_MAX_IDENTITIES];
     int n_ids;
 } agt_config;

@@ -31,6 +31,10 @@ static const struct {
      "each identity's certificate and next renewal (--json)"},
     {"check", agt_cmd_check,
      "check the configuration against the policy (no token, no network)"},
+    {"exec", agt_cmd_exec,
+     "run a signing command with the identity's current pair, no swap"},
+    {"orphans", agt_cmd_orphans,
+     "list (or delete, when named) token objects with no label and no id"},
     {"otp-import", agt_cmd_otp_import,
      "import an OTP seed (base32) into the token for hotp/totp-01"},
 };
