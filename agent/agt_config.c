@@ -350,6 +350,7 @@ static csa_err agt_config_check(agt_config *c)
         if (id->label == NULL)
             return csa_raise(CSA_ERR_CONFIG, "%s: [identity %s] has no label",
                              c->path, id->name);
+        id->signer_wait = c->signer_wait;
         snprintf(where, sizeof(where), "[identity %.200s] label", id->name);
         if (agt_check_label(c, where, id->label) != CSA_OK)
             return CSA_ERR_CONFIG;

@@ -33,6 +33,7 @@ typedef struct {
     bool rotate;       /* new key each renewal (default) */
     bool csr_san_dns;  /* codesigning: also put the domain in a SAN */
     long retire_grace; /* seconds the retired pair is kept (0: none) */
+    long signer_wait;  /* [agent] signer_wait, copied for the swap */
     /* draft-ietf-acme-client challenge material (docs/protocol.md) */
     char *otp_secret;  /* label of the HMAC seed in the token */
     char *otp_program; /* prints a human-held OTP on stdout */

@@ -47,11 +47,10 @@ int agt_lock_file(const char *state_dir, const char *name, agt_lock_mode mode,
     while (flock(fd, op) != 0) {
         struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
 
-        if ((errno != EWOULDBLOCK && errno != EINTR) ||
-            agt_now() >= deadline) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || agt_now() >= deadline) {
             close(fd);
-            csa_raise(CSA_ERR_BUSY, "%s: %s is held by another process%s",
-                      what, path,
+            csa_raise(CSA_ERR_BUSY, "%s: %s is held by another process%s", what,
+                      path,
                       wait_s > 0 ? " for longer than the wait allowed" : "");
             return -1;
         }

@@ -28,6 +28,11 @@ typedef struct tok_ctx tok_ctx;
 typedef struct tok_key tok_key;
 typedef unsigned long tok_handle;
 
+/* CKA_IDs csagent makes are TOK_ID_LEN random bytes; ids up to TOK_ID_MAX
+ * bytes are read from a token (longer ones are another program's). */
+#define TOK_ID_LEN 16
+#define TOK_ID_MAX 64
+
 typedef enum {
     TOK_KEY_RSA3072 = 0,
     TOK_KEY_RSA4096,
@@ -123,6 +128,14 @@ const char *tok_token_label(const tok_ctx *ctx);
  * allow_duplicate.  The caller frees *out with tok_key_free(). */
 csa_err tok_key_generate(tok_ctx *ctx, const char *label, tok_key_type type,
                          bool allow_duplicate, tok_key **out);
+/* The same with a CKA_ID the caller chose (and journalled) beforehand, so
+ * that whatever a crash inside C_GenerateKeyPair leaves can be attributed
+ * to it by id and label. */
+csa_err tok_key_generate_id(tok_ctx *ctx, const char *label, tok_key_type type,
+                            const unsigned char *id, size_t id_len,
+                            bool allow_duplicate, tok_key **out);
+/* len random bytes from the token's RNG (for a new CKA_ID). */
+csa_err tok_random_id(tok_ctx *ctx, unsigned char *id, size_t len);
 /* Finds exactly one private key by label, or by a pkcs11: URI (object=,
  * id=).  More than one match is CSA_ERR_AMBIGUOUS.  Caller frees. */
 csa_err tok_key_find(tok_ctx *ctx, const char *label_or_uri, tok_key **out);

@@ -176,26 +176,51 @@ static tok_key *tok_key_alloc(tok_ctx *t, const char *label, tok_key_type type,
     return k;
 }
 
+csa_err tok_random_id(tok_ctx *t, unsigned char *id, size_t len)
+{
+    csa_err err = tok_check_usable(t);
+    CK_RV rv;
+
+    if (err != CSA_OK)
+        return err;
+    if ((rv = tok_ck_generate_random(t, id, len)) != CKR_OK)
+        return tok_rv_raise(rv, "cannot get random bytes from the token");
+    return CSA_OK;
+}
+
 csa_err tok_key_generate(tok_ctx *t, const char *label, tok_key_type type,
                          bool allow_duplicate, tok_key **out)
 {
-    unsigned char id[16];
+    unsigned char id[TOK_ID_LEN];
+    csa_err err;
+
+    *out = NULL;
+    /* A random CKA_ID from the token's RNG ties key and certificate. */
+    if ((err = tok_random_id(t, id, sizeof(id))) != CSA_OK)
+        return err;
+    return tok_key_generate_id(t, label, type, id, sizeof(id), allow_duplicate,
+                               out);
+}
+
+csa_err tok_key_generate_id(tok_ctx *t, const char *label, tok_key_type type,
+                            const unsigned char *id, size_t id_len,
+                            bool allow_duplicate, tok_key **out)
+{
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
     tok_key *k;
     csa_err err = tok_check_usable(t);
-    CK_RV rv;
 
     *out = NULL;
     if (err != CSA_OK)
         return err;
     if ((unsigned)type >= TOK_KEY__MAX || label == NULL || *label == '\0')
         return csa_raise(CSA_ERR_INVALID, "bad key type or empty label");
+    if (id == NULL || id_len == 0 || id_len > TOK_ID_MAX)
+        return csa_raise(CSA_ERR_INVALID, "a key id of %zu bytes (1 to %d)",
+                         id_len, TOK_ID_MAX);
     if (!allow_duplicate && (err = tok_label_free(t, label)) != CSA_OK)
         return err;
-    /* A random CKA_ID from the token's RNG ties key and certificate. */
-    if ((rv = tok_ck_generate_random(t, id, sizeof(id))) != CKR_OK)
-        return tok_rv_raise(rv, "cannot get random bytes from the token");
-    err = tok_generate_pair(t, label, type, id, sizeof(id), &hpub, &hpriv);
+    err = tok_generate_pair(t, label, type, id, id_len, &hpub, &hpriv);
     if (err != CSA_OK)
         return err;
     if ((err = tok_verify_private(t, hpriv)) != CSA_OK) {
@@ -203,7 +228,7 @@ csa_err tok_key_generate(tok_ctx *t, const char *label, tok_key_type type,
         (void)tok_ck_destroy(t, hpub);
         return err;
     }
-    if ((k = tok_key_alloc(t, label, type, id, sizeof(id))) == NULL)
+    if ((k = tok_key_alloc(t, label, type, id, id_len)) == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     k->priv = hpriv;
     k->pub = hpub;
