@@ -86,6 +86,9 @@ static void agt_print_object(const tok_obj_info *o)
     id[2 * o->id_len] = '\0';
     printf("%-12s label=\"%s\" id=%s type=%s\n", agt_class_name(o->cls),
            o->label, o->id_len ? id : "-", o->type);
+    if (o->label[0] == '\0' && o->id_len == 0)
+        printf("             unattributed: no label and no id (see "
+               "csagent orphans)\n");
     if (o->cls == TOK_CLASS_PRIVATE_KEY || o->cls == TOK_CLASS_SECRET_KEY)
         printf("             sensitive=%s extractable=%s "
                "always-sensitive=%s never-extractable=%s token=%s "
@@ -244,12 +247,4 @@ int agt_cmd_pubkey(agt_globals *g, int argc, char **argv)
     tok_key_free(key);
     tok_close(tok);
     return err == CSA_OK ? AGT_EXIT_OK : agt_fail_exit(err);
-}
-
-int agt_cmd_orphans(agt_globals *g, int argc, char **argv)
-{
-    (void)g;
-    (void)argc;
-    (void)argv;
-    return AGT_EXIT_USAGE; /* being written (issue 10) */
 }

@@ -3,151 +3,41 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "csa_log.h"
+#include "agt_journal.h"
+#include "agt_lock.h"
 #include "agt_status.h"
+#include "csa_log.h"
 #include "csa_util.h"
 
 #define AGT_LABEL_MAX 160
 
+/* The labels of one identity's objects. */
 typedef struct {
-    char step[16];
-    char new_id[129]; /* hex CKA_ID of the new key */
-    char new_fp[65];  /* hex SHA-256 of the new certificate */
-    int rotate;
-} agt_journal;
+    char cur[AGT_LABEL_MAX];     /* "<label>": what signers use */
+    char next[AGT_LABEL_MAX];    /* "<label>.next": the pending pair */
+    char retired[AGT_LABEL_MAX]; /* "<label>.retired": the old pair */
+    char chain[AGT_LABEL_MAX];   /* "<label>.chain": issuing CAs */
+} agt_labels;
 
-static void agt_hex(const unsigned char *in, size_t len, char *out)
+static void agt_labels_of(const agt_identity *id, agt_labels *l)
 {
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
-    out[2 * len] = '\0';
+    snprintf(l->cur, sizeof(l->cur), "%s", id->label);
+    snprintf(l->next, sizeof(l->next), "%s.next", id->label);
+    snprintf(l->retired, sizeof(l->retired), "%s.retired", id->label);
+    snprintf(l->chain, sizeof(l->chain), "%s.chain", id->label);
 }
 
-static char *agt_journal_path(const char *state_dir, const agt_identity *id)
-{
-    char *p = NULL;
-
-    if (asprintf(&p, "%s/%s.journal", state_dir, id->name) < 0)
-        return NULL;
-    return p;
-}
-
-/* Test-only: CSAGENT_CRASH_AT=<step> aborts right after that step is
- * journalled, to prove recovery (tests/swap). */
-static void agt_crash_point(const char *step)
-{
-    const char *at = getenv("CSAGENT_CRASH_AT");
-
-    if (at != NULL && strcmp(at, step) == 0) {
-        csa_error("swap", "CSAGENT_CRASH_AT=%s: aborting on purpose", step);
-        abort();
-    }
-}
-
-static csa_err agt_journal_write(const char *state_dir, const agt_identity *id,
-                                 const agt_journal *j)
-{
-    json_object *o = json_object_new_object();
-    char *path = agt_journal_path(state_dir, id);
-    const char *text;
-    csa_err err;
-
-    json_object_object_add(o, "step", json_object_new_string(j->step));
-    json_object_object_add(o, "label", json_object_new_string(id->label));
-    json_object_object_add(o, "new_id", json_object_new_string(j->new_id));
-    json_object_object_add(o, "new_fp", json_object_new_string(j->new_fp));
-    json_object_object_add(o, "rotate", json_object_new_boolean(j->rotate));
-    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
-    err = path == NULL ? csa_raise(CSA_ERR_NOMEM, "out of memory")
-                       : csa_file_write_atomic(path, text, strlen(text), 0600);
-    json_object_put(o);
-    free(path);
-    if (err == CSA_OK) {
-        csa_debug("swap", "%s: journal step %s", id->name, j->step);
-        agt_crash_point(j->step);
-    }
-    return err;
-}
-
-static void agt_json_copy(json_object *o, const char *key, char *dst,
-                          size_t size)
-{
-    json_object *v;
-
-    dst[0] = '\0';
-    if (json_object_object_get_ex(o, key, &v) &&
-        json_object_is_type(v, json_type_string))
-        snprintf(dst, size, "%s", json_object_get_string(v));
-}
-
-/* Returns CSA_ERR_NOT_FOUND when there is no journal. */
-static csa_err agt_journal_read(const char *state_dir, const agt_identity *id,
-                                agt_journal *j)
-{
-    char *path = agt_journal_path(state_dir, id), *text = NULL;
-    json_object *o, *v;
-    csa_err err;
-
-    memset(j, 0, sizeof(*j));
-    if (path == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    if (access(path, F_OK) != 0) {
-        free(path);
-        return CSA_ERR_NOT_FOUND;
-    }
-    err = csa_file_read(path, 65536, &text, NULL);
-    o = err == CSA_OK ? json_tokener_parse(text) : NULL;
-    if (err == CSA_OK && !json_object_is_type(o, json_type_object))
-        err = csa_raise(CSA_ERR_IO,
-                        "swap journal %s is not a JSON object; it was not "
-                        "touched (inspect the token, then remove it)",
-                        path);
-    if (err == CSA_OK) {
-        agt_json_copy(o, "step", j->step, sizeof(j->step));
-        agt_json_copy(o, "new_id", j->new_id, sizeof(j->new_id));
-        agt_json_copy(o, "new_fp", j->new_fp, sizeof(j->new_fp));
-        j->rotate = json_object_object_get_ex(o, "rotate", &v) &&
-                    json_object_get_boolean(v);
-    }
-    json_object_put(o);
-    free(text);
-    free(path);
-    return err;
-}
-
-static csa_err agt_journal_remove(const char *state_dir, const agt_identity *id)
-{
-    char *path = agt_journal_path(state_dir, id);
-    csa_err err = CSA_OK;
-
-    if (path == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    if (unlink(path) != 0 && errno != ENOENT)
-        err = csa_raise(CSA_ERR_IO, "cannot remove %s: %s", path,
-                        strerror(errno));
-    free(path);
-    return err;
-}
-
-static void agt_label(char *out, const agt_identity *id, const char *suffix)
-{
-    snprintf(out, AGT_LABEL_MAX, "%s%s", id->label, suffix);
-}
-
-static void agt_cert_fp(X509 *x, char out[65])
+static void agt_cert_fp(X509 *x, char out[AGT_HEX_FP_MAX])
 {
     unsigned char md[32];
     unsigned int len = 0;
@@ -156,92 +46,186 @@ static void agt_cert_fp(X509 *x, char out[65])
     agt_hex(md, len, out);
 }
 
-/* Is this object part of the new pair?  Keys by CKA_ID, certificates by
- * fingerprint (with a kept key old and new certificates share the id). */
-static int agt_is_new(tok_ctx *tok, const tok_obj_info *o, const agt_journal *j)
-{
-    char hex[129], fp[65];
-    X509 *x = NULL;
+/*
+ * Objects a journal names: a label, a CKA_ID and a class, and for a
+ * certificate optionally its SHA-256 (with a kept key the old and the new
+ * certificate share label and id).  These are the only objects the swap
+ * ever deletes.
+ */
+typedef struct {
+    const char *label;
+    const char *id; /* hex, never empty */
+    tok_class cls;
+    const char *fp; /* certificates: hex SHA-256, or "" for any */
+} agt_name;
 
-    if (o->cls != TOK_CLASS_CERTIFICATE) {
-        agt_hex(o->id, o->id_len, hex);
-        return strcmp(hex, j->new_id) == 0;
+/* The objects that match name; *out is malloc'd (caller frees). */
+static csa_err agt_named(tok_ctx *tok, const agt_name *name, tok_obj_info **out,
+                         size_t *n)
+{
+    unsigned char id[TOK_ID_MAX];
+    char fp[AGT_HEX_FP_MAX];
+    int id_len = agt_unhex(name->id, id, sizeof(id));
+    size_t i, k = 0;
+    csa_err err;
+
+    *out = NULL;
+    *n = 0;
+    if (id_len <= 0)
+        return csa_raise(CSA_ERR_INVALID, "journal names no usable id");
+    err = tok_objects(tok, name->label, id, (size_t)id_len, name->cls, out, n);
+    if (err != CSA_OK || name->cls != TOK_CLASS_CERTIFICATE ||
+        name->fp == NULL || name->fp[0] == '\0')
+        return err;
+    for (i = 0; i < *n; i++) {
+        X509 *x = NULL;
+
+        if (tok_cert_get(tok, (*out)[i].handle, &x) != CSA_OK) {
+            csa_err_clear();
+            continue;
+        }
+        agt_cert_fp(x, fp);
+        X509_free(x);
+        if (strcmp(fp, name->fp) == 0)
+            (*out)[k++] = (*out)[i];
     }
-    if (tok_cert_get(tok, o->handle, &x) != CSA_OK)
-        return 0;
-    agt_cert_fp(x, fp);
-    X509_free(x);
-    return strcmp(fp, j->new_fp) == 0;
+    *n = k;
+    return CSA_OK;
 }
 
-/* Relabels the old objects labelled from (not the new pair's) to to.  A
- * crash inside may lose an old object; the new pair is whole by then. */
-static csa_err agt_relabel_old(tok_ctx *tok, const agt_journal *j,
-                               const char *from, const char *to)
+static csa_err agt_named_count(tok_ctx *tok, const agt_name *name, size_t *n)
+{
+    tok_obj_info *objs = NULL;
+    csa_err err = agt_named(tok, name, &objs, n);
+
+    free(objs);
+    return err;
+}
+
+static csa_err agt_named_destroy(tok_ctx *tok, const agt_name *name)
 {
     tok_obj_info *objs = NULL;
     size_t n = 0, i;
-    csa_err err = tok_objects(tok, from, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+    csa_err err = agt_named(tok, name, &objs, &n);
 
     for (i = 0; err == CSA_OK && i < n; i++) {
-        if (objs[i].cls == TOK_CLASS_SECRET_KEY)
-            continue;
-        if (!agt_is_new(tok, &objs[i], j))
-            err = tok_obj_relabel(tok, objs[i].handle, to);
+        csa_debug("swap", "deleting %s '%s' id %s", objs[i].type, name->label,
+                  name->id);
+        err = tok_obj_destroy(tok, objs[i].handle);
     }
     free(objs);
     return err;
 }
 
 /*
- * Promotes the new pair from .next to the label by copy, then delete: the
- * new objects are never rewritten in place, so a crash cannot lose them
- * (SoftHSM's file store truncates an object file before rewriting it).
- * An object whose copy is already under the label (a promotion interrupted
- * between copy and delete) is not copied twice.  A module that refuses
- * copies gets a relabel in place; agt_swap_check_new covers what a crash
- * can then lose.
+ * Gives the object name a copy under to (C_CopyObject: a key's value never
+ * leaves the token).  A copy already there (a step resumed after a crash)
+ * is not made twice; a missing source is CSA_ERR_NOT_FOUND.  With
+ * may_relabel, a module that refuses copies, or fails one, gets a relabel
+ * in place: that needs no new space on the token, but a kill inside it may
+ * lose the object (SoftHSM truncates an object file before rewriting it),
+ * which recovery treats as an incomplete pair.
  */
-static csa_err agt_promote_new(tok_ctx *tok, const agt_journal *j,
-                               const char *next, const char *label)
+static csa_err agt_named_copy(tok_ctx *tok, const agt_name *name,
+                              const char *to, bool may_relabel)
 {
-    tok_obj_info *objs = NULL, *cur = NULL;
-    size_t n = 0, ncur = 0, i;
-    int have[TOK_CLASS__MAX] = {0};
-    csa_err err =
-        tok_objects(tok, label, NULL, 0, TOK_CLASS_OTHER, &cur, &ncur);
+    agt_name dst = *name;
+    tok_obj_info *objs = NULL;
+    size_t n = 0;
+    csa_err err;
 
-    for (i = 0; err == CSA_OK && i < ncur; i++)
-        if (agt_is_new(tok, &cur[i], j))
-            have[cur[i].cls] = 1;
-    free(cur);
-    if (err == CSA_OK)
-        err = tok_objects(tok, next, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
-    for (i = 0; err == CSA_OK && i < n; i++) {
-        if (objs[i].cls == TOK_CLASS_SECRET_KEY ||
-            !agt_is_new(tok, &objs[i], j))
-            continue;
-        err = !have[objs[i].cls] ? tok_obj_move(tok, objs[i].handle, label)
-                                 : tok_obj_destroy(tok, objs[i].handle);
+    dst.label = to;
+    if ((err = agt_named_count(tok, &dst, &n)) != CSA_OK || n > 0)
+        return err;
+    if ((err = agt_named(tok, name, &objs, &n)) == CSA_OK && n == 0)
+        err = csa_raise(CSA_ERR_NOT_FOUND, "no object labelled '%s' with id %s",
+                        name->label, name->id);
+    if (err == CSA_OK &&
+        (err = tok_obj_copy(tok, objs[0].handle, to, NULL)) != CSA_OK &&
+        may_relabel) {
+        csa_warn("swap", "copying '%s' to '%s' failed (%s); relabelling it",
+                 name->label, to, csa_errmsg());
+        csa_err_clear();
+        err = tok_obj_relabel(tok, objs[0].handle, to);
     }
     free(objs);
     return err;
 }
 
-static csa_err agt_destroy_label(tok_ctx *tok, const char *label)
+/* The objects of one pair as a journal names them: the keys only when
+ * with_keys (a rotated key), the certificate by fp when fp is set. */
+static int agt_pair_names(const char *label, const char *id, const char *fp,
+                          bool with_keys, agt_name out[3])
 {
-    tok_obj_info *objs = NULL;
-    size_t n = 0, i;
-    csa_err err = tok_objects(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+    int n = 0;
 
-    for (i = 0; err == CSA_OK && i < n; i++)
-        err = tok_obj_destroy(tok, objs[i].handle);
-    free(objs);
+    if (with_keys) {
+        out[n++] = (agt_name){label, id, TOK_CLASS_PUBLIC_KEY, ""};
+        out[n++] = (agt_name){label, id, TOK_CLASS_PRIVATE_KEY, ""};
+    }
+    out[n++] = (agt_name){label, id, TOK_CLASS_CERTIFICATE, fp};
+    return n;
+}
+
+/* Deletes a pair's objects under label (certificate first: a signer never
+ * finds the old certificate without its key). */
+static csa_err agt_pair_destroy(tok_ctx *tok, const char *label, const char *id,
+                                const char *fp, bool with_keys)
+{
+    agt_name names[3];
+    int n = agt_pair_names(label, id, fp, with_keys, names), i;
+    csa_err err = CSA_OK;
+
+    for (i = n - 1; err == CSA_OK && i >= 0; i--)
+        err = agt_named_destroy(tok, &names[i]);
     return err;
 }
 
-static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
-                                const agt_identity *id);
+/* Copies a pair from one label to another (keys first, certificate last:
+ * a signer never finds the new certificate without its key).  Only the
+ * promotion may fall back to moving the objects (may_relabel, see
+ * agt_named_copy): moving the old pair aside would empty the label early. */
+static csa_err agt_pair_copy(tok_ctx *tok, const char *from, const char *to,
+                             const char *id, const char *fp, bool with_keys,
+                             bool may_relabel)
+{
+    agt_name names[3];
+    int n = agt_pair_names(from, id, fp, with_keys, names), i;
+    csa_err err = CSA_OK;
+
+    for (i = 0; err == CSA_OK && i < n; i++)
+        err = agt_named_copy(tok, &names[i], to, may_relabel);
+    return err;
+}
+
+/* Whether every object of the pair is under label or label2. */
+static csa_err agt_pair_whole(tok_ctx *tok, const char *label,
+                              const char *label2, const char *id,
+                              const char *fp, bool with_keys,
+                              const char **missing)
+{
+    static const char *const what[] = {"public key", "private key",
+                                       "certificate"};
+    agt_name names[3];
+    int n = agt_pair_names(label, id, fp, with_keys, names), i;
+    size_t a, b;
+    csa_err err = CSA_OK;
+
+    *missing = NULL;
+    for (i = 0; err == CSA_OK && i < n && *missing == NULL; i++) {
+        agt_name alt = names[i];
+
+        alt.label = label2;
+        if ((err = agt_named_count(tok, &names[i], &a)) == CSA_OK &&
+            (err = agt_named_count(tok, &alt, &b)) == CSA_OK && a + b == 0)
+            *missing = what[names[i].cls == TOK_CLASS_CERTIFICATE   ? 2
+                            : names[i].cls == TOK_CLASS_PRIVATE_KEY ? 1
+                                                                    : 0];
+    }
+    return err;
+}
+
+/* ---- the grace period of a retired pair ---- */
 
 static char *agt_grace_path(const char *state_dir, const agt_identity *id)
 {
@@ -252,228 +236,482 @@ static char *agt_grace_path(const char *state_dir, const agt_identity *id)
     return p;
 }
 
-/* The retired pair goes at once, or after retire_grace: the time it may
- * be deleted is kept in <state>/<identity>.retired. */
-static csa_err agt_retire(tok_ctx *tok, const char *state_dir,
-                          const agt_identity *id)
+/* <state>/<identity>.retired holds "<due> <id> <fp>": when the retired
+ * pair may be deleted, and which objects under "<label>.retired" it is
+ * (the record that they are ours).  Files of older versions hold only the
+ * time: their objects are not deleted, only reported. */
+static time_t agt_grace_read(const char *state_dir, const agt_identity *id,
+                             char rid[AGT_HEX_ID_MAX])
 {
-    char retired[AGT_LABEL_MAX], buf[32], *path;
-    csa_err err;
+    char *path = agt_grace_path(state_dir, id), *text = NULL;
+    char idbuf[AGT_HEX_ID_MAX + 1] = "";
+    long long due = 0;
 
-    agt_label(retired, id, ".retired");
-    if (id->retire_grace <= 0)
-        return agt_destroy_label(tok, retired);
-    if ((path = agt_grace_path(state_dir, id)) == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    snprintf(buf, sizeof(buf), "%lld\n",
-             (long long)(time(NULL) + id->retire_grace));
-    err = csa_file_write_atomic(path, buf, strlen(buf), 0600);
+    rid[0] = '\0';
+    if (path != NULL && access(path, F_OK) == 0 &&
+        csa_file_read(path, 512, &text, NULL) == CSA_OK &&
+        sscanf(text, "%lld %128s", &due, idbuf) >= 1 &&
+        agt_unhex(idbuf, (unsigned char[TOK_ID_MAX]){0}, TOK_ID_MAX) > 0)
+        snprintf(rid, AGT_HEX_ID_MAX, "%s", idbuf);
+    csa_err_clear();
+    free(text);
     free(path);
-    csa_info("swap", "%s: keeping the retired pair as '%s' for %lds", id->name,
-             retired, id->retire_grace);
-    return err;
+    return (time_t)due;
 }
 
 time_t agt_swap_reap_due(const char *state_dir, const agt_identity *id)
 {
-    char *path = agt_grace_path(state_dir, id), *text = NULL;
-    time_t due = 0;
+    char rid[AGT_HEX_ID_MAX];
 
-    if (path != NULL && access(path, F_OK) == 0 &&
-        csa_file_read(path, 64, &text, NULL) == CSA_OK)
-        due = (time_t)strtoll(text, NULL, 10);
-    csa_err_clear();
-    free(text);
-    free(path);
-    return due;
+    return agt_grace_read(state_dir, id, rid);
+}
+
+/* Deletes the retired pair the grace file names, and the file. */
+static csa_err agt_grace_drop(tok_ctx *tok, const char *state_dir,
+                              const agt_identity *id)
+{
+    static const tok_class classes[] = {
+        TOK_CLASS_CERTIFICATE, TOK_CLASS_PRIVATE_KEY, TOK_CLASS_PUBLIC_KEY};
+    char rid[AGT_HEX_ID_MAX], *path;
+    agt_labels l;
+    time_t due = agt_grace_read(state_dir, id, rid);
+    csa_err err = CSA_OK;
+    size_t i;
+
+    if (due == 0)
+        return CSA_OK;
+    agt_labels_of(id, &l);
+    if (rid[0] == '\0')
+        csa_warn("swap",
+                 "%s: %s/%s.retired names no object (written by an older "
+                 "csagent); objects labelled '%s' are left for you to "
+                 "delete",
+                 id->name, state_dir, id->name, l.retired);
+    for (i = 0; rid[0] != '\0' && err == CSA_OK && i < 3; i++)
+        err =
+            agt_named_destroy(tok, &(agt_name){l.retired, rid, classes[i], ""});
+    if (err == CSA_OK && (path = agt_grace_path(state_dir, id)) != NULL) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            err = csa_raise(CSA_ERR_IO, "cannot remove %s: %s", path,
+                            strerror(errno));
+        free(path);
+    }
+    return err;
 }
 
 csa_err agt_swap_reap(tok_ctx *tok, const char *state_dir,
                       const agt_identity *id, time_t now)
 {
-    char retired[AGT_LABEL_MAX], *path;
-    time_t due = agt_swap_reap_due(state_dir, id);
+    char rid[AGT_HEX_ID_MAX];
+    time_t due = agt_grace_read(state_dir, id, rid);
     csa_err err;
 
     if (due == 0 || now < due)
         return CSA_OK;
-    agt_label(retired, id, ".retired");
-    if ((err = agt_destroy_label(tok, retired)) != CSA_OK)
-        return err;
-    if ((path = agt_grace_path(state_dir, id)) != NULL && unlink(path) != 0 &&
-        errno != ENOENT)
-        err = csa_raise(CSA_ERR_IO, "cannot remove %s: %s", path,
-                        strerror(errno));
-    free(path);
-    csa_info("swap", "%s: grace period over, retired pair deleted", id->name);
+    if ((err = agt_grace_drop(tok, state_dir, id)) == CSA_OK)
+        csa_info("swap", "%s: grace period over, retired pair deleted",
+                 id->name);
     return err;
 }
 
-/* The new pair's objects under the label or .next: with want_destroy 0
- * counts them into have[cls]; with 1 destroys them.  A kept key is not
- * part of the new pair, only its certificate is. */
-static csa_err agt_new_objects(tok_ctx *tok, const agt_identity *id,
-                               const agt_journal *j, int want_destroy,
-                               int have[TOK_CLASS__MAX])
+static csa_err agt_grace_write(const char *state_dir, const agt_identity *id,
+                               const agt_journal *j)
 {
-    char labels[2][AGT_LABEL_MAX];
+    char buf[300], *path = agt_grace_path(state_dir, id);
+    csa_err err;
+
+    if (path == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    snprintf(buf, sizeof(buf), "%lld %s %s\n",
+             (long long)(time(NULL) + id->retire_grace), j->old_id,
+             j->old_fp[0] ? j->old_fp : "-");
+    err = csa_file_write_atomic(path, buf, strlen(buf), 0600);
+    free(path);
+    return err;
+}
+
+/* ---- the chain: issuing CAs under "<label>.chain" ---- */
+
+/* Chain certificates get CKA_ID = the first 16 bytes of their SHA-256: the
+ * id itself then proves that csagent stored the object. */
+static void agt_chain_id(X509 *ca, unsigned char id[16])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+
+    X509_digest(ca, EVP_sha256(), md, &mdlen);
+    memcpy(id, md, 16);
+}
+
+/* Ones already there are kept (renewals rarely change the intermediate);
+ * agt_swap_publish drops those the current leaf no longer uses. */
+static csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
+                               STACK_OF(X509) * chain)
+{
     tok_obj_info *objs = NULL;
-    size_t n = 0, i;
-    int l;
+    unsigned char cid[16];
+    size_t n = 0;
+    int i;
     csa_err err = CSA_OK;
 
-    agt_label(labels[0], id, "");
-    agt_label(labels[1], id, ".next");
-    for (l = 0; l < 2 && err == CSA_OK; l++) {
-        err = tok_objects(tok, labels[l], NULL, 0, TOK_CLASS_OTHER, &objs, &n);
-        for (i = 0; err == CSA_OK && i < n; i++) {
-            if (objs[i].cls == TOK_CLASS_SECRET_KEY ||
-                objs[i].cls == TOK_CLASS_OTHER ||
-                (objs[i].cls != TOK_CLASS_CERTIFICATE && !j->rotate) ||
-                !agt_is_new(tok, &objs[i], j))
-                continue;
-            if (want_destroy)
-                err = tok_obj_destroy(tok, objs[i].handle);
-            else
-                have[objs[i].cls]++;
-        }
+    for (i = 1; err == CSA_OK && i < sk_X509_num(chain); i++) {
+        X509 *ca = sk_X509_value(chain, i);
+
+        agt_chain_id(ca, cid);
+        err = tok_objects(tok, l->chain, cid, sizeof(cid),
+                          TOK_CLASS_CERTIFICATE, &objs, &n);
         free(objs);
         objs = NULL;
+        if (err == CSA_OK && n == 0)
+            err = tok_cert_store(tok, ca, l->chain, cid, sizeof(cid), NULL);
     }
     return err;
 }
 
-/*
- * A swap interrupted at "stored" may have lost part of the new pair: a
- * module that rewrites an object in place (SoftHSM's file store truncates
- * the object file, then writes it) loses the object when the process is
- * killed inside C_SetAttributeValue (agt_promote_new copies instead, but
- * falls back to that relabel on modules that refuse copies).  Only the new
- * objects are moved at that step, so the old pair is whole: the renewal is
- * rolled back to it instead of promoting a certificate without its key.
- * (On a first enrollment there is no old pair and nothing to publish.)
- */
-static csa_err agt_swap_check_new(tok_ctx *tok, const char *state_dir,
-                                  const agt_identity *id, agt_journal *j,
-                                  int *rolled_back)
+/* Builds leaf + issuers from the token's objects, so the file always
+ * matches the token, also after a recovery. */
+static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
+                               const agt_labels *l, STACK_OF(X509) * out,
+                               tok_obj_info **cas, size_t *n, int **used)
 {
-    int have[TOK_CLASS__MAX] = {0};
-    char next[AGT_LABEL_MAX];
-    const char *missing = NULL;
     X509 *cur = NULL;
-    csa_err err = agt_new_objects(tok, id, j, 0, have);
+    size_t i;
+    int found = 1;
+    csa_err err = agt_current_cert(tok, id, &cur);
 
-    *rolled_back = 0;
     if (err != CSA_OK)
         return err;
-    if (have[TOK_CLASS_CERTIFICATE] == 0)
-        missing = "certificate";
-    else if (j->rotate && have[TOK_CLASS_PRIVATE_KEY] == 0)
-        missing = "private key";
-    else if (j->rotate && have[TOK_CLASS_PUBLIC_KEY] == 0)
-        missing = "public key";
-    if (missing == NULL)
-        return CSA_OK;
+    sk_X509_push(out, cur);
+    if ((err = tok_objects(tok, l->chain, NULL, 0, TOK_CLASS_CERTIFICATE, cas,
+                           n)) != CSA_OK)
+        return err;
+    *used = calloc(*n + 1, sizeof(**used));
+    if (*used == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    while (found && sk_X509_num(out) < 8) {
+        found = 0;
+        for (i = 0; i < *n && !found; i++) {
+            X509 *ca = NULL;
+
+            if ((*used)[i] ||
+                tok_cert_get(tok, (*cas)[i].handle, &ca) != CSA_OK)
+                continue;
+            if (X509_check_issued(ca, cur) == X509_V_OK) {
+                sk_X509_push(out, ca);
+                (*used)[i] = found = 1;
+                cur = ca;
+            } else {
+                X509_free(ca);
+            }
+        }
+    }
+    return CSA_OK;
+}
+
+/* Deletes an unused chain certificate only if its id is the one csagent
+ * gives (another program's certificate under the label stays). */
+static void agt_chain_drop(tok_ctx *tok, const agt_identity *id,
+                           const tok_obj_info *o)
+{
+    unsigned char cid[16];
+    X509 *x = NULL;
+
+    if (o->id_len != sizeof(cid) ||
+        tok_cert_get(tok, o->handle, &x) != CSA_OK) {
+        csa_err_clear();
+        return;
+    }
+    agt_chain_id(x, cid);
+    X509_free(x);
+    if (memcmp(cid, o->id, sizeof(cid)) == 0 &&
+        tok_obj_destroy(tok, o->handle) != CSA_OK)
+        csa_warn("swap", "%s: unused chain certificate not deleted: %s",
+                 id->name, csa_errmsg());
+}
+
+/* Writes <state_dir>/<identity>.pem from the token and removes issuing
+ * certificates the current leaf no longer uses. */
+static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
+                                const agt_identity *id)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    tok_obj_info *cas = NULL;
+    int *used = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *path = NULL, *data;
+    agt_labels l;
+    size_t n = 0, i;
+    long len;
+    int k;
+    csa_err err;
+
+    agt_labels_of(id, &l);
+    err = chain && bio ? agt_token_chain(tok, id, &l, chain, &cas, &n, &used)
+                       : csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if (err == CSA_OK && asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0)
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (k = 0; err == CSA_OK && k < sk_X509_num(chain); k++)
+        PEM_write_bio_X509(bio, sk_X509_value(chain, k));
+    if (err == CSA_OK) {
+        len = BIO_get_mem_data(bio, &data);
+        err = csa_file_write_atomic(path, data, (size_t)len, 0644);
+    }
+    for (i = 0; err == CSA_OK && i < n; i++)
+        if (!used[i])
+            agt_chain_drop(tok, id, &cas[i]);
+    free(used);
+    free(cas);
+    free(path);
+    BIO_free(bio);
+    sk_X509_pop_free(chain, X509_free);
+    return err;
+}
+
+/* ---- the steps ---- */
+
+/*
+ * A journal of csagent before version 2 names no old pair: it is found
+ * under the label as the objects that are not the new ones.  (Such a
+ * journal's "promoted" left both pairs under the label: it is resumed as
+ * "aside"; its "retired" as "promoted".)
+ */
+static csa_err agt_legacy_old(tok_ctx *tok, const agt_labels *l, agt_journal *j)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i;
+    char hex[AGT_HEX_ID_MAX], fp[AGT_HEX_FP_MAX];
+    csa_err err = tok_objects(tok, l->cur, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        X509 *x = NULL;
+
+        if (objs[i].id_len == 0 || objs[i].id_len > TOK_ID_MAX)
+            continue;
+        agt_hex(objs[i].id, objs[i].id_len, hex);
+        if (objs[i].cls == TOK_CLASS_PRIVATE_KEY && strcmp(hex, j->new_id))
+            snprintf(j->old_id, sizeof(j->old_id), "%s", hex);
+        if (objs[i].cls != TOK_CLASS_CERTIFICATE ||
+            tok_cert_get(tok, objs[i].handle, &x) != CSA_OK)
+            continue;
+        agt_cert_fp(x, fp);
+        X509_free(x);
+        if (strcmp(fp, j->new_fp) && (j->rotate ? strcmp(hex, j->new_id) != 0
+                                                : strcmp(hex, j->new_id) == 0))
+            snprintf(j->old_fp, sizeof(j->old_fp), "%s", fp);
+    }
+    if (!j->rotate)
+        snprintf(j->old_id, sizeof(j->old_id), "%s", j->new_id);
+    free(objs);
+    csa_err_clear();
+    return CSA_OK;
+}
+
+/*
+ * Puts the new pair back out of reach when part of it is gone (a module
+ * that lost an object relabelled in place while the process was killed):
+ * the journal's new objects are deleted, the old pair is restored under
+ * the label from its copy under "<label>.retired" where one was made, and
+ * the renewal is simply made again.
+ */
+static csa_err agt_swap_undo(tok_ctx *tok, const char *state_dir,
+                             const agt_identity *id, const agt_journal *j,
+                             const char *missing)
+{
+    agt_labels l;
+    csa_err err;
+
+    agt_labels_of(id, &l);
     csa_warn("swap",
              "%s: the renewed %s (id %s) is gone from the token, lost while "
              "the swap was interrupted; rolling back to the previous "
              "certificate, the renewal will be made again",
              id->name, missing, j->new_id);
-    agt_label(next, id, ".next");
-    if ((err = agt_new_objects(tok, id, j, 1, have)) != CSA_OK ||
-        (err = agt_destroy_label(tok, next)) != CSA_OK)
+    if ((err = agt_pair_destroy(tok, l.next, j->new_id, j->new_fp,
+                                j->rotate)) != CSA_OK ||
+        (err = agt_pair_destroy(tok, l.cur, j->new_id, j->new_fp, j->rotate)) !=
+            CSA_OK)
         return err;
-    /* The chain file before the journal goes (see agt_swap_forward). */
-    if ((err = agt_current_cert(tok, id, &cur)) == CSA_ERR_NOT_FOUND)
-        csa_err_clear();
-    else if (err != CSA_OK ||
-             (err = agt_swap_publish(tok, state_dir, id)) != CSA_OK) {
-        X509_free(cur);
+    if (j->old_id[0] != '\0' && j->old_fp[0] != '\0' &&
+        (err = agt_pair_copy(tok, l.retired, l.cur, j->old_id, j->old_fp,
+                             j->rotate, true)) == CSA_ERR_NOT_FOUND)
+        csa_err_clear(); /* no copy was kept aside */
+    else if (err != CSA_OK)
         return err;
-    }
-    X509_free(cur);
-    *rolled_back = 1;
+    if (j->old_id[0] != '\0' &&
+        (err = agt_pair_destroy(tok, l.retired, j->old_id, j->old_fp,
+                                j->rotate)) != CSA_OK)
+        return err;
+    if ((err = agt_swap_publish(tok, state_dir, id)) == CSA_ERR_NOT_FOUND)
+        csa_err_clear(); /* a first enrollment: nothing to publish */
+    else if (err != CSA_OK)
+        return err;
     return agt_journal_remove(state_dir, id);
 }
 
-/* Roll forward from "stored": promote, retire, delete. */
+/* Step "stored" to "aside": the previous retired pair goes, and with a
+ * grace period the current pair is copied under "<label>.retired".  The
+ * label still resolves to the old pair. */
+static csa_err agt_step_aside(tok_ctx *tok, const char *state_dir,
+                              const agt_identity *id, agt_journal *j,
+                              const agt_labels *l)
+{
+    csa_err err = agt_grace_drop(tok, state_dir, id);
+
+    if (err == CSA_OK && j->old_id[0] != '\0' && j->old_fp[0] != '\0' &&
+        id->retire_grace > 0 &&
+        (err = agt_pair_copy(tok, l->cur, l->retired, j->old_id, j->old_fp,
+                             j->rotate, false)) == CSA_ERR_UNSUPPORTED) {
+        csa_warn("swap",
+                 "%s: the token does not copy objects (%s); the retired "
+                 "pair is not kept for retire_grace",
+                 id->name, csa_errmsg());
+        csa_err_clear();
+        err = CSA_OK;
+    }
+    if (err != CSA_OK)
+        return err;
+    j->step = AGT_STEP_ASIDE;
+    return agt_journal_write(state_dir, id, j);
+}
+
+/*
+ * Step "aside" to "promoted": the only moment the label changes.
+ * - Kept key: the new certificate is added, then the old one deleted; both
+ *   match the key, so a signer never goes without a pair.
+ * - New key: the old certificate goes first, then the old keys (from here
+ *   the label has no certificate: signers find nothing to pair), then the
+ *   new keys are copied in and the new certificate last.  The label never
+ *   holds two keys, two certificates, or a key with another's
+ *   certificate; a kill leaves it in one of those states, and recovery
+ *   resumes the same list.
+ */
+static csa_err agt_step_promote(tok_ctx *tok, const char *state_dir,
+                                const agt_identity *id, agt_journal *j,
+                                const agt_labels *l)
+{
+    csa_err err = CSA_OK;
+
+    if (!j->rotate) {
+        err = agt_pair_copy(tok, l->next, l->cur, j->new_id, j->new_fp, false,
+                            true);
+        if (err == CSA_OK && j->old_fp[0] != '\0')
+            err = agt_pair_destroy(tok, l->cur, j->old_id, j->old_fp, false);
+    } else {
+        if (j->old_id[0] != '\0')
+            err = agt_pair_destroy(tok, l->cur, j->old_id, j->old_fp, true);
+        if (err == CSA_OK)
+            err = agt_pair_copy(tok, l->next, l->cur, j->new_id, j->new_fp,
+                                true, true);
+    }
+    if (err != CSA_OK)
+        return err;
+    j->step = AGT_STEP_PROMOTED;
+    return agt_journal_write(state_dir, id, j);
+}
+
+/* After "promoted": the pending originals and (without a grace period)
+ * the copy kept aside go; the chain file follows the token, written before
+ * the journal goes so that a crash in between rewrites it. */
+static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
+                               const agt_identity *id, const agt_journal *j,
+                               const agt_labels *l)
+{
+    csa_err err =
+        agt_pair_destroy(tok, l->next, j->new_id, j->new_fp, j->rotate);
+
+    if (err == CSA_OK && j->old_id[0] != '\0' && j->old_fp[0] != '\0') {
+        if (id->retire_grace > 0) {
+            err = agt_grace_write(state_dir, id, j);
+            csa_info("swap", "%s: keeping the retired pair as '%s' for %lds",
+                     id->name, l->retired, id->retire_grace);
+        } else {
+            err = agt_pair_destroy(tok, l->retired, j->old_id, j->old_fp,
+                                   j->rotate);
+        }
+    }
+    if (err == CSA_OK)
+        err = agt_swap_publish(tok, state_dir, id);
+    if (err == CSA_OK)
+        err = agt_journal_remove(state_dir, id);
+    return err;
+}
+
+/* Roll forward from "stored", "aside" or "promoted", holding the use lock
+ * (signers under `csagent exec` are waited for, never interrupted). */
 static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id, agt_journal *j)
 {
-    char next[AGT_LABEL_MAX], retired[AGT_LABEL_MAX];
+    const char *missing = NULL;
+    agt_labels l;
+    int use;
     csa_err err = CSA_OK;
 
-    agt_label(next, id, ".next");
-    agt_label(retired, id, ".retired");
-    if (!strcmp(j->step, "stored")) {
-        /* Both pairs carry the label for a moment; both are valid. */
-        if ((err = agt_promote_new(tok, j, next, id->label)) != CSA_OK)
-            return err;
-        snprintf(j->step, sizeof(j->step), "promoted");
-        if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
-            return err;
+    agt_labels_of(id, &l);
+    if ((use = agt_use_lock(state_dir, id, AGT_LOCK_EXCLUSIVE,
+                            id->signer_wait)) < 0) {
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg), "%s", csa_errmsg());
+        return csa_raise(CSA_ERR_BUSY,
+                         "%s: the renewed certificate is stored under '%s' "
+                         "and will be swapped in at the next attempt",
+                         msg, l.next);
     }
-    if (!strcmp(j->step, "promoted")) {
-        /* A pair still in its grace period from the renewal before goes
-         * now: only the latest retired pair is kept. */
-        if ((err = agt_destroy_label(tok, retired)) != CSA_OK ||
-            (err = agt_relabel_old(tok, j, id->label, retired)) != CSA_OK)
-            return err;
-        snprintf(j->step, sizeof(j->step), "retired");
-        if ((err = agt_journal_write(state_dir, id, j)) != CSA_OK)
-            return err;
-    }
-    /* The chain file follows the token, after a recovery too; it is
-     * written before the journal goes, so that a crash in between is
-     * finished (and the file rewritten) at the next start. */
-    if ((err = agt_retire(tok, state_dir, id)) != CSA_OK ||
-        (err = agt_destroy_label(tok, next)) != CSA_OK ||
-        (err = agt_swap_publish(tok, state_dir, id)) != CSA_OK)
+    if (j->step < AGT_STEP_PROMOTED)
+        err = agt_pair_whole(tok, l.next, l.cur, j->new_id, j->new_fp,
+                             j->rotate, &missing);
+    if (err == CSA_OK && missing != NULL) {
+        err = agt_swap_undo(tok, state_dir, id, j, missing);
+        agt_unlock(use);
         return err;
-    return agt_journal_remove(state_dir, id);
+    }
+    if (err == CSA_OK && j->step == AGT_STEP_STORED)
+        err = agt_step_aside(tok, state_dir, id, j, &l);
+    if (err == CSA_OK && j->step == AGT_STEP_ASIDE &&
+        (err = agt_step_promote(tok, state_dir, id, j, &l)) != CSA_OK) {
+        /* The label may hold no complete pair now: one more try at once
+         * rather than after the next back-off (a token hiccup). */
+        csa_warn("swap", "%s: swap-in step failed (%s); trying it again",
+                 id->name, csa_errmsg());
+        csa_err_clear();
+        err = agt_step_promote(tok, state_dir, id, j, &l);
+    }
+    if (err == CSA_OK)
+        err = agt_step_finish(tok, state_dir, id, j, &l);
+    agt_unlock(use);
+    return err;
 }
 
 csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
                        const agt_identity *id)
 {
-    char next[AGT_LABEL_MAX];
     agt_journal j;
+    agt_labels l;
     csa_err err = agt_journal_read(state_dir, id, &j);
 
-    /* From "stored" on the swap only rolls forward, at the next start. */
-    if (err == CSA_OK && strcmp(j.step, "keygen") != 0)
+    if (err == CSA_ERR_NOT_FOUND) {
+        csa_err_clear();
         return CSA_OK;
-    agt_label(next, id, ".next");
-    if ((err = agt_destroy_label(tok, next)) != CSA_OK)
+    }
+    if (err != CSA_OK)
+        return err;
+    /* From "stored" on the swap only rolls forward, at the next start. */
+    if (j.step >= AGT_STEP_STORED)
+        return CSA_OK;
+    agt_labels_of(id, &l);
+    if (j.new_id[0] == '\0')
+        csa_warn("swap",
+                 "%s: the interrupted renewal's journal (from an older "
+                 "csagent) names no object; anything it left under '%s' "
+                 "stays (see csagent list)",
+                 id->name, l.next);
+    else if (j.rotate)
+        err = agt_pair_destroy(tok, l.next, j.new_id, j.new_fp, true);
+    else if (j.new_fp[0] != '\0')
+        err = agt_pair_destroy(tok, l.next, j.new_id, j.new_fp, false);
+    if (err != CSA_OK)
         return err;
     return agt_journal_remove(state_dir, id);
-}
-
-/*
- * A kill -9 inside C_GenerateKeyPair can leave SoftHSM with a key object
- * whose label and id were never written.  No csagent object is ever
- * without both, and such a key cannot be addressed by any PKCS#11 URI, so
- * after an interrupted "keygen" those are deleted.
- */
-static csa_err agt_drop_unnamed_keys(tok_ctx *tok, const agt_identity *id)
-{
-    tok_obj_info *objs = NULL;
-    size_t n = 0, i;
-    csa_err err = tok_objects(tok, NULL, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
-
-    for (i = 0; err == CSA_OK && i < n; i++) {
-        if ((objs[i].cls != TOK_CLASS_PRIVATE_KEY &&
-             objs[i].cls != TOK_CLASS_PUBLIC_KEY) ||
-            objs[i].label[0] != '\0' || objs[i].id_len != 0)
-            continue;
-        csa_warn("swap",
-                 "%s: deleting a %s key with no label and no id, left by "
-                 "the interrupted key generation",
-                 id->name, objs[i].type);
-        err = tok_obj_destroy(tok, objs[i].handle);
-    }
-    free(objs);
-    return err;
 }
 
 int agt_swap_lock(const char *state_dir, const agt_identity *id)
@@ -500,204 +738,135 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
                          const agt_identity *id)
 {
     agt_journal j;
-    int rolled_back = 0;
+    agt_labels l;
     csa_err err = agt_journal_read(state_dir, id, &j);
 
-    if (err == CSA_ERR_NOT_FOUND)
+    if (err == CSA_ERR_NOT_FOUND) {
+        csa_err_clear();
         return CSA_OK;
+    }
     if (err != CSA_OK)
         return err;
-    if (!strcmp(j.step, "keygen")) {
+    agt_labels_of(id, &l);
+    if (j.step < AGT_STEP_STORED) {
         csa_warn("swap",
                  "%s: rolling back a renewal interrupted before "
                  "its certificate was stored",
                  id->name);
-        if ((err = agt_drop_unnamed_keys(tok, id)) != CSA_OK)
-            return err;
         return agt_swap_abort(tok, state_dir, id);
     }
-    if (!strcmp(j.step, "stored") || !strcmp(j.step, "promoted") ||
-        !strcmp(j.step, "retired")) {
-        if (!strcmp(j.step, "stored") &&
-            ((err = agt_swap_check_new(tok, state_dir, id, &j, &rolled_back)) !=
-                 CSA_OK ||
-             rolled_back))
-            return err;
-        csa_warn("swap", "%s: finishing a swap interrupted at step %s",
-                 id->name, j.step);
-        return agt_swap_forward(tok, state_dir, id, &j);
+    if (j.legacy && (err = agt_legacy_old(tok, &l, &j)) != CSA_OK)
+        return err;
+    csa_warn("swap", "%s: finishing a swap interrupted at step %s", id->name,
+             agt_step_name(j.step));
+    return agt_swap_forward(tok, state_dir, id, &j);
+}
+
+/* The pair under the label now: the key's id, and its certificate's
+ * SHA-256 (the newest when there are several). */
+static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
+                                agt_journal *j)
+{
+    tok_obj_info *objs = NULL;
+    tok_key *cur = NULL;
+    const unsigned char *kid;
+    size_t kid_len, n = 0, i;
+    time_t best = 0;
+    csa_err err = tok_key_find(tok, id->label, &cur);
+
+    if (err == CSA_ERR_NOT_FOUND) {
+        csa_err_clear(); /* a first enrollment */
+        return CSA_OK;
     }
-    return csa_raise(CSA_ERR_IO,
-                     "swap journal of %s names an unknown step '%s'; "
-                     "nothing was changed",
-                     id->name, j.step);
+    if (err != CSA_OK)
+        return err;
+    kid = tok_key_id(cur, &kid_len);
+    agt_hex(kid, kid_len, j->old_id);
+    err = tok_objects(tok, id->label, kid, kid_len, TOK_CLASS_CERTIFICATE,
+                      &objs, &n);
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        X509 *x = NULL;
+
+        if (objs[i].not_after < best ||
+            tok_cert_get(tok, objs[i].handle, &x) != CSA_OK)
+            continue;
+        best = objs[i].not_after;
+        agt_cert_fp(x, j->old_fp);
+        X509_free(x);
+    }
+    csa_err_clear();
+    free(objs);
+    tok_key_free(cur);
+    return err;
 }
 
 csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
                        const agt_identity *id, bool rotate, tok_key **key)
 {
-    char next[AGT_LABEL_MAX];
-    agt_journal j = {.rotate = rotate};
+    unsigned char nid[TOK_ID_LEN];
+    agt_journal j = {.step = AGT_STEP_KEYGEN};
     tok_key_type type = TOK_KEY_EC_P256;
+    agt_labels l;
     csa_err err;
 
     *key = NULL;
-    if (id->key_type != NULL &&
-        (err = tok_key_type_parse(id->key_type, &type)) != CSA_OK)
+    agt_labels_of(id, &l);
+    if ((id->key_type != NULL &&
+         (err = tok_key_type_parse(id->key_type, &type)) != CSA_OK) ||
+        (err = agt_current_pair(tok, id, &j)) != CSA_OK)
         return err;
-    /* "keygen" also covers a kept key: whatever appears under .next before
-     * "stored" is rolled back. */
-    snprintf(j.step, sizeof(j.step), "keygen");
-    agt_label(next, id, ".next");
+    j.rotate = rotate || j.old_id[0] == '\0';
+    if (!j.rotate) {
+        /* The key stays; only a certificate is added. */
+        snprintf(j.new_id, sizeof(j.new_id), "%s", j.old_id);
+        if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
+            return err;
+        return tok_key_find(tok, id->label, key);
+    }
+    /* The new key's id is chosen and journalled before the key exists, so
+     * that whatever a crash inside C_GenerateKeyPair leaves is ours by
+     * label and id, and nothing else ever is. */
+    if ((err = tok_random_id(tok, nid, sizeof(nid))) != CSA_OK)
+        return err;
+    agt_hex(nid, sizeof(nid), j.new_id);
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
         return err;
-    if (!rotate) {
-        err = tok_key_find(tok, id->label, key);
-        if (err != CSA_ERR_NOT_FOUND)
-            return err;
-        csa_err_clear(); /* first enrollment: a key is generated */
-    }
-    return tok_key_generate(tok, next, type, false, key);
-}
-
-/* Issuing CA certificates go under "<label>.chain" with their own ids so
- * that they never compete with the leaf for the key's CKA_ID.  Ones
- * already there are kept (renewals rarely change the intermediate);
- * agt_swap_publish drops those the current leaf no longer uses. */
-static csa_err agt_store_chain(tok_ctx *tok, const agt_identity *id,
-                               STACK_OF(X509) * chain)
-{
-    char label[AGT_LABEL_MAX], fp[65], have[65];
-    tok_obj_info *objs = NULL;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    size_t n = 0, j;
-    int i, dup;
-    csa_err err;
-
-    agt_label(label, id, ".chain");
-    err = tok_objects(tok, label, NULL, 0, TOK_CLASS_CERTIFICATE, &objs, &n);
-    for (i = 1; err == CSA_OK && i < sk_X509_num(chain); i++) {
-        X509 *ca = sk_X509_value(chain, i);
-
-        agt_cert_fp(ca, fp);
-        for (j = 0, dup = 0; j < n && !dup; j++) {
-            X509 *x = NULL;
-
-            if (tok_cert_get(tok, objs[j].handle, &x) == CSA_OK) {
-                agt_cert_fp(x, have);
-                dup = !strcmp(fp, have);
-            }
-            X509_free(x);
-        }
-        if (dup)
-            continue;
-        X509_digest(ca, EVP_sha256(), md, &mdlen);
-        err = tok_cert_store(tok, ca, label, md, 16, NULL);
-    }
-    free(objs);
-    return err;
-}
-
-/* Builds leaf + issuers from the token's objects, so the file always
- * matches the token, also after a recovery. */
-static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
-                               STACK_OF(X509) * out, tok_obj_info **cas,
-                               size_t *n, int **used)
-{
-    char label[AGT_LABEL_MAX];
-    X509 *cur = NULL;
-    size_t i;
-    int found = 1;
-    csa_err err = agt_current_cert(tok, id, &cur);
-
-    if (err != CSA_OK)
-        return err;
-    sk_X509_push(out, cur);
-    agt_label(label, id, ".chain");
-    if ((err = tok_objects(tok, label, NULL, 0, TOK_CLASS_CERTIFICATE, cas,
-                           n)) != CSA_OK)
-        return err;
-    *used = calloc(*n + 1, sizeof(**used));
-    if (*used == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    while (found && sk_X509_num(out) < 8) {
-        found = 0;
-        for (i = 0; i < *n && !found; i++) {
-            X509 *ca = NULL;
-
-            if ((*used)[i] ||
-                tok_cert_get(tok, (*cas)[i].handle, &ca) != CSA_OK)
-                continue;
-            if (X509_check_issued(ca, cur) == X509_V_OK) {
-                sk_X509_push(out, ca);
-                (*used)[i] = found = 1;
-                cur = ca;
-            } else {
-                X509_free(ca);
-            }
-        }
-    }
-    return CSA_OK;
-}
-
-/* Writes <state_dir>/<identity>.pem from the token and removes issuing
- * certificates the current leaf no longer uses. */
-static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
-                                const agt_identity *id)
-{
-    STACK_OF(X509) *chain = sk_X509_new_null();
-    tok_obj_info *cas = NULL;
-    int *used = NULL;
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *path = NULL, *data;
-    size_t n = 0, i;
-    long len;
-    int k;
-    csa_err err = chain && bio
-                      ? agt_token_chain(tok, id, chain, &cas, &n, &used)
-                      : csa_raise(CSA_ERR_NOMEM, "out of memory");
-
-    if (err == CSA_OK && asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0)
-        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
-    for (k = 0; err == CSA_OK && k < sk_X509_num(chain); k++)
-        PEM_write_bio_X509(bio, sk_X509_value(chain, k));
-    if (err == CSA_OK) {
-        len = BIO_get_mem_data(bio, &data);
-        err = csa_file_write_atomic(path, data, (size_t)len, 0644);
-    }
-    for (i = 0; err == CSA_OK && i < n; i++)
-        if (!used[i] && tok_obj_destroy(tok, cas[i].handle) != CSA_OK)
-            csa_warn("swap", "%s: unused chain certificate not deleted: %s",
-                     id->name, csa_errmsg());
-    free(used);
-    free(cas);
-    free(path);
-    BIO_free(bio);
-    sk_X509_pop_free(chain, X509_free);
-    return err;
+    return tok_key_generate_id(tok, l.next, type, nid, sizeof(nid), true, key);
 }
 
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
                         const agt_identity *id, tok_key *key,
                         STACK_OF(X509) * chain)
 {
-    char next[AGT_LABEL_MAX];
-    agt_journal j = {0};
+    char kid_hex[AGT_HEX_ID_MAX];
     const unsigned char *kid;
     size_t kid_len;
-    csa_err err;
+    agt_journal j;
+    agt_labels l;
+    csa_err err = agt_journal_read(state_dir, id, &j);
 
-    kid = tok_key_id(key, &kid_len);
-    agt_hex(kid, kid_len, j.new_id);
-    agt_cert_fp(sk_X509_value(chain, 0), j.new_fp);
-    j.rotate = strcmp(tok_key_label(key), id->label) != 0;
-    agt_label(next, id, ".next");
-    if ((err = tok_cert_store(tok, sk_X509_value(chain, 0), next, kid, kid_len,
-                              NULL)) != CSA_OK ||
-        (err = agt_store_chain(tok, id, chain)) != CSA_OK)
+    if (err == CSA_ERR_NOT_FOUND)
+        return csa_raise(CSA_ERR_INVALID,
+                         "%s: no swap journal: the renewal was not begun",
+                         id->name);
+    if (err != CSA_OK)
         return err;
-    snprintf(j.step, sizeof(j.step), "stored");
+    kid = tok_key_id(key, &kid_len);
+    agt_hex(kid, kid_len > TOK_ID_MAX ? TOK_ID_MAX : kid_len, kid_hex);
+    if (j.step != AGT_STEP_KEYGEN || strcmp(kid_hex, j.new_id) != 0)
+        return csa_raise(CSA_ERR_INVALID,
+                         "%s: the swap journal names another key (%s) or "
+                         "step (%s)",
+                         id->name, j.new_id, agt_step_name(j.step));
+    agt_labels_of(id, &l);
+    agt_cert_fp(sk_X509_value(chain, 0), j.new_fp);
+    j.step = AGT_STEP_STORING;
+    if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK ||
+        (err = tok_cert_store(tok, sk_X509_value(chain, 0), l.next, kid,
+                              kid_len, NULL)) != CSA_OK ||
+        (err = agt_store_chain(tok, &l, chain)) != CSA_OK)
+        return err;
+    j.step = AGT_STEP_STORED;
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
         return err;
     return agt_swap_forward(tok, state_dir, id, &j);

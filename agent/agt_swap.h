@@ -1,20 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Swap-in: the renewed certificate (and, when rotating, its new key) takes
- * the identity's label on the token without the label ever resolving to
- * nothing.  Each step is recorded in a journal in the state directory
- * (temp file, fsync, rename, fsync dir) before the next begins, so that a
+ * the identity's label on the token so that pkcs11:object=<label> resolves,
+ * at every instant, to the old pair, to the new pair, or (only while a
+ * rotated key changes places) to no complete pair; never to a key with
+ * another key's certificate, two keys or two certificates of different
+ * keys.  Each step is journalled (agt_journal.h) before it is taken, so a
  * crash anywhere is finished or rolled back at the next start
  * (agt_swap_recover).  Steps, in order:
  *
- *   keygen    about to generate the next key under "<label>.next"
- *   stored    the verified certificate is stored under "<label>.next"
- *   promoted  the new key and certificate carry "<label>"
- *   retired   the old ones carry "<label>.retired"
- *   (journal removed once the retired objects are deleted)
+ *   keygen    the next key's id is chosen; it is generated under
+ *             "<label>.next" (or the current key is kept)
+ *   storing   the verified certificate is being stored under ".next"
+ *   stored    the new pair is whole under ".next"; the previous retired
+ *             pair goes and, with retire_grace, the current one is copied
+ *             under "<label>.retired"
+ *   aside     the label changes: kept key, new certificate added then old
+ *             one deleted; new key, old certificate and keys deleted, then
+ *             new keys and certificate copied in (certificate last)
+ *   promoted  the ".next" originals (and the retired copy, without a grace
+ *             period) are deleted, <identity>.pem written, journal removed
  *
- * Before "stored" a crash rolls back (the pending objects are deleted and
- * the old pair is untouched); from "stored" on it rolls forward.
+ * Before "stored" a crash rolls back (the journal's pending objects are
+ * deleted; the old pair was never touched); from "stored" on it rolls
+ * forward.  Only objects whose label and CKA_ID the journal (or the grace
+ * file) named are ever deleted.  The steps that change the label hold the
+ * identity's use lock (agt_lock.h) exclusively: signers under
+ * `csagent exec` are waited for, up to signer_wait.
  */
 #ifndef AGT_SWAP_H
 #define AGT_SWAP_H

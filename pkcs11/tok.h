@@ -208,6 +208,13 @@ csa_err tok_obj_copy(tok_ctx *ctx, tok_handle handle, const char *label,
  * for the copy first. */
 csa_err tok_obj_move(tok_ctx *ctx, tok_handle handle, const char *label);
 
+/* SHA-256 over what the token shows of an object (class, key type, curve,
+ * public values, certificate value; never a secret value): names objects
+ * with no label and no id (`csagent orphans`).  Objects the token shows
+ * alike get the same fingerprint. */
+csa_err tok_obj_fingerprint(tok_ctx *ctx, tok_handle handle,
+                            unsigned char out[32]);
+
 /* Reads the security attributes of a private key, for tests and `list`. */
 csa_err tok_key_info(tok_key *key, tok_obj_info *out);
 /* Tries to read the private key's CKA_VALUE or CKA_PRIVATE_EXPONENT; for

@@ -13,11 +13,10 @@
 #     that takes -signer from the state file and -inkey object=<label> then
 #     signs with the new key under the old certificate.
 #
-#   bug_swap.sh WORKDIR promoted-both-valid
-#     After a crash at "promoted" both pairs carry the label, as DESIGN.md's
-#     swap-in step 4 has it, until the next start; each key keeps its
-#     certificate by CKA_ID (object=<label>;id=... picks one) and recovery
-#     leaves exactly one pair.
+#   bug_swap.sh WORKDIR one-pair-at-every-step
+#     A crash after "stored", "aside" or "promoted" leaves exactly one key
+#     and its certificate under the label (older versions left both pairs
+#     there after "promoted" until the next start), and recovery one pair.
 . "$(dirname "$0")/lib.sh"
 mode=$2
 agt_enrolled "$1" agt-bug bug.build.example.com
@@ -46,26 +45,29 @@ state-pem-stale)
         fail "cms -sign -signer $STATE/$ID.pem -inkey $uri: $(grep -m1 -o 'private key does not match certificate\|key values mismatch' "$W/sign.log" || tail -1 "$W/sign.log")"
     fi
     ;;
-promoted-both-valid)
-    # DESIGN.md swap-in step 4: between "promoted" and "retired" the new and
-    # the old pair both carry the label, both valid.  A crash there leaves
-    # exactly that until the next start: each key has its certificate by
-    # CKA_ID, a URI with id= picks either pair, and recovery leaves one.
-    CSAGENT_CRASH_AT=promoted csa crash-promoted "$CFG" enroll "$ID"
-    check_rc_nonzero "renewal with CSAGENT_CRASH_AT=promoted aborts"
-    csa_list || fail "list"
-    check_eq "two private keys carry '$LABEL' (old and new)" 2 "$(count private-key "$LABEL")"
-    check_eq "two certificates carry '$LABEL' (old and new)" 2 "$(count certificate "$LABEL")"
-    check_pairs "right after the crash" "$LABEL"
-    for id in $(ids_of private-key "$LABEL"); do
-        uri="pkcs11:object=$LABEL;id=$(printf '%s' "$id" | sed 's/../%&/g')"
-        "$CSAGENT" -c "$CFG" pubkey --label "$uri" --pem >"$W/logs/pub-$id.pem" \
-            2>"$W/logs/pub-$id.err" </dev/null
-        check_eq "$uri resolves exactly one key" 0 "$?"
+one-pair-at-every-step)
+    # Invariant 3 (the never-mixed swap; it replaced DESIGN.md's older step
+    # 4, where both pairs carried the label between "promoted" and
+    # "retired"): a crash right after each journalled step leaves exactly
+    # one key and one certificate under the label, and a URI with the
+    # key's id= resolves exactly that key.
+    for step in stored aside promoted; do
+        CSAGENT_CRASH_AT=$step csa "crash-$step" "$CFG" enroll "$ID"
+        check_rc_nonzero "renewal with CSAGENT_CRASH_AT=$step aborts"
+        csa_list || fail "list"
+        check_eq "$step: one private key carries '$LABEL'" 1 "$(count private-key "$LABEL")"
+        check_eq "$step: one certificate carries '$LABEL'" 1 "$(count certificate "$LABEL")"
+        check_pairs "right after the crash at $step" "$LABEL"
+        for id in $(ids_of private-key "$LABEL"); do
+            uri="pkcs11:object=$LABEL;id=$(printf '%s' "$id" | sed 's/../%&/g')"
+            "$CSAGENT" -c "$CFG" pubkey --label "$uri" --pem >"$W/logs/pub-$id.pem" \
+                2>"$W/logs/pub-$id.err" </dev/null
+            check_eq "$uri resolves exactly one key" 0 "$?"
+        done
+        csa "recover-$step" "$CFG" account show
+        check_rc "the next start finishes the swap" 0
+        check_clean_pair "$ID" "$LABEL" "$CFG"
     done
-    csa recover "$CFG" account show
-    check_rc "the next start finishes the swap" 0
-    check_clean_pair "$ID" "$LABEL" "$CFG"
     ;;
 *) fatal "unknown mode '$mode'" ;;
 esac

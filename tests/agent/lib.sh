@@ -282,6 +282,38 @@ check_pairs() { # DESCRIPTION LABEL
     fi
 }
 
+# Invariant 3 at any instant (from the last csa_list): LABEL resolves to one
+# key and its certificate, or, only while the journal of IDENTITY is at
+# step "aside" (the label changes), to no complete pair.  Never two keys,
+# and never a certificate of another key (with a kept key, two
+# certificates of that same key are allowed inside "aside").
+check_never_mixed() { # DESCRIPTION LABEL IDENTITY
+    local keys certs step k c
+    keys=$(ids_of private-key "$2") certs=$(ids_of certificate "$2")
+    step=$(jq -r .step "$STATE/$3.journal" 2>/dev/null || echo none)
+    set -- "$1" "$2" "$3" $keys
+    if [ $# -gt 4 ]; then
+        fail "$1: two private keys carry '$2' (ids: $keys)"
+        return
+    fi
+    k=${4:-}
+    for c in $certs; do
+        if [ -n "$k" ] && [ "$c" != "$k" ]; then
+            fail "$1: '$2' has key $k with a certificate of key $c"
+            return
+        fi
+    done
+    if [ "$(echo $certs | wc -w)" -gt 1 ] && { [ -z "$k" ] || [ "$step" != aside ]; }; then
+        fail "$1: $(echo $certs | wc -w) certificates carry '$2' (ids: $certs; journal: $step)"
+    elif [ -n "$k" ] && [ -n "$certs" ]; then
+        pass "$1: '$2' resolves to one key and its certificate (id $k; journal: $step)"
+    elif [ "$step" = aside ]; then
+        pass "$1: '$2' has no complete pair (key: ${k:-none}, certificates: ${certs:-none}) only inside step aside"
+    else
+        fail "$1: '$2' has no complete pair (key: ${k:-none}, certificates: ${certs:-none}) outside step aside (journal: $step)"
+    fi
+}
+
 # agt_enrolled WORKDIR TOKENLABEL DOMAIN: agt_setup (Pebble always valid),
 # config $CFG with identity ID=sig labelled LABEL=sig-key (P-256, DOMAIN),
 # enrolled once.

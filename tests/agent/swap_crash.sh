@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # Crash safety of the swap-in (invariant 3).  After a good enrollment, each
 # renewal is aborted right after a journalled step (CSAGENT_CRASH_AT=keygen,
-# stored, promoted, retired), and once with a real kill -9 of the agent from
-# its own challenge hook.  Right after the crash the label must still resolve
-# to a key and a certificate that belong together; after the next ordinary
-# start (account show; enroll for "retired") exactly one key and one certificate carry
+# storing, stored, aside, promoted), and once with a real kill -9 of the agent
+# from its own challenge hook.  Right after the crash the label must resolve
+# to exactly one key and its certificate (the kills inside the step that
+# changes the label are tests/agent/swap_torn_relabel.sh); after the next
+# ordinary start (account show) exactly one key and one certificate carry
 # the label, nothing is left under .next/.retired, the certificate's key is
 # the token key, the journal is gone and the state PEM is the token's cert.
 #   swap_crash.sh WORKDIR
@@ -49,7 +50,7 @@ pub_now() {
     "$CSAGENT" -c "$CFG" pubkey --label "$LABEL" --pem 2>/dev/null </dev/null | md5sum | cut -c1-12
 }
 
-for step in keygen stored promoted retired; do
+for step in keygen storing stored aside promoted; do
     say "== crash at step '$step'"
     status_serial "$CFG" "$ID"; before=$SERIAL
     pub_before=$(pub_now)
@@ -59,64 +60,39 @@ for step in keygen stored promoted retired; do
     check "journal $STATE/$ID.journal left behind" test -s "$STATE/$ID.journal"
     check "journal records step '$step'" grep -q "\"step\": *\"$step\"" "$STATE/$ID.journal"
 
-    # The instant after the crash (list and status never recover).
+    # The instant after the crash (list and status never recover): the
+    # label resolves to one key and its certificate, old or new.
     csa_list || fail "list after the crash"
     nk=$(count private-key "$LABEL") nc=$(count certificate "$LABEL")
-    check "after crash at $step: '$LABEL' still has a private key ($nk) and a certificate ($nc)" \
-        test "$nk" -ge 1 -a "$nc" -ge 1
+    check_eq "after crash at $step: exactly one private key labelled '$LABEL'" 1 "$nk"
+    check_eq "after crash at $step: exactly one certificate labelled '$LABEL'" 1 "$nc"
     check_pairs "after crash at $step" "$LABEL"
-    case $step in
-    promoted)
-        # design step 4: both pairs carry the label for a moment
-        # Invariant 3 wants object=LABEL to resolve to one key and its
-        # certificate at every instant; design step 4 lets both pairs carry
-        # the label until the next start, so the URI is ambiguous (csagent
-        # itself refuses a label that matches two keys).  A signer may pair
-        # one pair's key with the other's certificate (SoftHSM's object
-        # order decides), shown below for information.
-        if [ "$nk" = 1 ]; then
-            pass "after crash at promoted: exactly one private key labelled '$LABEL'"
-        else
-            info "after crash at promoted: $nk private keys and $nc certificates carry '$LABEL' until the next csagent start (DESIGN.md step 4; agent_promoted_both_valid checks their pairing)"
-        fi
-        check_signer "after crash at promoted (informational)" info info ;;
-    *)
-        check_eq "after crash at $step: exactly one private key labelled '$LABEL'" 1 "$nk"
-        check_key_matches_cert "$LABEL"
-        check_signer "after crash at $step" ;;
-    esac
+    check_key_matches_cert "$LABEL"
+    check_signer "after crash at $step"
     status_serial "$CFG" "$ID"; s=$SERIAL
     check_rc "csagent status right after the crash" 0
     check "status shows a serial right after the crash ($s)" test -n "$s" -a "$s" != "-"
     check "journal still there (status does not touch it)" test -s "$STATE/$ID.journal"
 
-    # Recovery by an ordinary start: account show, or enroll (last step).
-    if [ "$step" != retired ]; then
-        csa "recover-$step" "$CFG" account show
-        check_rc "account show recovers after a crash at $step" 0
-        check_out "account show prints the account" "^account: https://"
-    else
-        csa "recover-$step" "$CFG" enroll "$ID"
-        check_rc "enroll recovers after a crash at $step and renews" 0
-    fi
+    # Recovery by an ordinary start.
+    csa "recover-$step" "$CFG" account show
+    check_rc "account show recovers after a crash at $step" 0
+    check_out "account show prints the account" "^account: https://"
     case $step in
-    keygen) check_out "recovery says it rolled back" "rolling back a renewal" ;;
+    keygen | storing) check_out "recovery says it rolled back" "rolling back a renewal" ;;
     *) check_out "recovery says it finished the swap" "finishing a swap interrupted at step $step" ;;
     esac
     check_clean_pair "$ID" "$LABEL" "$CFG"
     status_serial "$CFG" "$ID"; after=$SERIAL
     pub_after=$(pub_now)
-    if [ "$step" != retired ]; then
-        if [ "$step" = keygen ]; then
-            check_eq "rolled back: serial unchanged" "$before" "$after"
-            check_eq "rolled back: same key" "$pub_before" "$pub_after"
-        else
-            check_ne "rolled forward: the renewed certificate is in place" "$before" "$after"
-            check_ne "rolled forward: the new key is in place" "$pub_before" "$pub_after"
-        fi
-    else
-        check_ne "renewed after recovery: new serial" "$before" "$after"
-    fi
+    case $step in
+    keygen | storing)
+        check_eq "rolled back: serial unchanged" "$before" "$after"
+        check_eq "rolled back: same key" "$pub_before" "$pub_after" ;;
+    *)
+        check_ne "rolled forward: the renewed certificate is in place" "$before" "$after"
+        check_ne "rolled forward: the new key is in place" "$pub_before" "$pub_after" ;;
+    esac
     check_state_pem "after crash at $step and recovery"
 done
 
@@ -166,17 +142,18 @@ check_state_pem "after the final renewal"
 
 # rotate = no: the renewal keeps the key; crash where old and new
 # certificates share the key's CKA_ID.
-say "== rotate = no (the key is kept), crash at stored and at promoted"
+say "== rotate = no (the key is kept), crash at stored, aside and promoted"
 CFGR=$W/agent-keep.ini
 agt_config "$CFGR" < <(identity "$ID" "$LABEL" p256 swap.build.example.com; echo "rotate = no")
 CFG=$CFGR
 pub_keep=$(pub_now)
-for step in stored promoted; do
+for step in stored aside promoted; do
     status_serial "$CFGR" "$ID"; before=$SERIAL
     CSAGENT_CRASH_AT=$step csa "keep-crash-$step" "$CFGR" enroll "$ID"
     check_rc_nonzero "rotate=no renewal with CSAGENT_CRASH_AT=$step aborts"
     csa_list || fail "list"
     check_eq "rotate=no, crash at $step: one private key labelled '$LABEL'" 1 "$(count private-key "$LABEL")"
+    check_eq "rotate=no, crash at $step: one certificate labelled '$LABEL'" 1 "$(count certificate "$LABEL")"
     check_pairs "rotate=no, crash at $step" "$LABEL"
     csa "keep-recover-$step" "$CFGR" account show
     check_rc "account show recovers (rotate=no, $step)" 0

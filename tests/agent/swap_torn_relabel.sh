@@ -1,26 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# A renewal killed inside swap-in step 5/6 (invariant 3).  SoftHSM's file
-# store rewrites an object in place (truncate, then write): a process
-# killed inside C_SetAttributeValue loses that object.  csagent therefore
-# promotes the new pair by copy (C_CopyObject, then delete the .next
-# original) and relabels in place only the old pair it retires, or
-# everything when the module refuses copies.
+# A renewal killed inside the swap step that changes the label (invariant
+# 3, docs/operations.md "Swap-in").  With a new key the label goes: old
+# certificate deleted, old private and public key deleted, new public and
+# private key copied in from <label>.next, new certificate copied last;
+# then the .next originals are deleted.  With a kept key (rotate = no) the
+# new certificate is copied in before the old one is deleted.
 #
 # p11shim kills `enroll` at each of those points:
-#  - P11SHIM_TEAR=n: the n-th C_SetAttributeValue destroys its object and
-#    SIGKILLs (SoftHSM's loss);
-#  - P11SHIM_KILL_AFTER=C_CopyObject:n: SIGKILL right after the n-th copy;
-#  - both with P11SHIM_FAIL=C_CopyObject:CKR_FUNCTION_NOT_SUPPORTED:*
-#    ("nocopy"), a module without copies, where the new pair's own
-#    relabels can be torn: recovery must then roll back to the old pair.
-# Each time: right after the kill the label still has a key whose
-# certificate carries the same id; the next start recovers to exactly one
-# pair whose key matches its certificate (rolled back when the new pair
-# lost a piece, rolled forward otherwise).  After each series an ordinary
-# renewal succeeds.  Rotated key: 3 copies, then 3 relabels of the old
-# pair (without copies: 3 relabels of the new pair first); kept key
-# (rotate = no): 1 copy, 1 relabel.
+#  - P11SHIM_KILL_AFTER=C_DestroyObject:n / C_CopyObject:n: SIGKILL right
+#    after the n-th call;
+#  - P11SHIM_TEAR=n with P11SHIM_FAIL=C_CopyObject:CKR_FUNCTION_NOT_SUPPORTED:*
+#    ("nocopy"): a module without copies, where the new objects are
+#    relabelled in place and SoftHSM loses the one being rewritten when
+#    the process dies (its file store truncates, then writes).
+# Right after each kill the label resolves to one key and its certificate,
+# or, only while the journal says "aside", to no complete pair; never to
+# two keys or to a key with another key's certificate.  The next start
+# recovers to exactly one pair whose key matches its certificate: rolled
+# forward, or rolled back when the new pair lost a piece.  After each
+# series an ordinary renewal succeeds.
 #   swap_torn_relabel.sh WORKDIR   (P11SHIM = path of p11shim.so)
 . "$(dirname "$0")/lib.sh"
 agt_need_shim
@@ -28,13 +27,13 @@ agt_enrolled "$1" agt-torn torn.build.example.com
 NOCOPY=C_CopyObject:CKR_FUNCTION_NOT_SUPPORTED:*
 
 tok_serial() {
-    token_cert "$LABEL" "$W/cur.pem" &&
+    token_cert "$LABEL" "$W/cur.pem" 2>/dev/null &&
         "$OPENSSL_BIN" x509 -in "$W/cur.pem" -noout -serial | cut -d= -f2
 }
 
 # kill_at CONFIG KIND [nocopy] VAR=VALUE: one killed renewal and recovery.
 kill_at() {
-    local cfg=$1 kind=$2 fail="" step before c k paired nk nc
+    local cfg=$1 kind=$2 fail="" step before
     shift 2
     if [ "$1" = nocopy ]; then fail=$NOCOPY; shift; fi
     say "== $kind: P11SHIM_$1${fail:+ (module without C_CopyObject)}"
@@ -48,25 +47,17 @@ kill_at() {
     step=$(jq -r .step "$STATE/$ID.journal" 2>/dev/null || echo none)
     info "journal after the kill: $step"
     csa_list || fail "list"
-    nk=$(count private-key "$LABEL") nc=$(count certificate "$LABEL")
-    check "right after: '$LABEL' still has a key ($nk) and a certificate ($nc)" \
-        test "$nk" -ge 1 -a "$nc" -ge 1
-    c=" $(ids_of certificate "$LABEL") " paired=0
-    for k in $(ids_of private-key "$LABEL"); do
-        case "$c" in *" $k "*) paired=1 ;; esac
-    done
-    check_eq "right after: a key labelled '$LABEL' has its certificate under the label" 1 "$paired"
+    check_never_mixed "right after the kill" "$LABEL" "$ID"
     csa "recover-$1" "$cfg" account show
     check_rc "account show after the kill (recovery)" 0
     if grep -q "is gone from the token" "$AGT_ERR"; then
         check_eq "only a torn relabel of the new pair (no copies) is rolled back" \
-            "stored nocopy" "$step ${fail:+nocopy}"
-        check_eq "the previous certificate stays" "$before" "$(tok_serial)"
+            "nocopy" "${fail:+nocopy}"
     else
         check_out "recovery finished the swap" "finishing a swap interrupted at step $step"
         check_ne "the renewed certificate is in place" "$before" "$(tok_serial)"
     fi
-    check_clean_pair "$ID" "$LABEL" "$cfg"
+    LAST_BEFORE=$before
 }
 # renew CONFIG WHEN: an ordinary renewal after the recoveries.
 renew() {
@@ -75,10 +66,28 @@ renew() {
     check_clean_pair "$ID" "$LABEL" "$1"
 }
 
-for n in 1 2 3; do kill_at "$CFG" "new key" "KILL_AFTER=C_CopyObject:$n"; done
-for n in 1 2 3; do kill_at "$CFG" "new key" "TEAR=$n"; done
-# (without copies, relabels 4-6 retire the old pair: the same as TEAR=1-3)
-for n in 1 2 3; do kill_at "$CFG" "new key" nocopy "TEAR=$n"; done
+# New key: destroys 1-3 take the old pair off the label, copies 1-3 bring
+# the new one, destroys 4-6 drop the .next originals.
+for n in 1 2 3 4 5 6; do
+    kill_at "$CFG" "new key" "KILL_AFTER=C_DestroyObject:$n"
+    check_clean_pair "$ID" "$LABEL" "$CFG"
+done
+for n in 1 2 3; do
+    kill_at "$CFG" "new key" "KILL_AFTER=C_CopyObject:$n"
+    check_clean_pair "$ID" "$LABEL" "$CFG"
+done
+# Without copies the new objects are relabelled in place; a torn one is
+# lost and the renewal rolled back.  The old pair was already deleted
+# (no grace period): the label holds no pair until the next renewal.
+for n in 1 2 3; do
+    kill_at "$CFG" "new key" nocopy "TEAR=$n"
+    check_out "recovery saw the lost piece and rolled back" "is gone from the token"
+    csa_list || fail "list"
+    check_eq "after the rollback: no key and no certificate under '$LABEL' until the next renewal" \
+        "0 0" "$(count private-key "$LABEL") $(count certificate "$LABEL")"
+    check "no journal left" test ! -e "$STATE/$ID.journal"
+    renew "$CFG" "a rolled-back torn relabel"
+done
 renew "$CFG" "the kills of a rotated-key renewal"
 
 # A module without copies and no kill: the relabel in place works.
@@ -87,11 +96,22 @@ P11SHIM_FAIL=$NOCOPY csa nocopy "$W/shim.ini" enroll "$ID"
 check_rc "renewal with a module that refuses C_CopyObject" 0
 check_clean_pair "$ID" "$LABEL" "$CFG"
 
+# Kept key: copy 1 adds the new certificate, destroy 1 removes the old
+# one, destroy 2 the .next original.
 CFG=$W/agent-keep.ini
 agt_config "$CFG" < <(identity "$ID" "$LABEL" p256 torn.build.example.com; echo "rotate = no")
-kill_at "$CFG" "kept key" "KILL_AFTER=C_CopyObject:1"
-kill_at "$CFG" "kept key" "TEAR=1"
+for kill in KILL_AFTER=C_CopyObject:1 KILL_AFTER=C_DestroyObject:1 \
+    KILL_AFTER=C_DestroyObject:2; do
+    kill_at "$CFG" "kept key" "$kill"
+    check_clean_pair "$ID" "$LABEL" "$CFG"
+done
+# Without copies the new certificate is relabelled in place; torn, it is
+# lost, and the old certificate (deleted only after the new one is in)
+# still matches the key.
 kill_at "$CFG" "kept key" nocopy "TEAR=1"
+check_out "recovery saw the lost piece and rolled back" "is gone from the token"
+check_clean_pair "$ID" "$LABEL" "$CFG"
+check_eq "the previous certificate stays" "$LAST_BEFORE" "$(tok_serial)"
 renew "$CFG" "the kills of a kept-key renewal"
 
 # A first enrollment torn the same way has no old pair to fall back to:
