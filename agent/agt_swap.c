@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -574,6 +575,99 @@ static csa_err agt_step_aside(tok_ctx *tok, const char *state_dir,
     return agt_journal_write(state_dir, id, j);
 }
 
+/* What the label step acts on, looked up before it starts so that the
+ * step itself is nothing but C_DestroyObject and C_CopyObject calls. */
+typedef struct {
+    tok_obj_info *old[3]; /* per name: the old objects under the label */
+    size_t n_old[3];
+    tok_handle src[3]; /* per name: the new object under .next (0: none) */
+    int done[3];       /* per name: its copy is already under the label */
+} agt_plan;
+
+static void agt_plan_free(agt_plan *p)
+{
+    int i;
+
+    for (i = 0; i < 3; i++)
+        free(p->old[i]);
+}
+
+static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
+                             const agt_labels *l, agt_plan *p)
+{
+    agt_name olds[3], news[3];
+    tok_obj_info *objs = NULL;
+    size_t n = 0;
+    int no = 0, nn, i;
+    csa_err err = CSA_OK;
+
+    memset(p, 0, sizeof(*p));
+    if (j->old_id[0] != '\0' && (j->rotate || j->old_fp[0] != '\0'))
+        no = agt_pair_names(l->cur, j->old_id, j->old_fp, j->rotate, olds);
+    nn = agt_pair_names(l->next, j->new_id, j->new_fp, j->rotate, news);
+    for (i = 0; err == CSA_OK && i < no; i++)
+        err = agt_named(tok, &olds[i], &p->old[i], &p->n_old[i]);
+    for (i = 0; err == CSA_OK && i < nn; i++) {
+        agt_name there = news[i];
+
+        there.label = l->cur;
+        if ((err = agt_named_count(tok, &there, &n)) != CSA_OK)
+            break;
+        p->done[i] = n > 0;
+        if ((err = agt_named(tok, &news[i], &objs, &n)) == CSA_OK && n > 0)
+            p->src[i] = objs[0].handle;
+        else if (err == CSA_OK && !p->done[i])
+            err = csa_raise(CSA_ERR_NOT_FOUND,
+                            "the renewed object '%s' id %s is gone",
+                            news[i].label, news[i].id);
+        free(objs);
+        objs = NULL;
+    }
+    return err;
+}
+
+static csa_err agt_plan_destroy_old(tok_ctx *tok, agt_plan *p)
+{
+    int i;
+    size_t k;
+    csa_err err = CSA_OK;
+
+    /* certificate (index 2 with keys, 0 without) first, then the keys */
+    for (i = 2; i >= 0; i--)
+        for (k = 0; err == CSA_OK && k < p->n_old[i]; k++)
+            err = tok_obj_destroy(tok, p->old[i][k].handle);
+    return err;
+}
+
+/* Copies the new objects in: keys first, certificate last.  A module that
+ * refuses (or fails) a copy gets a relabel in place (see agt_named_copy). */
+static csa_err agt_plan_copy_new(tok_ctx *tok, agt_plan *p, const char *to)
+{
+    int i;
+    csa_err err = CSA_OK;
+
+    for (i = 0; err == CSA_OK && i < 3; i++) {
+        if (p->done[i] || p->src[i] == 0)
+            continue;
+        if ((err = tok_obj_copy(tok, p->src[i], to, NULL)) != CSA_OK) {
+            csa_warn("swap", "copying to '%s' failed (%s); relabelling", to,
+                     csa_errmsg());
+            csa_err_clear();
+            err = tok_obj_relabel(tok, p->src[i], to);
+        }
+    }
+    return err;
+}
+
+static double agt_ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+           (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 /*
  * Step "aside" to "promoted": the only moment the label changes.
  * - Kept key: the new certificate is added, then the old one deleted; both
@@ -581,30 +675,37 @@ static csa_err agt_step_aside(tok_ctx *tok, const char *state_dir,
  * - New key: the old certificate goes first, then the old keys (from here
  *   the label has no certificate: signers find nothing to pair), then the
  *   new keys are copied in and the new certificate last.  The label never
- *   holds two keys, two certificates, or a key with another's
- *   certificate; a kill leaves it in one of those states, and recovery
- *   resumes the same list.
+ *   holds two keys, two certificates of different keys, or a key with
+ *   another's certificate; a kill leaves it in one of those states, and
+ *   recovery resumes the same list.
+ * Every lookup happens before the first change, so the moment lasts six
+ * PKCS#11 calls.
  */
 static csa_err agt_step_promote(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id, agt_journal *j,
                                 const agt_labels *l)
 {
-    csa_err err = CSA_OK;
+    struct timespec t0;
+    agt_plan p;
+    csa_err err = agt_plan_make(tok, j, l, &p);
 
-    if (!j->rotate) {
-        err = agt_pair_copy(tok, l->next, l->cur, j->new_id, j->new_fp, false,
-                            true);
-        if (err == CSA_OK && j->old_fp[0] != '\0')
-            err = agt_pair_destroy(tok, l->cur, j->old_id, j->old_fp, false);
-    } else {
-        if (j->old_id[0] != '\0')
-            err = agt_pair_destroy(tok, l->cur, j->old_id, j->old_fp, true);
-        if (err == CSA_OK)
-            err = agt_pair_copy(tok, l->next, l->cur, j->new_id, j->new_fp,
-                                true, true);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (err == CSA_OK && !j->rotate) {
+        if ((err = agt_plan_copy_new(tok, &p, l->cur)) == CSA_OK)
+            err = agt_plan_destroy_old(tok, &p);
+    } else if (err == CSA_OK) {
+        if ((err = agt_plan_destroy_old(tok, &p)) == CSA_OK)
+            err = agt_plan_copy_new(tok, &p, l->cur);
     }
+    agt_plan_free(&p);
     if (err != CSA_OK)
         return err;
+    /* docs/operations.md states this window; the log lets operators see
+     * it on their own token. */
+    csa_info("swap", "%s: label '%s' changed in %.1f ms (%s)", id->name, l->cur,
+             agt_ms_since(&t0),
+             j->rotate ? "new key: no complete pair meanwhile"
+                       : "kept key: a pair all along");
     j->step = AGT_STEP_PROMOTED;
     return agt_journal_write(state_dir, id, j);
 }
