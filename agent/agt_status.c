@@ -230,6 +230,25 @@ static void agt_status_print(json_object *arr)
     }
 }
 
+/* Objects no journal can name (no label, no id) are reported, never
+ * deleted: see csagent orphans. */
+static void agt_status_orphans(tok_ctx *tok, FILE *f)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0, i, count = 0;
+
+    if (tok_objects(tok, NULL, NULL, 0, TOK_CLASS_OTHER, &objs, &n) != CSA_OK)
+        csa_err_clear();
+    for (i = 0; i < n; i++)
+        count += objs[i].label[0] == '\0' && objs[i].id_len == 0;
+    free(objs);
+    if (count > 0)
+        fprintf(f,
+                "token: %zu unattributed object(s) with no label and no id "
+                "(csagent orphans lists them)\n",
+                count);
+}
+
 int agt_cmd_status(agt_globals *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
@@ -270,6 +289,7 @@ int agt_cmd_status(agt_globals *g, int argc, char **argv)
                json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
     else
         agt_status_print(out);
+    agt_status_orphans(tok, json ? stderr : stdout);
     json_object_put(out);
     json_object_put(daemon);
     tok_close(tok);
