@@ -50,6 +50,12 @@ csa_err agt_load_config(agt_globals *g, int required);
 csa_err agt_open_token(agt_globals *g, int login, tok_ctx **out);
 /* Prints the current error and maps it to an exit code. */
 int agt_fail_exit(csa_err err);
+/* getopt_long with long options matched exactly (no abbreviations: a PIN
+ * typed after `--pin` must never become a file name in an error) and an
+ * explicit refusal of `--pin`.  Returns '?' once for a refused option. */
+struct option;
+int agt_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *opts);
 /* Handles the token options; returns 1 if opt was one of them. */
 int agt_token_opt(agt_globals *g, int opt, const char *arg);
 

@@ -127,7 +127,7 @@ int agt_cmd_orphans(agt_globals *g, int argc, char **argv)
     tok_ctx *tok = NULL;
     csa_err err;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'h')
             return fputs(usage, stdout), AGT_EXIT_OK;
         if (c == 'd' && ndel < AGT_ORPHAN_MAX_DELETE &&

@@ -81,7 +81,7 @@ int agt_cmd_otp_import(agt_globals *g, int argc, char **argv)
     csa_err err;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'l')
             label = optarg;
         else if (c == 'f')

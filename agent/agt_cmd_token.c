@@ -37,7 +37,7 @@ int agt_cmd_token_init(agt_globals *g, int argc, char **argv)
     csa_err err;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'l')
             label = optarg;
         else if (c == 'S')
@@ -120,7 +120,7 @@ int agt_cmd_list(agt_globals *g, int argc, char **argv)
     csa_err err;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'h')
             return fputs(usage, stdout), AGT_EXIT_OK;
         if (!agt_token_opt(g, c, optarg))
@@ -164,7 +164,7 @@ int agt_cmd_keygen(agt_globals *g, int argc, char **argv)
     csa_err err;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'l')
             label = optarg;
         else if (c == 't')
@@ -223,7 +223,7 @@ int agt_cmd_pubkey(agt_globals *g, int argc, char **argv)
     csa_err err;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'l')
             label = optarg;
         else if (c == 'p')

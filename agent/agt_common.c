@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the command files: config, token, exit codes. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agt.h"
 
@@ -87,4 +89,55 @@ int agt_fail_exit(csa_err err)
     default:
         return AGT_EXIT_FAIL;
     }
+}
+
+/*
+ * getopt_long takes any unambiguous prefix of a long option: `--pin 1234`
+ * would become `--pin-file 1234`, and the error about the file would print
+ * the PIN.  Long options are therefore matched exactly, and `--pin` gets a
+ * refusal of its own; neither message repeats a value.
+ */
+static int agt_opts_exact(int argc, char **argv, const char *shortopts,
+                          const struct option *opts)
+{
+    int i;
+    size_t n;
+    const struct option *o;
+
+    for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (argv[i][0] != '-' && shortopts[0] == '+')
+            break; /* options end at the first operand */
+        if (strncmp(argv[i], "--", 2) != 0)
+            continue;
+        n = strcspn(argv[i] + 2, "=");
+        if (n == 3 && strncmp(argv[i] + 2, "pin", 3) == 0) {
+            fprintf(stderr, "csagent: --pin is refused: a PIN never goes on "
+                            "the command line; use --pin-file FILE (mode "
+                            "0600) or fd:N\n");
+            return 0;
+        }
+        for (o = opts; o->name != NULL; o++)
+            if (strlen(o->name) == n && !strncmp(o->name, argv[i] + 2, n))
+                break;
+        if (o->name == NULL) {
+            fprintf(stderr,
+                    "csagent: unknown option '--%.*s' (options are never "
+                    "abbreviated)\n",
+                    (int)(n > 64 ? 64 : n), argv[i] + 2);
+            return 0;
+        }
+        if (o->has_arg == required_argument && argv[i][2 + n] == '\0')
+            i++; /* its value is not an option */
+    }
+    return 1;
+}
+
+int agt_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *opts)
+{
+    if (optind <= 1 && !agt_opts_exact(argc, argv, shortopts, opts)) {
+        optind = argc; /* what follows is not parsed */
+        return '?';
+    }
+    return getopt_long(argc, argv, shortopts, opts, NULL);
 }

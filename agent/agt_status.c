@@ -265,7 +265,7 @@ int agt_cmd_status(agt_globals *g, int argc, char **argv)
     int c, json = 0, i;
     csa_err err;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = agt_getopt(argc, argv, "h", opts)) != -1) {
         if (c == 'j')
             json = 1;
         else
