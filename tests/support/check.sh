@@ -10,6 +10,9 @@
 #             check_out, check_no_out);
 #   CHK_DUMP  a function that shows the last command's output when such a
 #             check fails, and on fatal (default: none).
+# Files the tests write are private, as an operator's would be: csagent
+# refuses secret files (PINs, EAB keys, OTP seeds) that others can read.
+umask 077
 CHK_FAILS=0
 CHK_CHECKS=0
 CHK_BUGS=()
