@@ -96,4 +96,28 @@ check "the wrong PIN is not printed either" \
     bash -c '! grep -qF "$(cat "$1")" "$2" "$3"' _ "$W/wrong-pin" "$AGT_OUT" "$AGT_ERR"
 check_eq "C_Login was tried once, never retried" 1 "$(grep -c 'C_Login ->' "$AGT_ERR")"
 nothing_lost "wrong PIN"
+
+say "== secret files others could read, and PINs on the command line"
+cp "$CSA_PIN_FILE" "$W/pin-0640"; chmod 640 "$W/pin-0640"
+ln -sf "$CSA_PIN_FILE" "$W/pin-link"
+for f in pin-0640 pin-link; do
+    sed "s|^pin_file = .*|pin_file = $W/$f|" "$W/good.ini" >"$W/$f.ini"
+    csa "secret-$f" "$W/$f.ini" -v enroll A
+    check_rc "enroll with pin_file = $f: refused as a configuration error" 3
+    check_out "the error names the file" "secret file $W/$f"
+    check_no_out "no C_Login was made with it" "C_Login ->"
+done
+check_out "the fix is named" "symbolic link"
+csa secret-0640-list "$W/good.ini" list --pin-file "$W/pin-0640"
+check_out "list refuses it too and says how to fix it" "chmod 600"
+csa pin-flag "$W/good.ini" list --pin "$PIN"
+check_rc "--pin is refused" 2
+check_out "the refusal says why" "a PIN never goes on the command line"
+csa pin-abbrev "$W/good.ini" list --pin-f "$PIN"
+check_rc "an abbreviated --pin-file is refused" 2
+check_out "the refusal says options are never abbreviated" "never abbreviated"
+for n in $(seq $((AGT_NLOG - 1)) "$AGT_NLOG"); do
+    check "the PIN given on the command line is not echoed ($n)" \
+        bash -c '! grep -qF "$1" "$2"/logs/"$3"-*' _ "$PIN" "$W" "$(printf %02d "$n")"
+done
 agt_finish
