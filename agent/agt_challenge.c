@@ -48,41 +48,83 @@ bool agt_challenge_automatic(const agt_identity *id, const char *type)
     return true;
 }
 
+/* An optional integer hint: absent keeps *out; anything but an integer
+ * is the CA's protocol error, naming the challenge and the member. */
+static csa_err agt_hint_int(json_object *o, const acme_challenge *ch,
+                            const char *key, long *out)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v))
+        return CSA_OK;
+    if (!json_object_is_type(v, json_type_int))
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "challenge %s: member \"%s\" is not an integer",
+                         ch->url, key);
+    *out = (long)json_object_get_int64(v);
+    return CSA_OK;
+}
+
+static csa_err agt_hint_alg(json_object *o, const acme_challenge *ch,
+                            tok_hmac_alg *alg)
+{
+    static const struct {
+        const char *name;
+        tok_hmac_alg alg;
+    } algs[] = {{"SHA1", TOK_HMAC_SHA1},
+                {"SHA256", TOK_HMAC_SHA256},
+                {"SHA512", TOK_HMAC_SHA512}};
+    json_object *v;
+    const char *a;
+    size_t i;
+
+    if (!json_object_object_get_ex(o, "algorithm", &v))
+        return CSA_OK;
+    if (!json_object_is_type(v, json_type_string))
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "challenge %s: member \"algorithm\" is not a "
+                         "string",
+                         ch->url);
+    a = json_object_get_string(v);
+    for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+        if (!strcmp(a, algs[i].name)) {
+            *alg = algs[i].alg;
+            return CSA_OK;
+        }
+    return csa_raise(CSA_ERR_PROTOCOL,
+                     "challenge %s: algorithm '%.32s' is not SHA1, SHA256 "
+                     "or SHA512",
+                     ch->url, a);
+}
+
 /* Reads and range-checks the server's hints; bad hints are the CA's
  * error, reported with the value. */
 static csa_err agt_otp_hints_parse(const acme_challenge *ch, agt_otp_hints *h)
 {
-    json_object *o = json_tokener_parse(ch->json), *v;
-    csa_err err = CSA_OK;
+    json_object *o = ch->json ? json_tokener_parse(ch->json) : NULL;
+    long digits = 6, period = 30;
+    csa_err err;
 
     h->digits = 6, h->alg = TOK_HMAC_SHA1, h->period = 30;
-    if (o == NULL)
-        return csa_raise(CSA_ERR_PROTOCOL, "challenge %s is not JSON", ch->url);
-    if (json_object_object_get_ex(o, "digits", &v))
-        h->digits = json_object_get_int(v);
-    if (json_object_object_get_ex(o, "period", &v))
-        h->period = json_object_get_int(v);
-    if (json_object_object_get_ex(o, "algorithm", &v)) {
-        const char *a = json_object_get_string(v);
-
-        if (!strcmp(a, "SHA256"))
-            h->alg = TOK_HMAC_SHA256;
-        else if (!strcmp(a, "SHA512"))
-            h->alg = TOK_HMAC_SHA512;
-        else if (strcmp(a, "SHA1") != 0)
-            err = csa_raise(CSA_ERR_PROTOCOL,
-                            "challenge %s: algorithm '%s' is not SHA1, "
-                            "SHA256 or SHA512",
-                            ch->url, a);
+    if (!json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return csa_raise(CSA_ERR_PROTOCOL, "challenge %s is not a JSON object",
+                         ch->url);
     }
-    if (err == CSA_OK && h->digits != 6 && h->digits != 8)
-        err =
-            csa_raise(CSA_ERR_PROTOCOL, "challenge %s: digits %d is not 6 or 8",
-                      ch->url, h->digits);
-    if (err == CSA_OK && (h->period < 1 || h->period > 3600))
+    if ((err = agt_hint_int(o, ch, "digits", &digits)) == CSA_OK &&
+        (err = agt_hint_int(o, ch, "period", &period)) == CSA_OK)
+        err = agt_hint_alg(o, ch, &h->alg);
+    if (err == CSA_OK && digits != 6 && digits != 8)
         err = csa_raise(CSA_ERR_PROTOCOL,
-                        "challenge %s: period %ld is out of range", ch->url,
-                        h->period);
+                        "challenge %s: digits %ld is not 6 or 8", ch->url,
+                        digits);
+    if (err == CSA_OK && (period < 1 || period > 3600))
+        err = csa_raise(CSA_ERR_PROTOCOL,
+                        "challenge %s: period %ld is out of range (1 to "
+                        "3600 s)",
+                        ch->url, period);
+    h->digits = (int)digits;
+    h->period = period;
     json_object_put(o);
     return err;
 }
@@ -217,10 +259,35 @@ static csa_err agt_otp_payload(agt_session *s, const agt_identity *id,
                        (unsigned long long)(time(NULL) / h.period), code);
     else if ((err = agt_hotp_next(s->state_dir, id, &counter)) == CSA_OK)
         err = agt_hotp(s->tok, id->otp_secret, &h, counter, code);
-    if (err == CSA_OK && asprintf(payload, "{\"otp\":\"%s\"}", code) < 0)
-        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if (err == CSA_OK) {
+        /* json-c escapes what a person typed or a program printed. */
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "otp", json_object_new_string(code));
+        *payload =
+            strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        if (*payload == NULL)
+            err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
     csa_cleanse(code, sizeof(code));
     return err;
+}
+
+/*
+ * RFC 8555 §8.1/§8.3: a token is base64url with at least 128 bits of
+ * entropy.  The key authorization is signed (cert-01, ppkp-01) by keys
+ * that must never sign text the CA chose, so anything else — other
+ * characters, fewer than 22 or more than 128 of them — is refused.
+ */
+static int agt_token_ok(const char *t)
+{
+    size_t n =
+        t ? strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-_")
+          : 0;
+
+    return t != NULL && t[n] == '\0' && n >= 22 && n <= 128;
 }
 
 static csa_err agt_keyauth(agt_session *s, const acme_challenge *ch, char **ka)
@@ -228,6 +295,11 @@ static csa_err agt_keyauth(agt_session *s, const acme_challenge *ch, char **ka)
     if (ch->token == NULL)
         return csa_raise(CSA_ERR_PROTOCOL, "challenge %s has no token",
                          ch->url);
+    if (!agt_token_ok(ch->token))
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "challenge %s: the token is not 22 to 128 base64url "
+                         "characters (%zu characters); refusing to sign it",
+                         ch->url, strlen(ch->token));
     return acme_key_authorization(agt_jws_key_signer(s->account_signer),
                                   ch->token, ka);
 }
