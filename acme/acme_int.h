@@ -108,6 +108,11 @@ char *acme_problem_summary(json_object *obj);
 /* Header helpers. */
 /* Parses a Retry-After value (delta-seconds or HTTP-date) relative to now.
  * Returns seconds >= 0, or -1 if absent/unparseable. */
+/* Retry-After (RFC 9110 §10.2.3) in seconds from now, -1 when absent or
+ * malformed, at most ACME_RETRY_AFTER_MAX (docs/protocol.md). */
+#define ACME_RETRY_AFTER_MAX 86400L
+/* Polls of one order or authorization before giving up. */
+#define ACME_POLL_MAX 120
 long acme_retry_after_parse(const char *value, time_t now);
 /* Finds targets of rel in Link header values, resolved against base.
  * Stores up to max malloc'd URLs in out; returns the count. */

@@ -233,21 +233,24 @@ csa_err acme_sleep(const acme_client *c, long s)
     return acme_sleep_ms(c, s * 1000);
 }
 
-/* Back-off: the CA's Retry-After when given (at least 1 s), else 250 ms
- * doubling to 16 s (a CA that says nothing is usually done within a
- * second, and Pebble never says); never past 30 s per wait nor past the
- * deadline. */
+/* Back-off: the CA's Retry-After when given (at least 1 s), else 50 ms
+ * doubling to 12.8 s (a CA that says nothing is usually done within a
+ * few hundred milliseconds, and Pebble never says); never past 30 s per
+ * wait nor past the deadline, and at most ACME_POLL_MAX polls. */
 csa_err acme_poll_sleep(const acme_client *c, time_t deadline, long retry,
                         unsigned *attempt)
 {
     time_t now = time(NULL);
     long ms = retry >= 0 ? (retry < 1 ? 1000 : retry * 1000)
-                         : 250L << (*attempt < 6 ? *attempt : 6);
+                         : 50L << (*attempt < 8 ? *attempt : 8);
 
     if (ms > 30000)
         ms = 30000;
     if (now >= deadline)
         return csa_raise(CSA_ERR_TIMEOUT, "the poll deadline passed");
+    if (*attempt >= ACME_POLL_MAX)
+        return csa_raise(CSA_ERR_TIMEOUT, "no answer after %d polls",
+                         ACME_POLL_MAX);
     if (now + ms / 1000 > deadline)
         ms = (long)(deadline - now) * 1000;
     (*attempt)++;

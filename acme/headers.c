@@ -11,26 +11,36 @@
 
 #include "acme_int.h"
 
+/*
+ * Delta-seconds or an HTTP-date, clamped to ACME_RETRY_AFTER_MAX: a CA
+ * that says 99999999999999999999 gets a day, not an overflow in the
+ * arithmetic that follows (seconds to milliseconds, now + delay).
+ */
 long acme_retry_after_parse(const char *value, time_t now)
 {
     time_t when;
-    char *end = NULL;
-    long secs;
+    const char *p;
+    unsigned long long secs = 0;
 
     if (value == NULL || value[0] == '\0')
         return -1;
     if (isdigit((unsigned char)value[0])) {
-        secs = strtol(value, &end, 10);
-        while (end != NULL && (*end == ' ' || *end == '\t'))
-            end++;
-        if (end == NULL || *end != '\0' || secs < 0)
+        for (p = value; isdigit((unsigned char)*p); p++)
+            if (secs < ACME_RETRY_AFTER_MAX)
+                secs = secs * 10 + (unsigned)(*p - '0');
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '\0')
             return -1;
-        return secs;
+        return secs > ACME_RETRY_AFTER_MAX ? ACME_RETRY_AFTER_MAX : (long)secs;
     }
     when = curl_getdate(value, NULL);
     if (when == (time_t)-1)
         return -1;
-    return when > now ? (long)(when - now) : 0;
+    if (when <= now)
+        return 0;
+    return when - now > ACME_RETRY_AFTER_MAX ? ACME_RETRY_AFTER_MAX
+                                             : (long)(when - now);
 }
 
 /* Resolves ref against base with curl's URL parser. */

@@ -245,15 +245,16 @@ static time_t agt_grace_read(const char *state_dir, const agt_identity *id,
                              char rid[AGT_HEX_ID_MAX])
 {
     char *path = agt_grace_path(state_dir, id), *text = NULL;
-    char idbuf[AGT_HEX_ID_MAX + 1] = "";
+    char idbuf[AGT_HEX_ID_MAX] = "";
     long long due = 0;
 
     rid[0] = '\0';
+    /* %128s: AGT_HEX_ID_MAX - 1 hex digits at most */
     if (path != NULL && access(path, F_OK) == 0 &&
         csa_file_read(path, 512, &text, NULL) == CSA_OK &&
         sscanf(text, "%lld %128s", &due, idbuf) >= 1 &&
         agt_unhex(idbuf, (unsigned char[TOK_ID_MAX]){0}, TOK_ID_MAX) > 0)
-        snprintf(rid, AGT_HEX_ID_MAX, "%s", idbuf);
+        memcpy(rid, idbuf, sizeof(idbuf));
     csa_err_clear();
     free(text);
     free(path);

@@ -108,6 +108,13 @@ static void test_retry_after(void **state)
     assert_int_equal(acme_retry_after_parse("", t), -1);
     assert_int_equal(acme_retry_after_parse("-5", t), -1);
     assert_int_equal(acme_retry_after_parse("12abc", t), -1);
+    /* absurd values are clamped, never overflowed */
+    assert_int_equal(acme_retry_after_parse("99999999999999999999", t),
+                     ACME_RETRY_AFTER_MAX);
+    assert_int_equal(acme_retry_after_parse("86401", t), ACME_RETRY_AFTER_MAX);
+    assert_int_equal(acme_retry_after_parse("86400", t), 86400);
+    assert_int_equal(acme_retry_after_parse("Fri, 31 Dec 9999 23:59:59 GMT", t),
+                     ACME_RETRY_AFTER_MAX);
     assert_int_equal(acme_retry_after_parse("soon", t), -1);
 }
 
