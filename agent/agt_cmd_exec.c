@@ -1,14 +1,555 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* csagent exec: being written (issue 10). */
+/*
+ * csagent exec IDENTITY -- COMMAND [ARGS...]
+ *
+ * Runs a signing command with the identity's current key pair pinned: the
+ * identity's use lock (<state_dir>/<identity>.use) is held shared for as
+ * long as COMMAND runs, and a swap-in takes it exclusive (bounded, logged)
+ * for the steps that change what the label resolves to, so the pair the
+ * command was given never changes under it.
+ *
+ * The lock is kept by inheritance, not by a waiting parent: its descriptor
+ * loses close-on-exec and csagent execvp()s COMMAND in its own place, so the
+ * flock lives exactly as long as COMMAND (and any child that inherits the
+ * descriptor), COMMAND's exit status is exec's, and signals reach it
+ * directly.  The token session is closed before that; the PIN stays in its
+ * file (or descriptor) and never enters argv or the environment.
+ *
+ * Order: recover an interrupted swap (under the renewal lock, before the
+ * use lock: recovery itself takes the use lock exclusive), take the use
+ * lock, resolve and check the pair, check the chain file, export the
+ * environment, close the token, exec.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
 
 #include "agt.h"
+#include "agt_lock.h"
+#include "agt_status.h"
+#include "agt_swap.h"
+#include "csa_log.h"
+#include "csa_secret.h"
+
+/* What exec found on the token, and what it hands to COMMAND. */
+typedef struct {
+    const agt_identity *id;
+    const char *state_dir;
+    unsigned char key_id[TOK_ID_MAX];
+    size_t key_id_len;
+    X509 *cert;              /* the pinned certificate */
+    char pin_path[PATH_MAX]; /* what COMMAND reads the PIN from */
+    int pin_fd;              /* fd:N sources: N, else -1 */
+    char login_src[32];      /* fd:M of the in-memory PIN copy */
+    int login_fd;            /* M, closed before COMMAND runs */
+    int lock_fd;             /* the use lock, held shared */
+} agt_exec;
+
+static const char agt_exec_usage[] =
+    "usage: csagent [--config FILE] exec [TOKEN OPTIONS] IDENTITY -- COMMAND "
+    "[ARGS...]\n"
+    "Runs COMMAND with the identity's current key pair pinned: the\n"
+    "identity's use lock is held shared while COMMAND runs, so a renewal\n"
+    "waits (at most [agent] signer_wait, logged) before it swaps a new\n"
+    "pair in, and never breaks the hold (when the wait runs out, the\n"
+    "renewal fails, its verified certificate waits under LABEL.next and\n"
+    "the next csagent command swaps it in).  Before COMMAND runs, exec\n"
+    "finishes an interrupted swap, then checks on the token (logged in)\n"
+    "that exactly one private key carries the identity's label, exactly\n"
+    "one certificate carries the label and the key's CKA_ID, that the\n"
+    "certificate's public key is the key's, and that the chain file\n"
+    "starts with that certificate.  COMMAND replaces csagent (execvp):\n"
+    "its exit status is exec's and signals reach it directly.\n"
+    "\n"
+    "IDENTITY is an [identity NAME] of the configuration, or its "
+    "label.\n" AGT_TOKEN_HELP "\n"
+    "Environment given to COMMAND (never a PIN):\n"
+    "  CSAGENT_IDENTITY   the identity's name\n"
+    "  CSAGENT_LABEL      its label (CKA_LABEL)\n"
+    "  CSAGENT_KEY_URI    pkcs11:token=T;object=L;id=%XX...;type=private\n"
+    "  CSAGENT_CERT_URI   the same with type=cert\n"
+    "  CSAGENT_KEY_ID     the pinned CKA_ID in hex\n"
+    "  CSAGENT_SERIAL     the certificate's serial number in hex\n"
+    "  CSAGENT_CHAIN_FILE state_dir/IDENTITY.pem: leaf, then issuers\n"
+    "  CSAGENT_PIN_FILE   absolute path of the PIN file, or /dev/fd/N\n"
+    "  CSAGENT_PIN_FD     N, when the PIN comes from fd:N (left open,\n"
+    "                     as an in-memory copy readable from its start)\n"
+    "  CSAGENT_MODULE     the PKCS#11 module, when configured as a path\n"
+    "  CSAGENT_LOCK_FD    the descriptor that holds the use lock\n"
+    "\n"
+    "Exit status: COMMAND's; 127 if COMMAND is not found, 126 if it\n"
+    "cannot be executed; before COMMAND runs, csagent's own codes: 2\n"
+    "usage, 3 configuration, 4 token or PIN, 6 the certificate does not\n"
+    "match the key or the chain file, 1 anything else (no pair, two\n"
+    "pairs, the use lock not obtained within signer_wait).\n";
+
+/*
+ * RFC 7512 §2.3: a path attribute value is pchar or pct-encoded.  Every
+ * byte outside RFC 3986's unreserved set is percent-encoded: always valid,
+ * and safe for parsers that split on ';', '?' and '&' before decoding
+ * (libp11).  With all set, every byte is encoded (the id).
+ */
+static void agt_pct_encode(const unsigned char *in, size_t len, int all,
+                           char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = in[i];
+
+        if (!all && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                     c == '_' || c == '~')) {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '%';
+        *out++ = hex[c >> 4];
+        *out++ = hex[c & 15];
+    }
+    *out = '\0';
+}
+
+/* pkcs11:token=...;object=...;id=...;type=TYPE, malloc'd (NULL: no
+ * memory). */
+static char *agt_exec_uri(const char *token, const char *label,
+                          const unsigned char *id, size_t id_len,
+                          const char *type)
+{
+    char *t = malloc(3 * strlen(token) + 1), *l = malloc(3 * strlen(label) + 1);
+    char *i = malloc(3 * id_len + 1), *uri = NULL;
+
+    if (t != NULL && l != NULL && i != NULL) {
+        agt_pct_encode((const unsigned char *)token, strlen(token), 0, t);
+        agt_pct_encode((const unsigned char *)label, strlen(label), 0, l);
+        agt_pct_encode(id, id_len, 1, i);
+        if (asprintf(&uri, "pkcs11:token=%s;object=%s;id=%s;type=%s", t, l, i,
+                     type) < 0)
+            uri = NULL;
+    }
+    free(t);
+    free(l);
+    free(i);
+    return uri;
+}
+
+static void agt_hex(const unsigned char *in, size_t len, char *out)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", in[i]);
+    out[2 * len] = '\0';
+}
+
+/*
+ * The PIN source.  A path is handed to COMMAND as its absolute path.  For
+ * fd:N, reading consumes a pipe (and csa_secret_read closes N, so that no
+ * other child inherits it), so the PIN is put once into an in-memory file
+ * (memfd, never on disk) that takes N's place for COMMAND, without
+ * close-on-exec: COMMAND can read /dev/fd/N from the start, as often as it
+ * needs (each open of /dev/fd/N of a memfd starts at offset 0).  exec logs
+ * in from a second, close-on-exec descriptor of it (x->login_src).
+ */
+static csa_err agt_exec_pin(agt_exec *x, const char *src)
+{
+    csa_secret pin = {0};
+    csa_err err;
+    int mfd = -1, n;
+    char *end;
+    long v;
+
+    if (src == NULL)
+        return csa_raise(CSA_ERR_CONFIG,
+                         "exec logs in to check the private key: set "
+                         "pin_file in [token] or give --pin-file");
+    if (strncmp(src, "fd:", 3) != 0) {
+        if (realpath(src, x->pin_path) == NULL)
+            return csa_raise(CSA_ERR_CONFIG, "PIN file %s: %s", src,
+                             strerror(errno));
+        return CSA_OK;
+    }
+    v = strtol(src + 3, &end, 10);
+    if (*end != '\0' || end == src + 3 || v < 0 || v > 65535)
+        return csa_raise(CSA_ERR_CONFIG, "PIN source '%s' is not fd:N", src);
+    n = (int)v;
+    if ((err = csa_secret_read(src, &pin)) != CSA_OK)
+        return err;
+    /* N may be closed now, and memfd_create may even return N. */
+    mfd = memfd_create("csagent-pin", MFD_CLOEXEC);
+    if (mfd < 0 || write(mfd, pin.data, pin.len) != (ssize_t)pin.len ||
+        lseek(mfd, 0, SEEK_SET) != 0 ||
+        (mfd != n ? dup2(mfd, n) : fcntl(n, F_SETFD, 0)) < 0 ||
+        (x->login_fd = fcntl(n, F_DUPFD_CLOEXEC, 3)) < 0)
+        err = csa_raise(CSA_ERR_IO,
+                        "cannot keep the PIN of %s in memory for the "
+                        "command: %s",
+                        src, strerror(errno));
+    if (mfd >= 0 && mfd != n)
+        close(mfd);
+    csa_secret_free(&pin);
+    if (err != CSA_OK)
+        return err;
+    x->pin_fd = n;
+    snprintf(x->pin_path, sizeof(x->pin_path), "/dev/fd/%d", n);
+    snprintf(x->login_src, sizeof(x->login_src), "fd:%d", x->login_fd);
+    return CSA_OK;
+}
+
+/*
+ * An interrupted renewal left a journal: finish it now, under the renewal
+ * lock, unless a renewal is live (it holds that lock and will respect our
+ * shared use lock).  Signers already running may hold the use lock: exec
+ * does not wait for them (signer_wait 0 for this attempt), it signs with
+ * the pair the label still resolves to and leaves the swap to the next
+ * csagent command.
+ */
+static csa_err agt_exec_recover(tok_ctx *tok, const agt_exec *x)
+{
+    agt_identity nowait = *x->id;
+    char path[PATH_MAX];
+    csa_err err;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s.journal", x->state_dir, x->id->name);
+    if (access(path, F_OK) != 0)
+        return CSA_OK;
+    if ((fd = agt_swap_lock(x->state_dir, x->id)) < 0) {
+        csa_info("exec",
+                 "%s: a renewal is in progress (%s); it waits for this "
+                 "command before it swaps the new pair in",
+                 x->id->name, path);
+        return CSA_OK;
+    }
+    nowait.signer_wait = 0;
+    err = agt_swap_recover(tok, x->state_dir, &nowait);
+    agt_swap_unlock(fd);
+    if (err == CSA_ERR_BUSY) {
+        csa_warn("exec",
+                 "%s: an interrupted swap is left for later, signers hold "
+                 "the identity: %s",
+                 x->id->name, csa_errmsg());
+        csa_err_clear();
+        err = CSA_OK;
+    }
+    return err;
+}
+
+/* Lists the ids of objs into buf ("a1b2, c3d4"), for error messages. */
+static const char *agt_ids(const tok_obj_info *objs, size_t n, char *buf,
+                           size_t size)
+{
+    char hex[2 * TOK_ID_MAX + 1];
+    size_t i, used = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < n && used + 4 < size; i++) {
+        agt_hex(objs[i].id, objs[i].id_len, hex);
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+                                 objs[i].id_len ? hex : "-");
+    }
+    return buf;
+}
+
+/* For errors: a swap left pending (signers held the identity when it
+ * could have been finished) explains a label that resolves to no pair. */
+static const char *agt_exec_pending(const agt_exec *x)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%s.journal", x->state_dir, x->id->name);
+    return access(path, F_OK) == 0
+               ? "; a swap of this identity is pending (its journal is in "
+                 "state_dir) and is finished by the next csagent command "
+                 "that finds no signer running"
+               : "";
+}
+
+/* Exactly one private key carries the label; its CKA_ID into x. */
+static csa_err agt_exec_key(tok_ctx *tok, agt_exec *x, tok_key **key)
+{
+    tok_obj_info *objs = NULL;
+    size_t n = 0;
+    char ids[512];
+    const unsigned char *kid;
+    csa_err err = tok_objects(tok, x->id->label, NULL, 0, TOK_CLASS_PRIVATE_KEY,
+                              &objs, &n);
+
+    if (err == CSA_OK && n == 0)
+        err = csa_raise(CSA_ERR_NOT_FOUND,
+                        "identity %s: no private key is labelled '%s' on "
+                        "token '%s' (not enrolled yet? csagent enroll %s)%s",
+                        x->id->name, x->id->label, tok_token_label(tok),
+                        x->id->name, agt_exec_pending(x));
+    else if (err == CSA_OK && n > 1)
+        err =
+            csa_raise(CSA_ERR_AMBIGUOUS,
+                      "identity %s: %zu private keys are labelled '%s' on "
+                      "token '%s' (ids %s); a signer needs exactly one%s",
+                      x->id->name, n, x->id->label, tok_token_label(tok),
+                      agt_ids(objs, n, ids, sizeof(ids)), agt_exec_pending(x));
+    free(objs);
+    if (err != CSA_OK || (err = tok_key_find(tok, x->id->label, key)) != CSA_OK)
+        return err;
+    kid = tok_key_id(*key, &x->key_id_len);
+    if (x->key_id_len == 0 || x->key_id_len > sizeof(x->key_id))
+        return csa_raise(CSA_ERR_NOT_FOUND,
+                         "identity %s: the private key labelled '%s' has %s "
+                         "CKA_ID; a URI cannot pin it",
+                         x->id->name, x->id->label,
+                         x->key_id_len ? "an over-long" : "no");
+    memcpy(x->key_id, kid, x->key_id_len);
+    return CSA_OK;
+}
+
+/* Exactly one certificate with the label and the key's CKA_ID. */
+static csa_err agt_exec_cert(tok_ctx *tok, agt_exec *x)
+{
+    tok_obj_info *objs = NULL, *all = NULL;
+    size_t n = 0, nall = 0;
+    char hex[2 * TOK_ID_MAX + 1], ids[512];
+    csa_err err = tok_objects(tok, x->id->label, x->key_id, x->key_id_len,
+                              TOK_CLASS_CERTIFICATE, &objs, &n);
+
+    agt_hex(x->key_id, x->key_id_len, hex);
+    if (err == CSA_OK && n == 0 &&
+        (err = tok_objects(tok, x->id->label, NULL, 0, TOK_CLASS_CERTIFICATE,
+                           &all, &nall)) == CSA_OK)
+        err = csa_raise(
+            CSA_ERR_NOT_FOUND,
+            "identity %s: no certificate labelled '%s' carries "
+            "the key's id %s (%zu certificate(s) with that label%s"
+            "%s)%s",
+            x->id->name, x->id->label, hex, nall, nall ? ", ids " : "",
+            agt_ids(all, nall, ids, sizeof(ids)), agt_exec_pending(x));
+    else if (err == CSA_OK && n > 1)
+        err = csa_raise(CSA_ERR_AMBIGUOUS,
+                        "identity %s: %zu certificates labelled '%s' carry "
+                        "the key's id %s; a signer needs exactly one%s",
+                        x->id->name, n, x->id->label, hex, agt_exec_pending(x));
+    if (err == CSA_OK)
+        err = tok_cert_get(tok, objs[0].handle, &x->cert);
+    free(objs);
+    free(all);
+    return err;
+}
+
+/* The certificate certifies the key: their public keys are equal. */
+static csa_err agt_exec_match(tok_key *key, const agt_exec *x)
+{
+    EVP_PKEY *pub = NULL;
+    char serial[128], hex[2 * TOK_ID_MAX + 1];
+    csa_err err = tok_key_public(key, &pub);
+
+    if (err == CSA_OK && EVP_PKEY_eq(pub, X509_get0_pubkey(x->cert)) != 1) {
+        agt_serial_of(x->cert, serial, sizeof(serial));
+        agt_hex(x->key_id, x->key_id_len, hex);
+        err = csa_raise(CSA_ERR_VERIFY,
+                        "identity %s: the certificate labelled '%s' (serial "
+                        "%s) is not for the private key with id %s: their "
+                        "public keys differ",
+                        x->id->name, x->id->label, serial, hex);
+    }
+    EVP_PKEY_free(pub);
+    return err;
+}
+
+/* The chain file's first certificate is the pinned one. */
+static csa_err agt_exec_chain(const agt_exec *x, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    X509 *leaf = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    char want[128], got[128];
+    csa_err err = CSA_OK;
+
+    if (f == NULL)
+        err = csa_raise(CSA_ERR_NOT_FOUND, "identity %s: chain file %s: %s",
+                        x->id->name, path, strerror(errno));
+    else if (leaf == NULL)
+        err = csa_raise(CSA_ERR_VERIFY,
+                        "identity %s: chain file %s holds no PEM "
+                        "certificate",
+                        x->id->name, path);
+    else if (X509_cmp(leaf, x->cert) != 0) {
+        agt_serial_of(x->cert, want, sizeof(want));
+        agt_serial_of(leaf, got, sizeof(got));
+        err = csa_raise(CSA_ERR_VERIFY,
+                        "identity %s: chain file %s starts with certificate "
+                        "serial %s, but the token's certificate labelled "
+                        "'%s' is serial %s; the file is stale (csagent run "
+                        "--once rewrites it)",
+                        x->id->name, path, got, x->id->label, want);
+    }
+    X509_free(leaf);
+    if (f != NULL)
+        fclose(f);
+    return err;
+}
+
+static csa_err agt_setenv(const char *name, const char *value)
+{
+    if (value == NULL ? unsetenv(name) : setenv(name, value, 1))
+        return csa_raise(CSA_ERR_NOMEM, "cannot set %s: %s", name,
+                         strerror(errno));
+    return CSA_OK;
+}
+
+/* COMMAND's environment (see the usage text); no secret in it. */
+static csa_err agt_exec_env(const agt_exec *x, tok_ctx *tok, const char *module,
+                            const char *chain)
+{
+    char *key_uri, *cert_uri, hex[2 * TOK_ID_MAX + 1], serial[128];
+    char fdnum[16], lockfd[16];
+    csa_err err;
+
+    key_uri = agt_exec_uri(tok_token_label(tok), x->id->label, x->key_id,
+                           x->key_id_len, "private");
+    cert_uri = agt_exec_uri(tok_token_label(tok), x->id->label, x->key_id,
+                            x->key_id_len, "cert");
+    agt_hex(x->key_id, x->key_id_len, hex);
+    agt_serial_of(x->cert, serial, sizeof(serial));
+    snprintf(fdnum, sizeof(fdnum), "%d", x->pin_fd);
+    snprintf(lockfd, sizeof(lockfd), "%d", x->lock_fd);
+    if (key_uri == NULL || cert_uri == NULL)
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    else if ((err = agt_setenv("CSAGENT_IDENTITY", x->id->name)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_LABEL", x->id->label)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_KEY_URI", key_uri)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_CERT_URI", cert_uri)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_KEY_ID", hex)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_SERIAL", serial)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_CHAIN_FILE", chain)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_PIN_FILE", x->pin_path)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_PIN_FD",
+                               x->pin_fd >= 0 ? fdnum : NULL)) == CSA_OK &&
+             (err = agt_setenv("CSAGENT_MODULE", module && strchr(module, '/')
+                                                     ? module
+                                                     : NULL)) == CSA_OK)
+        err = agt_setenv("CSAGENT_LOCK_FD", lockfd);
+    free(key_uri);
+    free(cert_uri);
+    return err;
+}
+
+/* Takes the use lock and keeps it across execve (no close-on-exec). */
+static csa_err agt_exec_lock(agt_exec *x)
+{
+    x->lock_fd =
+        agt_use_lock(x->state_dir, x->id, AGT_LOCK_SHARED, x->id->signer_wait);
+    if (x->lock_fd < 0)
+        return CSA_ERR_BUSY; /* raised by agt_lock_file */
+    if (fcntl(x->lock_fd, F_SETFD, 0) != 0)
+        return csa_raise(CSA_ERR_IO,
+                         "cannot keep the use lock open for the "
+                         "command: %s",
+                         strerror(errno));
+    return CSA_OK;
+}
+
+/* Everything before execvp; on success the token is closed and the lock
+ * held. */
+static csa_err agt_exec_prepare(agt_globals *g, agt_exec *x)
+{
+    const agt_config *c = g->cfg;
+    const char *module = g->module ? g->module : c->module;
+    char *chain = NULL;
+    tok_ctx *tok = NULL;
+    tok_key *key = NULL;
+    csa_err err;
+
+    if (asprintf(&chain, "%s/%s.pem", x->state_dir, x->id->name) < 0)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if ((err = agt_exec_pin(x, g->pin_file ? g->pin_file : c->pin_file)) !=
+        CSA_OK)
+        goto done;
+    if (x->login_fd >= 0)
+        g->pin_file = x->login_src;
+    if ((err = agt_open_token(g, 1, &tok)) != CSA_OK ||
+        (err = agt_exec_recover(tok, x)) != CSA_OK ||
+        (err = agt_exec_lock(x)) != CSA_OK ||
+        (err = agt_exec_key(tok, x, &key)) != CSA_OK ||
+        (err = agt_exec_cert(tok, x)) != CSA_OK ||
+        (err = agt_exec_match(key, x)) != CSA_OK ||
+        (err = agt_exec_chain(x, chain)) != CSA_OK ||
+        (err = agt_exec_env(x, tok, module, chain)) != CSA_OK)
+        goto done;
+    csa_debug("exec", "%s: pinned %s, serial %s", x->id->name,
+              getenv("CSAGENT_KEY_URI"), getenv("CSAGENT_SERIAL"));
+done:
+    tok_key_free(key);
+    tok_close(tok); /* before COMMAND runs: it opens its own session */
+    if (x->login_fd >= 0) {
+        /* The login read the shared offset to the end: rewind for a
+         * COMMAND that reads descriptor N itself. */
+        if (lseek(x->pin_fd, 0, SEEK_SET) != 0 && err == CSA_OK)
+            err = csa_raise(CSA_ERR_IO, "cannot rewind the PIN copy: %s",
+                            strerror(errno));
+        close(x->login_fd);
+        x->login_fd = -1;
+        g->pin_file = NULL;
+    }
+    free(chain);
+    return err;
+}
+
+static csa_err agt_exec_state_dir(const agt_config *c, const char **out)
+{
+    const char *dir = c->state_dir ? c->state_dir : "/var/lib/csagent";
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return csa_raise(CSA_ERR_IO, "cannot create state directory %s: %s",
+                         dir, strerror(errno));
+    *out = dir;
+    return CSA_OK;
+}
 
 int agt_cmd_exec(agt_globals *g, int argc, char **argv)
 {
-    (void)g;
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "csagent exec: not built yet\n");
-    return AGT_EXIT_USAGE;
+    static const struct option opts[] = {AGT_TOKEN_OPTS, {NULL, 0, NULL, 0}};
+    agt_exec x = {.pin_fd = -1, .lock_fd = -1, .login_fd = -1};
+    csa_err err;
+    int c, e, cmd;
+
+    /* '+': options stop at IDENTITY, COMMAND's own options are its. */
+    while ((c = agt_getopt(argc, argv, "+h", opts)) != -1) {
+        if (c == 'h')
+            return fputs(agt_exec_usage, stdout), AGT_EXIT_OK;
+        if (!agt_token_opt(g, c, optarg))
+            return fputs(agt_exec_usage, stderr), AGT_EXIT_USAGE;
+    }
+    cmd = optind + 1;
+    if (cmd < argc && strcmp(argv[cmd], "--") == 0)
+        cmd++;
+    if (cmd >= argc)
+        return fputs(agt_exec_usage, stderr), AGT_EXIT_USAGE;
+    if ((err = agt_load_config(g, 1)) != CSA_OK)
+        return agt_fail_exit(err);
+    if ((x.id = agt_config_identity(g->cfg, argv[optind])) == NULL)
+        return agt_fail_exit(csa_raise(CSA_ERR_CONFIG,
+                                       "%s: no identity named '%s'",
+                                       g->cfg->path, argv[optind]));
+    if ((err = agt_exec_state_dir(g->cfg, &x.state_dir)) != CSA_OK ||
+        (err = agt_exec_prepare(g, &x)) != CSA_OK) {
+        X509_free(x.cert);
+        agt_unlock(x.lock_fd);
+        return agt_fail_exit(err);
+    }
+    X509_free(x.cert);
+    fflush(NULL);
+    execvp(argv[cmd], argv + cmd);
+    e = errno;
+    fprintf(stderr, "csagent: error: cannot execute '%s': %s\n", argv[cmd],
+            strerror(e));
+    agt_unlock(x.lock_fd);
+    return e == ENOENT ? 127 : 126;
 }
