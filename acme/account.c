@@ -28,6 +28,15 @@ static csa_err account_from_json(json_object *obj, const char *url,
     *out = NULL;
     if (a == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    /* RFC 8555 §7.1.2: "status" is required; a null or a number is the
+     * CA's protocol error, never a valid account. */
+    if (acme_json_str(obj, "status") == NULL) {
+        free(a);
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "account object %s: member \"status\" is missing "
+                         "or not a string",
+                         url);
+    }
     a->status = acme_status_parse(acme_json_str(obj, "status"));
     a->orders = acme_json_strdup(obj, "orders");
     a->url = strdup(url);
@@ -97,6 +106,7 @@ csa_err acme_account_register(acme_client *c, const acme_account_opts *o,
     const acme_directory *dir;
     acme_post_req req = {0};
     acme_http_resp r = {0};
+    acme_account *acct = NULL;
     json_object *obj = NULL;
     char *payload = NULL;
     csa_err err;
@@ -125,8 +135,16 @@ csa_err acme_account_register(acme_client *c, const acme_account_opts *o,
         goto done;
     csa_info("acme", "account %s (%s)", r.location,
              r.status == 201 ? "created" : "existing");
-    if (out != NULL)
-        err = account_from_json(obj, r.location, out);
+    if ((err = account_from_json(obj, r.location, &acct)) == CSA_OK &&
+        acct->status != ACME_STATUS_VALID)
+        err = csa_raise(CSA_ERR_CA_PROBLEM,
+                        "account %s is %s, not valid; it cannot be used",
+                        r.location, acme_status_name(acct->status));
+    if (err == CSA_OK && out != NULL) {
+        *out = acct;
+        acct = NULL;
+    }
+    acme_account_free(acct);
 done:
     if (err != CSA_OK)
         csa_err_context("account registration");

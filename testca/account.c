@@ -279,7 +279,8 @@ static int acct_update(struct resp *rs, json_object *a, json_object *payload)
     if (check_contact(rs, payload) != 0)
         return -1;
     if (json_object_object_get_ex(payload, "status", &v)) {
-        if (strcmp(json_object_get_string(v), "deactivated") != 0) {
+        if (!json_object_is_type(v, json_type_string) ||
+            strcmp(json_object_get_string(v), "deactivated") != 0) {
             resp_problem(rs, 400, "malformed",
                          "a client may only set status to deactivated");
             return -1;

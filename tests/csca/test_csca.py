@@ -181,6 +181,12 @@ def g_account():
         check(a["contact"] == ["mailto:ops@example.com"], "contact update")
         expect_problem(lambda: c.post(c.kid, {"contact": ["tel:123"]}),
                        "unsupportedContact")
+        # a null or wrong-typed status is refused, not a crash; the
+        # server still answers afterwards
+        for bad in (None, 1, ["deactivated"]):
+            expect_problem(lambda: c.post(c.kid, {"status": bad}), "malformed")
+        _, _, a = c.post(c.kid, {})
+        check(a["status"] == "valid", "account still valid after bad updates")
         # keyChange to a fresh key, then the old key is unknown
         new = Key(WORK)
         inner = c.jws(c.dir["keyChange"], {"account": c.kid,
