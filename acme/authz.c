@@ -221,7 +221,9 @@ csa_err acme_challenge_respond(acme_client *c, const char *url,
     return err;
 }
 
-/* The first challenge error of an invalid authz, for the message. */
+static const char authz_no_error[] = "no challenge error given";
+
+/* The first challenge error of an authz, for the message. */
 static const char *authz_error(const acme_authz *a)
 {
     size_t i;
@@ -229,7 +231,7 @@ static const char *authz_error(const acme_authz *a)
     for (i = 0; i < a->n_challenges; i++)
         if (a->challenges[i].error != NULL)
             return a->challenges[i].error;
-    return "no challenge error given";
+    return authz_no_error;
 }
 
 csa_err acme_authz_wait(acme_client *c, const char *url, acme_authz **out)
@@ -248,6 +250,17 @@ csa_err acme_authz_wait(acme_client *c, const char *url, acme_authz **out)
             return err;
         if (a->status != ACME_STATUS_PENDING)
             break;
+        /* RFC 8555 §8.2: a CA may keep a challenge pending after a wrong
+         * answer and say why in its "error".  Waiting would only hide
+         * that: the wait stops at once, with the CA's detail. */
+        if (authz_error(a) != authz_no_error) {
+            err = csa_raise(CSA_ERR_CA_PROBLEM,
+                            "authorization for %s:%s is still pending, but "
+                            "the CA reports: %s",
+                            a->identifier_type, a->identifier_value,
+                            authz_error(a));
+            goto done;
+        }
         if ((err = acme_poll_sleep(c, deadline, ra, &attempt)) != CSA_OK) {
             err = csa_raise(err, "authorization %s still pending after %ld s",
                             url, c->poll_deadline_s);
