@@ -50,7 +50,9 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv)
         "  show        print the account (never creates one)\n"
         "  update      replace the account's contacts with the config's\n"
         "  rollover    new account key in the token, keyChange, and the\n"
-        "              old key deleted only after the CA accepted\n"
+        "              old key deleted only after the CA accepted; waits\n"
+        "              (up to 15 min) for other csagent commands using the\n"
+        "              account key, which wait for it (up to 5 min)\n"
         "  deactivate  deactivate the account (irreversible)\n";
     const char *sub = argc > 1 ? argv[1] : NULL;
     acme_account *a = NULL;
@@ -64,7 +66,12 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv)
                         strcmp(sub, "update") && strcmp(sub, "rollover") &&
                         strcmp(sub, "deactivate")))
         return agt_usage_err(usage);
-    err = agt_session_open(g, !strcmp(sub, "register"), &s);
+    /* A rollover holds the account lock exclusive from the start, so it
+     * waits for every other user of the account key and they wait for it
+     * (bounded, see agt_session.h); the others hold it shared. */
+    err = agt_session_open_mode(
+        g, !strcmp(sub, "register"),
+        !strcmp(sub, "rollover") ? AGT_LOCK_EXCLUSIVE : AGT_LOCK_SHARED, &s);
     if (err != CSA_OK)
         return agt_fail_exit(err);
     if (!strcmp(sub, "register") || !strcmp(sub, "show"))

@@ -146,9 +146,15 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
     if (agt_current_cert(d->s.tok, id, &x) == CSA_OK)
         agt_cert_id_of(x, &certid);
     csa_err_clear();
-    err = agt_account_ensure(&d->s, false, NULL);
+    /* The account lock is held shared only for the renewal (see
+     * agt_daemon_open): it also re-reads the account key, which a rollover
+     * may have changed while the daemon slept. */
+    err = agt_account_lock(&d->s, AGT_LOCK_SHARED);
+    if (err == CSA_OK)
+        err = agt_account_ensure(&d->s, false, NULL);
     if (err == CSA_OK)
         err = agt_enroll(&d->s, id, certid, &serial);
+    agt_account_unlock(&d->s);
     now = time(NULL);
     if (err == CSA_ERR_BUSY) {
         /* Another agent is renewing it: look again in a minute. */
@@ -276,13 +282,20 @@ static int agt_daemon_round(agt_daemon *d, int force)
     return failed;
 }
 
+/* The session stays open between wake-ups (token, login, ACME client), but
+ * not the account lock: agt_session_open takes it shared to read the
+ * account key and it is let go here, then taken again around each renewal
+ * (agt_renew).  Holding it through the sleep would make an `account
+ * rollover` wait for the next renewal, hours away. */
 static csa_err agt_daemon_open(agt_daemon *d)
 {
     csa_err err = agt_session_open(d->g, true, &d->s);
 
     d->session_open = err == CSA_OK;
-    if (err == CSA_OK)
+    if (err == CSA_OK) {
+        agt_account_unlock(&d->s);
         agt_daemon_schedule_all(d);
+    }
     return err;
 }
 

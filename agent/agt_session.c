@@ -60,10 +60,18 @@ static csa_err agt_acme_open(agt_session *s)
 csa_err agt_session_open(agt_globals *g, bool create_account_key,
                          agt_session *s)
 {
+    return agt_session_open_mode(g, create_account_key, AGT_LOCK_SHARED, s);
+}
+
+csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
+                              agt_lock_mode mode, agt_session *s)
+{
     csa_err err;
     int i;
 
     memset(s, 0, sizeof(*s));
+    s->account_lock = -1;
+    s->create_account_key = create_account_key;
     if ((err = agt_load_config(g, 1)) != CSA_OK)
         return err;
     s->cfg = g->cfg;
@@ -91,7 +99,9 @@ csa_err agt_session_open(agt_globals *g, bool create_account_key,
         if (err != CSA_OK)
             goto fail;
     }
-    if ((err = agt_account_key_open(s, create_account_key)) != CSA_OK ||
+    /* The account key is read under the account lock: not while a
+     * rollover changes it (the swap recovery above needs no account). */
+    if ((err = agt_account_lock(s, mode)) != CSA_OK ||
         (err = agt_acme_open(s)) != CSA_OK)
         goto fail;
     return CSA_OK;
@@ -102,12 +112,14 @@ fail:
 
 void agt_session_close(agt_session *s)
 {
+    agt_account_unlock(s);
     acme_client_free(s->acme);
     agt_jws_key_free(s->account_signer);
     tok_key_free(s->account_key);
     tok_close(s->tok);
     pol_free(s->pol);
     memset(s, 0, sizeof(*s));
+    s->account_lock = -1;
 }
 
 csa_err agt_account_ensure(agt_session *s, bool only_existing,
@@ -121,8 +133,10 @@ csa_err agt_account_ensure(agt_session *s, bool only_existing,
 
     /* Once this session knows its account (settled and registered), a
      * caller that wants no account object needs no further round trip:
-     * the daemon renews many times over one session. */
-    if (out == NULL && acme_client_kid(s->acme) != NULL)
+     * the daemon renews many times over one session.  Not when a rollover
+     * was interrupted since (its journal is there to be settled). */
+    if (out == NULL && acme_client_kid(s->acme) != NULL &&
+        agt_account_settled(s))
         return CSA_OK;
     if ((err = acme_directory_get(s->acme, &dir)) != CSA_OK ||
         (err = agt_account_settle(s)) != CSA_OK)

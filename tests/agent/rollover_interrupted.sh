@@ -6,10 +6,12 @@
 # CKR_DEVICE_ERROR) right after the CA accepted the new key, which is where
 # a kill -9 would also leave things.  The old key still carries the label,
 # the new one "<account_key>.next".  The next contact with the CA settles
-# it (agent/agt_account.c): the CA knows the .next key, so it is promoted
-# and the old one deleted; the account is the same, no new account is
-# registered and no key is orphaned.  (Before the fix the old key was
-# destroyed first and the next enroll registered a new account.)
+# it (agent/agt_account.c): the account journal (state_dir/account.journal)
+# says the CA accepted the .next key, so it is promoted and the old one
+# (its CKA_ID journalled) deleted; the account is the same, no new account
+# is registered and no key is orphaned.  (Before the fix the old key was
+# destroyed first and the next enroll registered a new account.)  The
+# account lock and the crashes at every step: rollover_concurrent.sh.
 # Then rollovers killed at each relabel and after each copy (below).
 #   rollover_interrupted.sh WORKDIR   (P11SHIM = path of p11shim.so)
 . "$(dirname "$0")/lib.sh"
