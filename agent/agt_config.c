@@ -283,11 +283,24 @@ static agt_identity *agt_identity_for(agt_parse *p, const char *section)
     const char *name = section + strlen("identity ");
     int i;
 
+    /* libinih calls once per key: the section of the last key first. */
+    if (c->n_ids > 0 && !strcmp(c->ids[c->n_ids - 1].name, name))
+        return &c->ids[c->n_ids - 1];
     for (i = 0; i < c->n_ids; i++)
         if (!strcmp(c->ids[i].name, name))
             return &c->ids[i];
-    if (c->n_ids >= AGT_MAX_IDENTITIES || *name == '\0')
+    if (*name == '\0')
         return NULL;
+    if (c->n_ids == c->cap_ids) {
+        int cap = c->cap_ids ? c->cap_ids * 2 : 8;
+        agt_identity *ids = realloc(c->ids, (size_t)cap * sizeof(*ids));
+
+        if (ids == NULL)
+            return NULL;
+        c->ids = ids;
+        c->cap_ids = cap;
+    }
+    memset(&c->ids[c->n_ids], 0, sizeof(c->ids[0]));
     c->ids[c->n_ids].name = strdup(name);
     c->ids[c->n_ids].rotate = true;
     return &c->ids[c->n_ids++];
@@ -311,7 +324,7 @@ static int agt_ini_handler(void *user, const char *section, const char *key,
 
         if (id == NULL)
             return agt_fail(p,
-                            "too many identities or an empty name in "
+                            "an empty identity name (or no memory) in "
                             "[%s]",
                             section);
         return agt_identity_key(p, id, key, value);
@@ -441,6 +454,7 @@ void agt_config_free(agt_config *c)
         return;
     for (i = 0; i < c->n_ids; i++)
         agt_identity_free(&c->ids[i]);
+    free(c->ids);
     for (i = 0; i < c->n_contact; i++)
         free(c->contact[i]);
     free(c->path);

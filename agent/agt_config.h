@@ -12,7 +12,6 @@
 #include "csa_err.h"
 #include "policy.h"
 
-#define AGT_MAX_IDENTITIES 32
 #define AGT_MAX_LIST 16
 /* The longest label: "<label>.retired" must still fit the 128 bytes a
  * listing keeps of a label (tok_obj_info). */
@@ -71,8 +70,9 @@ typedef struct {
     long retry_base;    /* first back-off after a failure, seconds */
     long retry_max;     /* back-off cap, seconds */
     long signer_wait;   /* how long a swap waits for `csagent exec` */
-    agt_identity ids[AGT_MAX_IDENTITIES];
+    agt_identity *ids;  /* n_ids of them, allocated as the file needs */
     int n_ids;
+    int cap_ids;
 } agt_config;
 
 /* Parses path into a new config; the caller frees with agt_config_free.

@@ -46,7 +46,7 @@ typedef struct {
     agt_globals *g;
     agt_session s;
     int session_open;
-    agt_sched sched[AGT_MAX_IDENTITIES];
+    agt_sched *sched; /* one per identity of the configuration */
     int n;
     sigset_t sigs;
     uint64_t watchdog_usec;
@@ -195,18 +195,28 @@ static int agt_sched_find(const agt_sched *old, int n, const char *name)
 
 static void agt_daemon_schedule_all(agt_daemon *d)
 {
-    static agt_sched old[AGT_MAX_IDENTITIES];
     const agt_config *cfg = d->g->cfg;
+    agt_sched *old = d->sched;
     time_t now = time(NULL);
     int i, j, n_old = d->n;
 
-    memcpy(old, d->sched, sizeof(old));
-    memset(d->sched, 0, sizeof(d->sched));
+    /* A new configuration keeps what was known of identities by name. */
+    d->sched = calloc(cfg->n_ids ? (size_t)cfg->n_ids : 1, sizeof(*d->sched));
+    if (d->sched == NULL) {
+        csa_error("agent", "out of memory for %d identities", cfg->n_ids);
+        d->sched = old;
+        return;
+    }
     d->n = cfg->n_ids;
     for (i = 0; i < d->n; i++) {
         agt_sched *e = &d->sched[i];
 
-        if ((j = agt_sched_find(old, n_old, cfg->ids[i].name)) >= 0)
+        /* the same place first: a reload rarely reorders identities */
+        if (i < n_old && !strcmp(old[i].name, cfg->ids[i].name))
+            j = i;
+        else
+            j = agt_sched_find(old, n_old, cfg->ids[i].name);
+        if (j >= 0)
             *e = old[j];
         snprintf(e->name, sizeof(e->name), "%s", cfg->ids[i].name);
         snprintf(e->label, sizeof(e->label), "%s", cfg->ids[i].label);
@@ -215,6 +225,7 @@ static void agt_daemon_schedule_all(agt_daemon *d)
         csa_info("agent", "%s: next action %s (%s)", e->name,
                  agt_fmt_time(e->next), e->why);
     }
+    free(old);
 }
 
 static void agt_daemon_publish(agt_daemon *d)
@@ -427,10 +438,13 @@ int agt_cmd_run(agt_globals *g, int argc, char **argv)
     sigprocmask(SIG_BLOCK, &d.sigs, NULL);
     if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0)
         d.watchdog_usec = 0;
-    if ((err = agt_daemon_open(&d)) != CSA_OK)
+    if ((err = agt_daemon_open(&d)) != CSA_OK) {
+        free(d.sched);
         return agt_fail_exit(err);
+    }
     rc = once ? (agt_daemon_round(&d, 0) ? AGT_EXIT_CA : AGT_EXIT_OK)
               : agt_daemon_loop(&d);
     agt_session_close(&d.s);
+    free(d.sched);
     return rc;
 }

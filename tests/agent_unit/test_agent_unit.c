@@ -101,6 +101,54 @@ static void test_config_good(void **state)
     assert_non_null(strstr(csa_errmsg(), "needs domain"));
 }
 
+/* No fixed limit on identities (a build farm has hundreds); labels leave
+ * room for the swap's suffixes; signer_wait reaches every identity. */
+static void test_config_many(void **state)
+{
+    enum { N = 2000 };
+    agt_config *cfg = NULL;
+    char *text, *p, label[200];
+    const char *path;
+    size_t size = 512 + (size_t)N * 96;
+    int i;
+
+    (void)state;
+    text = p = malloc(size);
+    assert_non_null(text);
+    p += sprintf(p, "[agent]\nsigner_wait = 90s\n");
+    for (i = 0; i < N; i++)
+        p += sprintf(p,
+                     "[identity id%d]\nlabel = sig-%d\n"
+                     "domain = d%d.example.com\n",
+                     i, i, i);
+    path = write_cfg("many.ini", text);
+    free(text);
+    if (agt_config_load(path, &cfg) != CSA_OK)
+        fail_msg("%s", csa_errmsg());
+    assert_int_equal(cfg->n_ids, N);
+    assert_string_equal(agt_config_identity(cfg, "id1999")->label, "sig-1999");
+    assert_int_equal(agt_config_identity(cfg, "sig-7")->signer_wait, 90);
+    agt_config_free(cfg);
+    /* a label too long for "<label>.retired", and one just right */
+    memset(label, 'x', sizeof(label) - 1);
+    label[121] = '\0';
+    text = NULL;
+    assert_true(asprintf(&text, "[identity a]\nlabel = %s\ndomain = e.com\n",
+                         label) > 0);
+    path = write_cfg("label121.ini", text);
+    free(text);
+    assert_int_equal(agt_config_load(path, &cfg), CSA_ERR_CONFIG);
+    assert_non_null(strstr(csa_errmsg(), "leave room for '<label>.retired'"));
+    label[120] = '\0';
+    assert_true(asprintf(&text, "[identity a]\nlabel = %s\ndomain = e.com\n",
+                         label) > 0);
+    path = write_cfg("label120.ini", text);
+    free(text);
+    if (agt_config_load(path, &cfg) != CSA_OK)
+        fail_msg("%s", csa_errmsg());
+    agt_config_free(cfg);
+}
+
 static void test_sched(void **state)
 {
     agt_config cfg = {0};
@@ -273,6 +321,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest unit[] = {
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_good),
+        cmocka_unit_test(test_config_many),
         cmocka_unit_test(test_sched),
         cmocka_unit_test(test_jws_input_check),
     };
