@@ -40,6 +40,7 @@
 
 #include <json-c/json.h>
 
+#include "agt_journal.h"
 #include "agt_session.h"
 #include "csa_log.h"
 #include "csa_util.h"
@@ -84,45 +85,12 @@ static void agt_acct_labels(const char *label, agt_acct_journal *j)
     snprintf(j->retired, sizeof(j->retired), "%s.retired", label);
 }
 
-static void agt_acct_hex(const unsigned char *in, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-static int agt_acct_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes 1 to TOK_ID_MAX bytes of hex; 0 when it is not that. */
 static size_t agt_acct_unhex(const char *hex, unsigned char *out)
 {
-    size_t n = strlen(hex), i;
+    int n = agt_unhex(hex, out, TOK_ID_MAX);
 
-    if (n == 0 || n % 2 || n / 2 > TOK_ID_MAX)
-        return 0;
-    for (i = 0; i < n / 2; i++) {
-        int hi = agt_acct_nibble(hex[2 * i]),
-            lo = agt_acct_nibble(hex[2 * i + 1]);
-
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return n / 2;
+    return n > 0 ? (size_t)n : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -196,7 +164,7 @@ static void agt_json_add_hex(json_object *o, const char *key,
 {
     char hex[AGT_ACCT_HEX_MAX];
 
-    agt_acct_hex(id, len, hex);
+    agt_hex(id, len, hex);
     json_object_object_add(o, key, json_object_new_string(hex));
 }
 
@@ -334,7 +302,7 @@ static csa_err agt_destroy_named(tok_ctx *tok, const char *label,
     csa_err err =
         tok_objects(tok, label, id, id_len, TOK_CLASS_OTHER, &objs, &n);
 
-    agt_acct_hex(id, id_len, hex);
+    agt_hex(id, id_len, hex);
     for (i = 0; err == CSA_OK && i < n; i++) {
         csa_info("agent",
                  "deleting the %s '%s' id %s (named by the account "
@@ -676,7 +644,7 @@ static csa_err agt_account_finish(agt_session *s, agt_acct_journal *j)
         (err = agt_key_find_named(s->tok, j->label, j->new_id, j->new_id_len,
                                   &key)) != CSA_OK)
         return err;
-    agt_acct_hex(j->new_id, j->new_id_len, hex);
+    agt_hex(j->new_id, j->new_id_len, hex);
     csa_info("agent", "account key rolled over; the new key is '%s' (id %s)",
              j->label, hex);
     return agt_account_use(s, key, true);
@@ -755,7 +723,7 @@ static csa_err agt_report_unattributable(agt_session *s, const char *label,
     csa_err err = tok_objects(s->tok, label, NULL, 0, cls, &objs, &n);
 
     for (i = 0; err == CSA_OK && i < n; i++) {
-        agt_acct_hex(objs[i].id, objs[i].id_len, hex);
+        agt_hex(objs[i].id, objs[i].id_len, hex);
         csa_warn("agent",
                  "%s '%s' id %s: no account journal names it, so csagent "
                  "cannot tell it is its own and leaves it alone; if it is "
@@ -799,11 +767,11 @@ static csa_err agt_settle_legacy_promote(agt_session *s,
         (err = agt_key_find_named(s->tok, j->label, new_id, id_len, &key)) !=
             CSA_OK)
         return err;
-    agt_acct_hex(new_id, id_len, hex);
+    agt_hex(new_id, id_len, hex);
     csa_info("agent", "account key rolled over; the new key is '%s' (id %s)",
              j->label, hex);
     if (old_len > 0) {
-        agt_acct_hex(old_id, old_len, oldhex);
+        agt_hex(old_id, old_len, oldhex);
         csa_warn("agent",
                  "the previous account key is kept as '%s' id %s: the CA no "
                  "longer accepts it and no journal proves csagent made it; "

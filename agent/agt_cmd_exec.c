@@ -34,6 +34,7 @@
 #include <openssl/pem.h>
 
 #include "agt.h"
+#include "agt_journal.h"
 #include "agt_lock.h"
 #include "agt_status.h"
 #include "agt_swap.h"
@@ -141,15 +142,6 @@ static char *agt_exec_uri(const char *token, const char *label,
     free(l);
     free(i);
     return uri;
-}
-
-static void agt_hex(const unsigned char *in, size_t len, char *out)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
-    out[2 * len] = '\0';
 }
 
 /*
