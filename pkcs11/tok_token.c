@@ -183,13 +183,14 @@ csa_err tok_check_usable(tok_ctx *t)
     return CSA_OK;
 }
 
-static csa_err tok_login_flags_ok(tok_ctx *t)
+static csa_err tok_login_flags_ok(tok_ctx *t, CK_TOKEN_INFO *out)
 {
     CK_TOKEN_INFO ti;
     CK_RV rv = tok_ck_get_token_info(t, t->slot, &ti);
 
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "cannot read the token's flags");
+    *out = ti;
     if (ti.flags & CKF_USER_PIN_LOCKED)
         return csa_raise(CSA_ERR_PIN,
                          "token '%s': the user PIN is locked; an "
@@ -212,9 +213,35 @@ static csa_err tok_login_flags_ok(tok_ctx *t)
     return CSA_OK;
 }
 
+/*
+ * A PIN whose length the token does not accept cannot be right, and some
+ * tokens still count it as a wrong PIN: openCryptoki's soft token takes 4
+ * to 8 characters, answers CKR_PIN_INCORRECT to a longer one and sets
+ * CKF_USER_PIN_COUNT_LOW, a step towards the lock.  Refuse it before
+ * C_Login.  Tokens that do not state their range are not checked.  The
+ * message names the range, never the PIN or its length.
+ */
+static csa_err tok_pin_len_ok(const tok_ctx *t, const CK_TOKEN_INFO *ti,
+                              size_t len)
+{
+    CK_ULONG min = ti->ulMinPinLen, max = ti->ulMaxPinLen;
+
+    if (max == 0 || max == CK_UNAVAILABLE_INFORMATION || min > max)
+        return CSA_OK;
+    if (len >= min && len <= max)
+        return CSA_OK;
+    return csa_raise(CSA_ERR_PIN,
+                     "token '%s' takes PINs of %lu to %lu characters and the "
+                     "PIN from the PIN file is %s; not trying it (a wrong "
+                     "PIN uses up one of the token's few tries)",
+                     t->token_label, (unsigned long)min, (unsigned long)max,
+                     len < min ? "shorter" : "longer");
+}
+
 static csa_err tok_do_login(tok_ctx *t)
 {
     csa_secret pin = {0};
+    CK_TOKEN_INFO ti;
     csa_err err;
     CK_RV rv;
 
@@ -223,10 +250,15 @@ static csa_err tok_do_login(tok_ctx *t)
                          "an earlier login to token '%s' failed; not retrying "
                          "(tokens lock after a few wrong PINs)",
                          t->token_label);
-    if ((err = tok_login_flags_ok(t)) != CSA_OK)
+    memset(&ti, 0, sizeof(ti));
+    if ((err = tok_login_flags_ok(t, &ti)) != CSA_OK)
         return err;
     if ((err = csa_secret_read(t->pin_source, &pin)) != CSA_OK)
         return err;
+    if ((err = tok_pin_len_ok(t, &ti, pin.len)) != CSA_OK) {
+        csa_secret_free(&pin);
+        return err;
+    }
     rv = tok_ck_login(t, pin.data, pin.len);
     csa_secret_free(&pin);
     if (rv == CKR_USER_ALREADY_LOGGED_IN)

@@ -13,8 +13,17 @@ PKGS=(
   libmicrohttpd-dev libcmocka-dev libp11-kit-dev p11-kit libp11-dev
   libsystemd-dev
   softhsm2 opensc pebble uacme lego curl ca-certificates
+  # tests/ocki: openCryptoki's software token and its slot daemon (run by
+  # the test in its own namespaces with unshare from util-linux; python3
+  # reads csca's statistics)
+  opencryptoki util-linux python3
+  # tests/agent/exec.sh: the Authenticode recipe of docs/signing.md
+  # (libp11's engine, and a PE file built by the MinGW cross compiler)
+  libengine-pkcs11-openssl gcc-mingw-w64-x86-64-win32 jq
 )
-BPO_PKGS=(pkcs11-provider)
+# From bookworm-backports: pkcs11-provider, and osslsigncode 2.9 (the
+# version docs/signing.md's recipe was written against).
+BPO_PKGS=(pkcs11-provider osslsigncode)
 
 missing=()
 for p in "${PKGS[@]}" "${BPO_PKGS[@]}"; do
