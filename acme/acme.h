@@ -45,6 +45,10 @@ typedef struct {
      * handler), polling and retry waits stop with CSA_ERR_INTERRUPTED.
      * Borrowed; must outlive the client. */
     const volatile int *cancel;
+    /* Names of variables passed from our environment to challenge hooks
+     * besides the base allowlist (csa_spawn.h), NULL-terminated; NULL =
+     * none.  Borrowed; must outlive the client. */
+    const char *const *hook_env;
 } acme_client_opts;
 
 /* Creates a client; copies the options.  No network I/O happens here.
@@ -289,16 +293,20 @@ typedef struct {
     const char *identifier_value; /* domain or address */
     const char *token;
     const char *key_auth;
+    const char *const *env_keep; /* passed from our environment besides
+                                    the base allowlist (csa_spawn.h) */
 } acme_hook_call;
 
 /* Runs the hook program (argv = just its path) with the request in the
  * environment: CSAGENT_HOOK_METHOD, CSAGENT_CHALLENGE_TYPE,
  * CSAGENT_IDENTIFIER_TYPE, CSAGENT_IDENTIFIER, CSAGENT_TOKEN,
  * CSAGENT_KEY_AUTH and, for dns-01, CSAGENT_DNS01_NAME
- * ("_acme-challenge.<domain>") and CSAGENT_DNS01_TXT.  stdin is /dev/null,
- * descriptors above 2 are closed.  *status is the exit status (0 =
- * accepted); a hook killed by a signal or running past timeout_s (0 = 60)
- * is an error. */
+ * ("_acme-challenge.<domain>") and CSAGENT_DNS01_TXT, started by
+ * csa_spawn_run (empty signal mask, default dispositions, stdin on
+ * /dev/null, no descriptor above 2, its own process group, an allowlisted
+ * environment).  *status is the exit status (0 = accepted); a hook killed
+ * by a signal or running past timeout_s (0 = 60; its process group is
+ * killed) is an error. */
 csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
                       long timeout_s, int *status);
 

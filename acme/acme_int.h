@@ -27,7 +27,8 @@ struct acme_client {
     CURL *curl;
     char *directory_url, *ca_bundle, *user_agent;
     long connect_timeout_s, timeout_s, poll_deadline_s, max_retry_after_s;
-    const volatile int *cancel; /* borrowed */
+    const volatile int *cancel;  /* borrowed */
+    const char *const *hook_env; /* borrowed */
     acme_directory dir;
     int have_dir;
     char *nonces[ACME_NONCE_POOL];

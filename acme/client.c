@@ -43,6 +43,7 @@ csa_err acme_client_new(const acme_client_opts *opts, acme_client **out)
     c->max_retry_after_s =
         opts->max_retry_after_s > 0 ? opts->max_retry_after_s : 10;
     c->cancel = opts->cancel;
+    c->hook_env = opts->hook_env;
     *out = c;
     c = NULL;
 done:

@@ -1,26 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Standard challenges (http-01, dns-01) are delegated to a hook program, as
- * uacme does: the request travels in the environment, never in argv, the
- * hook's exit status says whether it accepted, and the hook starts with
- * stdin on /dev/null and no descriptor of ours above 2.
+ * uacme does: the request travels in the environment, never in argv, and
+ * the hook's exit status says whether it accepted.  It is started by
+ * csa_spawn_run, like every program csagent runs.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "acme_int.h"
 #include "csa_log.h"
 #include "csa_secret.h"
-
-extern char **environ;
+#include "csa_spawn.h"
 
 #define HOOK_VARS 8
 
@@ -63,112 +55,34 @@ static csa_err hook_vars(const acme_hook_call *call, char **v, size_t *n)
     return err;
 }
 
-/* environ without CSAGENT_* plus ours; *out is the caller's (strings in it
- * are borrowed from environ except the last n_ours, which are ours). */
-static csa_err hook_env(char **ours, size_t n_ours, char ***out)
-{
-    size_t n = 0, i, k = 0;
-    char **env;
-
-    while (environ != NULL && environ[n] != NULL)
-        n++;
-    env = calloc(n + n_ours + 1, sizeof(*env));
-    if (env == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    for (i = 0; i < n; i++)
-        if (strncmp(environ[i], "CSAGENT_", 8) != 0)
-            env[k++] = environ[i];
-    for (i = 0; i < n_ours; i++)
-        env[k++] = ours[i];
-    *out = env;
-    return CSA_OK;
-}
-
-static csa_err hook_spawn(const char *hook, char **env, pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    char *argv[2] = {(char *)hook, NULL};
-    int rc;
-
-    if (posix_spawn_file_actions_init(&fa) != 0)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    if (posix_spawnattr_init(&attr) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    }
-    /* its own process group, so that a timeout kills what it started */
-    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    if (rc == 0)
-        rc = posix_spawnattr_setpgroup(&attr, 0);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (rc == 0)
-        rc = posix_spawn(pid, hook, &fa, &attr, argv, env);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return csa_raise(CSA_ERR_CONFIG, "cannot run the challenge hook %s: %s",
-                         hook, strerror(rc));
-    return CSA_OK;
-}
-
-static csa_err hook_reap(const char *hook, pid_t pid, long timeout_s,
-                         int *status)
-{
-    struct timespec tick = {0, 20 * 1000 * 1000};
-    time_t deadline = time(NULL) + timeout_s;
-    int ws = 0;
-    pid_t got;
-
-    while ((got = waitpid(pid, &ws, WNOHANG)) == 0) {
-        if (time(NULL) >= deadline) {
-            kill(-pid, SIGKILL); /* the hook's whole process group */
-            waitpid(pid, &ws, 0);
-            return csa_raise(CSA_ERR_TIMEOUT,
-                             "the challenge hook %s ran past %ld s and was "
-                             "killed",
-                             hook, timeout_s);
-        }
-        nanosleep(&tick, NULL);
-    }
-    if (got < 0)
-        return csa_raise(CSA_ERR_IO, "waiting for the hook %s: %s", hook,
-                         strerror(errno));
-    if (WIFSIGNALED(ws))
-        return csa_raise(CSA_ERR_IO, "the challenge hook %s died of signal %d",
-                         hook, WTERMSIG(ws));
-    *status = WEXITSTATUS(ws);
-    return CSA_OK;
-}
-
 csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
                       long timeout_s, int *status)
 {
-    char *vars[HOOK_VARS] = {NULL}, **env = NULL;
+    char *vars[HOOK_VARS + 1] = {NULL}, why[512];
+    csa_spawn_req req = {hook, vars, call->env_keep, timeout_s, NULL, 0};
     size_t n = 0, i;
-    pid_t pid = -1;
+    csa_spawn_rc rc;
     csa_err err;
 
     *status = -1;
     if (hook == NULL || hook[0] != '/')
         return csa_raise(CSA_ERR_CONFIG,
                          "the challenge hook must be an absolute path");
-    /* checked up front: not every posix_spawn reports a failed exec */
-    if (access(hook, X_OK) != 0)
-        return csa_raise(CSA_ERR_CONFIG,
-                         "the challenge hook %s is not executable: %s", hook,
-                         strerror(errno));
-    if ((err = hook_vars(call, vars, &n)) || (err = hook_env(vars, n, &env)) ||
-        (err = hook_spawn(hook, env, &pid)))
+    if ((err = hook_vars(call, vars, &n)) != CSA_OK)
         goto done;
-    err = hook_reap(hook, pid, timeout_s > 0 ? timeout_s : 60, status);
+    rc = csa_spawn_run(&req, status, why, sizeof(why));
+    if (rc == CSA_SPAWN_START)
+        err = csa_raise(CSA_ERR_CONFIG, "the challenge hook: %s", why);
+    else if (rc == CSA_SPAWN_TIMEOUT)
+        err = csa_raise(CSA_ERR_TIMEOUT,
+                        "the challenge hook %s ran past %ld s "
+                        "and was killed",
+                        hook, timeout_s > 0 ? timeout_s : 60);
+    else if (rc != CSA_SPAWN_OK)
+        err = csa_raise(CSA_ERR_IO, "the challenge hook: %s", why);
     csa_debug("acme", "hook %s %s %s %s -> %d", hook, call->method, call->type,
               call->identifier_value, *status);
 done:
-    free(env);
     for (i = 0; i < HOOK_VARS; i++) {
         if (vars[i] != NULL)
             csa_cleanse(vars[i], strlen(vars[i]));
@@ -203,7 +117,7 @@ static csa_err solve_one(acme_client *c, const acme_authz *a,
 {
     acme_hook_call call = {
         "begin",   ch->type, a->identifier_type, a->identifier_value,
-        ch->token, NULL};
+        ch->token, NULL,     c->hook_env};
     char *ka = NULL;
     int st = -1;
     csa_err err;

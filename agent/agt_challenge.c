@@ -197,8 +197,8 @@ done:
 }
 
 /* Human-held OTP: the operator's program, else the terminal. */
-static csa_err agt_otp_human(const agt_identity *id, const acme_challenge *ch,
-                             char out[16])
+static csa_err agt_otp_human(const char *const *keep, const agt_identity *id,
+                             const acme_challenge *ch, char out[16])
 {
     char line[64], e1[192], e2[64], e3[192];
     char *env[] = {e1, e2, e3, NULL};
@@ -211,7 +211,7 @@ static csa_err agt_otp_human(const agt_identity *id, const acme_challenge *ch,
         snprintf(e2, sizeof(e2), "CSAGENT_CHALLENGE_TYPE=%s", ch->type);
         snprintf(e3, sizeof(e3), "CSAGENT_TOKEN=%s",
                  ch->token ? ch->token : "");
-        err = agt_prog_run(id->otp_program, env, 300, line, sizeof(line),
+        err = agt_prog_run(id->otp_program, keep, env, 300, line, sizeof(line),
                            &status);
         if (err == CSA_OK && status != 0)
             err = csa_raise(CSA_ERR_CONFIG, "otp_program %s exited with %d",
@@ -253,7 +253,8 @@ static csa_err agt_otp_payload(agt_session *s, const agt_identity *id,
     if (err != CSA_OK)
         return err;
     if (!strcmp(ch->type, "otp-01") || id->otp_secret == NULL)
-        err = agt_otp_human(id, ch, code);
+        err =
+            agt_otp_human((const char *const *)s->cfg->hook_env, id, ch, code);
     else if (!strcmp(ch->type, "totp-01"))
         err = agt_hotp(s->tok, id->otp_secret, &h,
                        (unsigned long long)(time(NULL) / h.period), code);

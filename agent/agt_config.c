@@ -168,6 +168,10 @@ static int agt_agent_key(agt_parse *p, const char *k, const char *v)
         return agt_set_str(&c->notify, v);
     if (!strcmp(k, "metrics_file"))
         return agt_set_str(&c->metrics_file, v);
+    if (!strcmp(k, "hook_env"))
+        return agt_parse_list(v, c->hook_env, &c->n_hook_env) ||
+               agt_fail(p, "bad hook_env list '%s' (at most %d names)", v,
+                        AGT_MAX_LIST);
     if (!strcmp(k, "renew_at")) {
         char *end;
 
@@ -457,6 +461,8 @@ void agt_config_free(agt_config *c)
     free(c->ids);
     for (i = 0; i < c->n_contact; i++)
         free(c->contact[i]);
+    for (i = 0; i < c->n_hook_env; i++)
+        free(c->hook_env[i]);
     free(c->path);
     free(c->module);
     free(c->token_uri);

@@ -66,11 +66,15 @@ typedef struct {
     char *policy;
     char *notify;
     char *metrics_file; /* Prometheus textfile (node_exporter) */
-    double renew_at;    /* fraction of the lifetime (default 2/3) */
-    long retry_base;    /* first back-off after a failure, seconds */
-    long retry_max;     /* back-off cap, seconds */
-    long signer_wait;   /* how long a swap waits for `csagent exec` */
-    agt_identity *ids;  /* n_ids of them, allocated as the file needs */
+    /* variables passed on to hooks, notify and otp_program besides the
+     * base allowlist (csa_spawn.h); NULL-terminated */
+    char *hook_env[AGT_MAX_LIST + 1];
+    int n_hook_env;
+    double renew_at;   /* fraction of the lifetime (default 2/3) */
+    long retry_base;   /* first back-off after a failure, seconds */
+    long retry_max;    /* back-off cap, seconds */
+    long signer_wait;  /* how long a swap waits for `csagent exec` */
+    agt_identity *ids; /* n_ids of them, allocated as the file needs */
     int n_ids;
     int cap_ids;
 } agt_config;

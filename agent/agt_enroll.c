@@ -268,7 +268,8 @@ static void agt_notify(agt_session *s, const agt_identity *id, X509 *leaf)
     for (i = 0; i < 5; i++)
         env[i] = e[i];
     env[5] = NULL;
-    if (agt_prog_run(s->cfg->notify, env, 60, NULL, 0, &status) != CSA_OK)
+    if (agt_prog_run(s->cfg->notify, (const char *const *)s->cfg->hook_env, env,
+                     60, NULL, 0, &status) != CSA_OK)
         csa_warn("agent", "notify program failed: %s", csa_errmsg());
     else if (status != 0)
         csa_warn("agent", "notify program %s exited with %d", s->cfg->notify,

@@ -51,6 +51,7 @@ static csa_err agt_acme_open(agt_session *s)
                          s->cfg->path);
     o.directory_url = s->cfg->directory;
     o.ca_bundle = s->cfg->ca_bundle;
+    o.hook_env = (const char *const *)s->cfg->hook_env;
     if ((err = acme_client_new(&o, &s->acme)) != CSA_OK)
         return err;
     return acme_client_set_account(s->acme,

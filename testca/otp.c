@@ -12,6 +12,7 @@
  * (hashed) and refused when replayed.
  */
 #include "csca.h"
+#include "csa_spawn.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -187,34 +188,27 @@ static int totp_check(json_object *cred, const char *code)
     return 1;
 }
 
+/* The operator's verifier, started the way csagent starts its programs
+ * (common/csa_spawn.c: clean signals, no inherited descriptors, its own
+ * process group killed on time-out, an allowlisted environment).  1: the
+ * code is good, 0: refused, -1: the program failed. */
 static int run_program(const char *prog, const char *cred, const char *code)
 {
-    char *env[4] = {NULL, NULL, "PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-    char *argv[2] = {(char *)prog, NULL};
-    pid_t pid = -1;
-    int status = 0, waited;
+    char *env[3] = {NULL, NULL, NULL}, why[512];
+    csa_spawn_req req = {prog, env, NULL, OTP_PROGRAM_TIMEOUT, NULL, 0};
+    int status = -1, r = -1;
 
-    /* Built before fork: the child only calls execve. */
     if (asprintf(&env[0], "CSCA_OTP_CREDENTIAL=%s", cred) >= 0 &&
-        asprintf(&env[1], "CSCA_OTP_CODE=%s", code) >= 0)
-        pid = fork();
-    if (pid == 0) {
-        execve(prog, argv, env);
-        _exit(127);
+        asprintf(&env[1], "CSCA_OTP_CODE=%s", code) >= 0) {
+        if (csa_spawn_run(&req, &status, why, sizeof(why)) == CSA_SPAWN_OK)
+            r = status == 0;
+        else
+            fprintf(stderr, "csca: otp-program: %s\n", why);
     }
     free(env[0]);
     if (env[1] != NULL)
         OPENSSL_clear_free(env[1], strlen(env[1]));
-    if (pid < 0)
-        return -1;
-    for (waited = 0; waited < OTP_PROGRAM_TIMEOUT * 20; waited++) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        usleep(50000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
+    return r;
 }
 
 static int generic_check(json_object *cred, const char *code, char *why,

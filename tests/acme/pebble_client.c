@@ -61,10 +61,14 @@ static const char *env(const char *name)
 
 static acme_client *client_for(const char *url, const char *bundle)
 {
+    /* what tests/acme/hook-challtestsrv.sh reads besides CSAGENT_* */
+    static const char *const hook_env[] = {"CTS_MGMT_URL", "HOOK_LOG",
+                                           "HOOK_CORRUPT", NULL};
     acme_client_opts o = {.directory_url = url,
                           .ca_bundle = bundle,
                           .timeout_s = 20,
-                          .poll_deadline_s = 60};
+                          .poll_deadline_s = 60,
+                          .hook_env = hook_env};
     acme_client *c = NULL;
 
     OK(acme_client_new(&o, &c));

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static void write_hook(const char *body)
     chmod(hook, 0700);
 }
 
-static char *slurp(void)
+__attribute__((noinline)) static char *slurp(void)
 {
     char *s = NULL;
 
@@ -63,22 +64,40 @@ static int teardown(void **state)
 
 static void test_hook_env(void **state)
 {
-    acme_hook_call call = {"begin",       "dns-01", "dns",
-                           "example.org", "tok",    "tok.thumb"};
-    char body[512], *s, *txt = NULL;
+    static const char *const keep[] = {"KEEP_ME", NULL};
+    acme_hook_call call = {"begin", "dns-01",    "dns", "example.org",
+                           "tok",   "tok.thumb", keep};
+    char body[768], *s, *txt = NULL;
+    sigset_t block, old;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_usr2;
     int st = -1, fd;
 
     (void)state;
     snprintf(body, sizeof(body),
              "{ echo \"argc=$#\"; env | grep '^CSAGENT_' | sort;"
+             " echo \"keep=$KEEP_ME other=${OTHER_SECRET:-unset}\";"
+             " grep -E '^(SigBlk|SigIgn)' /proc/self/status;"
+             " echo \"pgid=$(ps -o pgid= $$ | tr -d ' ') pid=$$\";"
              " ls /proc/self/fd/ | tr '\\n' ' '; echo; } > %s; exit 3",
              out);
     write_hook(body);
     setenv("CSAGENT_LEAK", "parent", 1);
+    setenv("OTHER_SECRET", "not-for-hooks", 1);
+    setenv("KEEP_ME", "kept", 1);
+    /* what the daemon does: signals blocked, one ignored */
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    sigaction(SIGUSR2, &ign, &old_usr2);
     fd = open("/dev/null", O_RDONLY); /* must not reach the hook */
     assert_int_equal(acme_hook_run(hook, &call, 5, &st), CSA_OK);
     close(fd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGUSR2, &old_usr2, NULL);
     unsetenv("CSAGENT_LEAK");
+    unsetenv("OTHER_SECRET");
+    unsetenv("KEEP_ME");
     assert_int_equal(st, 3);
     s = slurp();
     assert_non_null(strstr(s, "argc=0\n"));
@@ -97,6 +116,27 @@ static void test_hook_env(void **state)
         assert_non_null(strstr(s, want));
     }
     assert_null(strstr(s, "CSAGENT_LEAK"));
+    /* an allowlisted environment: only what hook_env names is passed */
+    assert_non_null(strstr(s, "keep=kept other=unset\n"));
+    /* an empty signal mask and default dispositions */
+    assert_non_null(strstr(s, "SigBlk:\t0000000000000000\n"));
+    {
+        /* standard signals only: glibc keeps two of its own realtime
+         * signals (32, 33: bits 31, 32) out of reach of any spawn */
+        const char *sigign = strstr(s, "SigIgn:\t");
+
+        assert_non_null(sigign);
+        assert_int_equal(strtoull(sigign + 8, NULL, 16) & 0x7fffffffULL, 0);
+    }
+    /* its own process group (killed whole at the time limit) */
+    {
+        long pgid = -1, pid = -2;
+
+        assert_non_null(strstr(s, "pgid="));
+        assert_int_equal(
+            sscanf(strstr(s, "pgid="), "pgid=%ld pid=%ld", &pgid, &pid), 2);
+        assert_int_equal(pgid, pid);
+    }
     /* "ls" itself opens one descriptor (3) for the directory listing;
      * ours would show up as an extra one */
     assert_null(strstr(s, " 4 "));
@@ -106,7 +146,8 @@ static void test_hook_env(void **state)
 
 static void test_hook_http01_has_no_dns_vars(void **state)
 {
-    acme_hook_call call = {"done", "http-01", "dns", "example.org", "t", "t.k"};
+    acme_hook_call call = {"done", "http-01", "dns", "example.org",
+                           "t",    "t.k",     NULL};
     char body[512], *s;
     int st = -1;
 
@@ -123,7 +164,8 @@ static void test_hook_http01_has_no_dns_vars(void **state)
 
 static void test_hook_failures(void **state)
 {
-    acme_hook_call call = {"begin", "http-01", "dns", "x.org", "t", "t.k"};
+    acme_hook_call call = {"begin", "http-01", "dns", "x.org",
+                           "t",     "t.k",     NULL};
     int st = -1;
 
     (void)state;

@@ -123,6 +123,9 @@ agt_config() {
         echo "[agent]"
         echo "state_dir = $STATE"
         echo "policy = $POLICY"
+        # what the tests' hooks read besides CSAGENT_* (csagent passes
+        # nothing else of its environment on)
+        echo "hook_env = CTS_MGMT_URL, HOOK_LOG, HOOK_CORRUPT, HOLD_DIR, KILL_MARK"
         cat
     } >"$file"
 }
