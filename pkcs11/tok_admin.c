@@ -19,6 +19,10 @@ static csa_err tok_admin_free_slot(tok_ctx *t, CK_SLOT_ID *slot)
 
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "cannot list the module's slots");
+    if (n > sizeof(slots) / sizeof(slots[0]))
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the module reported %lu slots into room for %zu",
+                         (unsigned long)n, sizeof(slots) / sizeof(slots[0]));
     for (i = 0; i < n; i++) {
         if (tok_ck_get_token_info(t, slots[i], &ti) == CKR_OK &&
             !(ti.flags & CKF_TOKEN_INITIALIZED)) {

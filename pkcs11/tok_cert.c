@@ -88,11 +88,23 @@ csa_err tok_cert_get(tok_ctx *t, tok_handle handle, X509 **out)
         return err;
     p = der;
     *out = d2i_X509(NULL, &p, (long)len);
-    free(der);
-    if (*out == NULL)
+    if (*out == NULL) {
+        free(der);
         return csa_raise(CSA_ERR_TOKEN,
                          "a certificate object on token '%s' does not hold "
                          "a valid DER certificate",
                          t->token_label);
-    return CSA_OK;
+    }
+    /* CKA_VALUE is the DER certificate and nothing else: bytes after it
+     * mean the module misreported the length or the object is corrupt. */
+    if (p != der + len) {
+        err = csa_raise(CSA_ERR_TOKEN,
+                        "the CKA_VALUE of a certificate object on token '%s' "
+                        "has %zu bytes after the certificate",
+                        t->token_label, len - (size_t)(p - der));
+        X509_free(*out);
+        *out = NULL;
+    }
+    free(der);
+    return err;
 }

@@ -26,45 +26,42 @@ static csa_err tok_rsa_type(tok_ctx *t, CK_OBJECT_HANDLE o, tok_key_type *type)
     return CSA_OK;
 }
 
-static csa_err tok_ec_type(tok_ctx *t, CK_OBJECT_HANDLE o, tok_key_type *type)
+/* The curve from CKA_EC_PARAMS, compared whole (a last OID byte alone
+ * would take other curves for ours); it must fit the key type. */
+static csa_err tok_ec_type(tok_ctx *t, CK_OBJECT_HANDLE o, CK_KEY_TYPE kt,
+                           tok_key_type *type)
 {
     unsigned char *params = NULL;
     size_t plen = 0;
     csa_err err = tok_get_attr_alloc(t, o, CKA_EC_PARAMS, &params, &plen);
 
+    if (err == CSA_OK)
+        err = tok_ec_curve_of(params, plen, type);
+    free(params);
     if (err != CSA_OK)
         return err;
-    if (plen == 10 && params[9] == 0x07)
-        *type = TOK_KEY_EC_P256;
-    else if (plen == 7 && params[6] == 0x22)
-        *type = TOK_KEY_EC_P384;
-    else if (plen == 7 && params[6] == 0x23)
-        *type = TOK_KEY_EC_P521;
-    else
-        err = csa_raise(CSA_ERR_UNSUPPORTED,
-                        "the EC curve of this key is not supported (P-256, "
-                        "P-384, P-521)");
-    free(params);
-    return err;
+    if ((*type == TOK_KEY_ED25519) != (kt == CKK_EC_EDWARDS))
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token's key type (0x%lx) and CKA_EC_PARAMS "
+                         "(%s) disagree",
+                         (unsigned long)kt, tok_key_type_name(*type));
+    return CSA_OK;
 }
 
 static csa_err tok_key_detect_type(tok_ctx *t, CK_OBJECT_HANDLE o,
                                    tok_key_type *type)
 {
     CK_KEY_TYPE kt = 0;
-    CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof(kt)};
-    CK_RV rv = tok_ck_get_attrs(t, o, &a, 1);
+    csa_err err = tok_get_ulong(t, o, CKA_KEY_TYPE, &kt);
 
-    if (rv != CKR_OK)
-        return tok_rv_raise(rv, "cannot read the key type");
+    if (err != CSA_OK)
+        return err;
     switch (kt) {
     case CKK_RSA:
         return tok_rsa_type(t, o, type);
     case CKK_EC:
-        return tok_ec_type(t, o, type);
     case CKK_EC_EDWARDS:
-        *type = TOK_KEY_ED25519;
-        return CSA_OK;
+        return tok_ec_type(t, o, kt, type);
     default:
         return csa_raise(CSA_ERR_UNSUPPORTED, "key type 0x%lx is not supported",
                          (unsigned long)kt);
@@ -93,11 +90,33 @@ static csa_err tok_key_find_pub(tok_key *k)
     return CSA_OK;
 }
 
+/* Reads CKA_LABEL or CKA_ID into the key's buffer.  A value that does not
+ * fit is refused rather than cut: the key is matched by these afterwards,
+ * and a cut id would match another key or none. */
+static csa_err tok_key_read_name(tok_key *k, CK_ATTRIBUTE_TYPE type, void *buf,
+                                 size_t cap, size_t *len)
+{
+    switch (tok_get_attr_capped(k->ctx, k->priv, type, buf, cap, len)) {
+    case TOK_ATTR_FITS:
+        return CSA_OK;
+    case TOK_ATTR_TOO_LONG:
+        return csa_raise(CSA_ERR_UNSUPPORTED,
+                         "a private key on token '%s' has a %s of %zu bytes, "
+                         "more than the %zu csagent handles; refusing to use "
+                         "it",
+                         k->ctx->token_label, tok_attr_name(type), *len, cap);
+    default:
+        return csa_raise(CSA_ERR_TOKEN,
+                         "cannot read the %s of a private key on token '%s'",
+                         tok_attr_name(type), k->ctx->token_label);
+    }
+}
+
 static csa_err tok_key_from_handle(tok_ctx *t, CK_OBJECT_HANDLE priv,
                                    tok_key **out)
 {
     tok_key *k = calloc(1, sizeof(*k));
-    CK_ATTRIBUTE a[2];
+    size_t label_len = 0;
     csa_err err;
 
     if (k == NULL)
@@ -105,14 +124,14 @@ static csa_err tok_key_from_handle(tok_ctx *t, CK_OBJECT_HANDLE priv,
     k->ctx = t;
     k->priv = priv;
     k->generation = t->generation;
-    a[0] = (CK_ATTRIBUTE){CKA_LABEL, k->label, sizeof(k->label) - 1};
-    a[1] = (CK_ATTRIBUTE){CKA_ID, k->id, sizeof(k->id)};
-    if (tok_ck_get_attrs(t, priv, a, 2) != CKR_OK) {
+    if ((err = tok_key_read_name(k, CKA_LABEL, k->label, sizeof(k->label) - 1,
+                                 &label_len)) != CSA_OK ||
+        (err = tok_key_read_name(k, CKA_ID, k->id, sizeof(k->id),
+                                 &k->id_len)) != CSA_OK) {
         free(k);
-        return csa_raise(CSA_ERR_TOKEN, "cannot read a key's label and id");
+        return err;
     }
-    k->label[a[0].ulValueLen] = '\0';
-    k->id_len = a[1].ulValueLen;
+    k->label[label_len] = '\0';
     if ((err = tok_key_detect_type(t, priv, &k->type)) != CSA_OK ||
         (err = tok_key_find_pub(k)) != CSA_OK) {
         free(k);

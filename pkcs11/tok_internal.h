@@ -84,13 +84,62 @@ csa_err tok_open_module_only(const char *module, tok_ctx **out);
 csa_err tok_session_reopen(tok_ctx *t);
 csa_err tok_check_usable(tok_ctx *t);
 
-/* tok_object.c: attribute helpers. */
+/* tok_object.c: attribute helpers.  Every length a module reports is
+ * checked against the buffer it describes: a module that ignores the spec
+ * gets an error naming the attribute, never an overrun. */
+
+/* Largest variable-length attribute csagent reads (a certificate chain
+ * member, an RSA modulus, an EC point are all far smaller). */
+#define TOK_ATTR_MAX (1UL << 20)
+
+/* "CKA_ID" etc. for messages; "attribute 0x..." for others (thread-local
+ * buffer). */
+const char *tok_attr_name(CK_ATTRIBUTE_TYPE type);
 csa_err tok_find_one(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                      CK_OBJECT_HANDLE *out, const char *what);
+/* Reads a variable-length attribute into a malloc'd buffer (NUL-terminated
+ * one byte past *len; the caller frees).  Lengths above TOK_ATTR_MAX, an
+ * attribute the token hides, and a second read that reports more than the
+ * first are errors naming the attribute. */
 csa_err tok_get_attr_alloc(tok_ctx *t, CK_OBJECT_HANDLE o,
                            CK_ATTRIBUTE_TYPE type, unsigned char **val,
                            size_t *len);
+
+/* What tok_get_attr_capped found. */
+typedef enum {
+    TOK_ATTR_UNREADABLE = 0, /* hidden, absent, or the call failed */
+    TOK_ATTR_FITS,           /* buf holds all *len bytes */
+    TOK_ATTR_TOO_LONG        /* buf holds the first cap bytes of *len */
+} tok_attr_fit;
+/* Reads an attribute into buf[cap].  A value longer than cap (or a module
+ * that says so) is read whole through tok_get_attr_alloc, and its first cap
+ * bytes are kept; *len is the full length then.  Raises nothing for
+ * TOK_ATTR_FITS; the caller decides what the other outcomes mean. */
+tok_attr_fit tok_get_attr_capped(tok_ctx *t, CK_OBJECT_HANDLE o,
+                                 CK_ATTRIBUTE_TYPE type, void *buf, size_t cap,
+                                 size_t *len);
+/* Reads a CK_ULONG-valued attribute (CKA_CLASS, CKA_KEY_TYPE,
+ * CKA_MODULUS_BITS...).  A length other than sizeof(CK_ULONG) is an error
+ * naming the attribute. */
+csa_err tok_get_ulong(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                      CK_ULONG *out);
+/* 1, 0, or -1 when the attribute is unreadable or not one CK_BBOOL. */
 int tok_get_bool(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type);
 csa_err tok_key_refresh(tok_key *key);
+
+/* tok_pub.c: the curve named by a CKA_EC_PARAMS value (the DER OID, or
+ * the PrintableString "edwards25519" some tokens use); CSA_ERR_UNSUPPORTED
+ * for others. */
+csa_err tok_ec_curve_of(const unsigned char *params, size_t len,
+                        tok_key_type *out);
+/* "EC P-256", "Ed25519", "RSA 3072"... */
+const char *tok_key_display_name(tok_key_type type);
+/* tok_pub.c: CKA_EC_POINT of a key of this type, bare (04||X||Y, or the 32
+ * bytes of an Ed25519 key) or in a DER OCTET STRING, told apart by the
+ * curve's exact lengths.  *pt points into in.  Anything else is an error
+ * naming CKA_EC_POINT. */
+csa_err tok_ec_point_decode(tok_key_type type, const unsigned char *in,
+                            size_t len, const unsigned char **pt,
+                            size_t *ptlen);
 
 #endif

@@ -215,6 +215,10 @@ csa_err tok_key_generate_id(tok_ctx *t, const char *label, tok_key_type type,
         return err;
     if ((unsigned)type >= TOK_KEY__MAX || label == NULL || *label == '\0')
         return csa_raise(CSA_ERR_INVALID, "bad key type or empty label");
+    if (strlen(label) >= sizeof(((tok_key *)NULL)->label))
+        return csa_raise(CSA_ERR_INVALID,
+                         "a key label of %zu bytes (at most %zu)",
+                         strlen(label), sizeof(((tok_key *)NULL)->label) - 1);
     if (id == NULL || id_len == 0 || id_len > TOK_ID_MAX)
         return csa_raise(CSA_ERR_INVALID, "a key id of %zu bytes (1 to %d)",
                          id_len, TOK_ID_MAX);

@@ -5,6 +5,7 @@
 
 #include <openssl/x509.h>
 
+#include "csa_log.h"
 #include "tok_internal.h"
 
 #define TOK_MAX_OBJECTS 1024
@@ -39,31 +40,156 @@ csa_err tok_find_one(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     return CSA_OK;
 }
 
+const char *tok_attr_name(CK_ATTRIBUTE_TYPE type)
+{
+    static const struct {
+        CK_ATTRIBUTE_TYPE type;
+        const char *name;
+    } names[] = {
+#define TOK_ATTR(x) {x, #x}
+        TOK_ATTR(CKA_CLASS),
+        TOK_ATTR(CKA_TOKEN),
+        TOK_ATTR(CKA_PRIVATE),
+        TOK_ATTR(CKA_LABEL),
+        TOK_ATTR(CKA_VALUE),
+        TOK_ATTR(CKA_CERTIFICATE_TYPE),
+        TOK_ATTR(CKA_ISSUER),
+        TOK_ATTR(CKA_SERIAL_NUMBER),
+        TOK_ATTR(CKA_KEY_TYPE),
+        TOK_ATTR(CKA_SUBJECT),
+        TOK_ATTR(CKA_ID),
+        TOK_ATTR(CKA_SENSITIVE),
+        TOK_ATTR(CKA_SIGN),
+        TOK_ATTR(CKA_MODULUS),
+        TOK_ATTR(CKA_MODULUS_BITS),
+        TOK_ATTR(CKA_PUBLIC_EXPONENT),
+        TOK_ATTR(CKA_PRIVATE_EXPONENT),
+        TOK_ATTR(CKA_PRIME_1),
+        TOK_ATTR(CKA_PRIME_2),
+        TOK_ATTR(CKA_EXTRACTABLE),
+        TOK_ATTR(CKA_NEVER_EXTRACTABLE),
+        TOK_ATTR(CKA_ALWAYS_SENSITIVE),
+        TOK_ATTR(CKA_EC_PARAMS),
+        TOK_ATTR(CKA_EC_POINT),
+#undef TOK_ATTR
+    };
+    static _Thread_local char other[32];
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].type == type)
+            return names[i].name;
+    }
+    snprintf(other, sizeof(other), "attribute 0x%lx", (unsigned long)type);
+    return other;
+}
+
+static csa_err tok_attr_rv_raise(CK_RV rv, CK_ATTRIBUTE_TYPE type)
+{
+    char what[64];
+
+    snprintf(what, sizeof(what), "cannot read %s", tok_attr_name(type));
+    return tok_rv_raise(rv, what);
+}
+
+/*
+ * Two calls, as PKCS#11 §5.7 describes: the first learns the length, the
+ * second reads into a buffer of that size.  A module may answer the two
+ * differently (the object changed, or the module is broken): the second
+ * length is checked against what was allocated, not trusted.
+ */
 csa_err tok_get_attr_alloc(tok_ctx *t, CK_OBJECT_HANDLE o,
                            CK_ATTRIBUTE_TYPE type, unsigned char **val,
                            size_t *len)
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
+    CK_ULONG cap;
     CK_RV rv = tok_ck_get_attrs(t, o, &a, 1);
 
     *val = NULL;
     *len = 0;
     if (rv != CKR_OK)
-        return tok_rv_raise(rv, "cannot read an attribute");
+        return tok_attr_rv_raise(rv, type);
     if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        return csa_raise(CSA_ERR_TOKEN, "the token hides attribute 0x%lx",
-                         (unsigned long)type);
-    a.pValue = malloc(a.ulValueLen + 1);
+        return csa_raise(CSA_ERR_TOKEN, "the token hides %s",
+                         tok_attr_name(type));
+    if (a.ulValueLen > TOK_ATTR_MAX)
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token reports a %s of %lu bytes (more than "
+                         "%lu); refusing to read it",
+                         tok_attr_name(type), (unsigned long)a.ulValueLen,
+                         TOK_ATTR_MAX);
+    cap = a.ulValueLen;
+    a.pValue = calloc(1, cap + 1);
     if (a.pValue == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     rv = tok_ck_get_attrs(t, o, &a, 1);
     if (rv != CKR_OK) {
         free(a.pValue);
-        return tok_rv_raise(rv, "cannot read an attribute");
+        return tok_attr_rv_raise(rv, type);
+    }
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > cap) {
+        free(a.pValue);
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token announced a %s of %lu bytes, then "
+                         "reported %s; refusing it",
+                         tok_attr_name(type), (unsigned long)cap,
+                         a.ulValueLen == CK_UNAVAILABLE_INFORMATION
+                             ? "it unavailable"
+                             : "more");
     }
     ((unsigned char *)a.pValue)[a.ulValueLen] = '\0';
     *val = a.pValue;
     *len = a.ulValueLen;
+    return CSA_OK;
+}
+
+tok_attr_fit tok_get_attr_capped(tok_ctx *t, CK_OBJECT_HANDLE o,
+                                 CK_ATTRIBUTE_TYPE type, void *buf, size_t cap,
+                                 size_t *len)
+{
+    CK_ATTRIBUTE a = {type, buf, cap};
+    CK_RV rv = tok_ck_get_attrs(t, o, &a, 1);
+    unsigned char *all = NULL;
+    size_t all_len = 0;
+
+    *len = 0;
+    /* CK_UNAVAILABLE_INFORMATION is larger than any cap. */
+    if (rv == CKR_OK && a.ulValueLen <= cap) {
+        *len = a.ulValueLen;
+        return TOK_ATTR_FITS;
+    }
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        return TOK_ATTR_UNREADABLE;
+    /* Longer than buf, or a module claiming so after CKR_OK (then what it
+     * wrote into buf cannot be trusted): read it whole to learn which. */
+    if (tok_get_attr_alloc(t, o, type, &all, &all_len) != CSA_OK)
+        return TOK_ATTR_UNREADABLE;
+    *len = all_len;
+    memcpy(buf, all, all_len < cap ? all_len : cap);
+    free(all);
+    return all_len <= cap ? TOK_ATTR_FITS : TOK_ATTR_TOO_LONG;
+}
+
+csa_err tok_get_ulong(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                      CK_ULONG *out)
+{
+    CK_ULONG v = 0;
+    CK_ATTRIBUTE a = {type, &v, sizeof(v)};
+    CK_RV rv = tok_ck_get_attrs(t, o, &a, 1);
+
+    if (rv != CKR_OK)
+        return tok_attr_rv_raise(rv, type);
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return csa_raise(CSA_ERR_TOKEN, "the token hides %s",
+                         tok_attr_name(type));
+    if (a.ulValueLen != sizeof(v))
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token returned %s as %lu bytes, not %zu; "
+                         "treating it as unreadable",
+                         tok_attr_name(type), (unsigned long)a.ulValueLen,
+                         sizeof(v));
+    *out = v;
     return CSA_OK;
 }
 
@@ -72,7 +198,10 @@ int tok_get_bool(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
     CK_BBOOL v = CK_FALSE;
     CK_ATTRIBUTE a = {type, &v, sizeof(v)};
 
-    if (tok_ck_get_attrs(t, o, &a, 1) != CKR_OK || a.ulValueLen != sizeof(v))
+    /* Anything but one byte holding CK_TRUE or CK_FALSE is unreadable:
+     * reading 0x02 as "false" would pass CKA_EXTRACTABLE checks. */
+    if (tok_ck_get_attrs(t, o, &a, 1) != CKR_OK || a.ulValueLen != sizeof(v) ||
+        (v != CK_TRUE && v != CK_FALSE))
         return -1;
     return v == CK_TRUE;
 }
@@ -97,33 +226,27 @@ static void tok_describe_key(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
 {
     CK_KEY_TYPE kt = 0;
     CK_ULONG bits = 0;
-    CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof(kt)};
     unsigned char *params = NULL, *mod = NULL;
     size_t plen = 0, mlen = 0;
+    tok_key_type curve;
 
-    if (tok_ck_get_attrs(t, o, &a, 1) != CKR_OK)
+    if (tok_get_ulong(t, o, CKA_KEY_TYPE, &kt) != CSA_OK) {
+        snprintf(i->type, sizeof(i->type), "key of unknown type");
         return;
+    }
     if (kt == CKK_RSA) {
-        CK_ATTRIBUTE b = {CKA_MODULUS_BITS, &bits, sizeof(bits)};
-
-        if (tok_ck_get_attrs(t, o, &b, 1) != CKR_OK &&
+        if (tok_get_ulong(t, o, CKA_MODULUS_BITS, &bits) != CSA_OK &&
             tok_get_attr_alloc(t, o, CKA_MODULUS, &mod, &mlen) == CSA_OK)
             bits = mlen * 8;
         snprintf(i->type, sizeof(i->type), "RSA %lu", (unsigned long)bits);
-    } else if (kt == CKK_EC) {
-        const char *curve = "EC";
+    } else if (kt == CKK_EC || kt == CKK_EC_EDWARDS) {
+        const char *name = kt == CKK_EC ? "EC" : "EdDSA";
 
-        if (tok_get_attr_alloc(t, o, CKA_EC_PARAMS, &params, &plen) == CSA_OK) {
-            if (plen == 10 && params[9] == 0x07)
-                curve = "EC P-256";
-            else if (plen == 7 && params[6] == 0x22)
-                curve = "EC P-384";
-            else if (plen == 7 && params[6] == 0x23)
-                curve = "EC P-521";
-        }
-        snprintf(i->type, sizeof(i->type), "%s", curve);
-    } else if (kt == CKK_EC_EDWARDS) {
-        snprintf(i->type, sizeof(i->type), "Ed25519");
+        if (tok_get_attr_alloc(t, o, CKA_EC_PARAMS, &params, &plen) == CSA_OK &&
+            tok_ec_curve_of(params, plen, &curve) == CSA_OK &&
+            (curve == TOK_KEY_ED25519) == (kt == CKK_EC_EDWARDS))
+            name = tok_key_display_name(curve);
+        snprintf(i->type, sizeof(i->type), "%s", name);
     } else if (kt == CKK_GENERIC_SECRET || kt == CKK_SHA_1_HMAC ||
                kt == CKK_SHA256_HMAC || kt == CKK_SHA512_HMAC) {
         snprintf(i->type, sizeof(i->type), "HMAC secret");
@@ -150,25 +273,83 @@ static void tok_describe_cert(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
     X509_free(x);
 }
 
+/* Ends the label read into buf[size - 1] at len bytes, or, when it is
+ * longer, at the last whole UTF-8 character that fits. */
+static void tok_label_cut(char *buf, size_t size, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)buf;
+    size_t start, need;
+
+    if (len >= size) {
+        len = size - 1;
+        start = len;
+        while (start > 0 && (u[start - 1] & 0xc0) == 0x80)
+            start--; /* back over continuation bytes */
+        if (start > 0) {
+            unsigned char lead = u[start - 1];
+
+            need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+            if (start - 1 + need > len)
+                len = start - 1; /* the last character was cut */
+        }
+    }
+    buf[len] = '\0';
+}
+
+/*
+ * A CKA_ID longer than tok_obj_info.id (another program's object, or a
+ * module that misreports lengths) keeps its first TOK_ID_MAX bytes, and a
+ * CKA_LABEL longer than tok_obj_info.label its first characters; a warning
+ * names the object and the length, and the type says "id cut" or "label
+ * cut".  Neither is shown as absent: an object with no label and no id is
+ * taken for the orphan of an interrupted write (tok_orphan.c).  csagent's
+ * own ids (TOK_ID_LEN) and labels always fit, so a cut value is never
+ * taken for one of csagent's.
+ */
+static void tok_describe_names(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i,
+                               int *cut)
+{
+    size_t len = 0;
+    tok_attr_fit fit;
+
+    fit = tok_get_attr_capped(t, o, CKA_LABEL, i->label, sizeof(i->label) - 1,
+                              &len);
+    tok_label_cut(i->label, sizeof(i->label),
+                  fit == TOK_ATTR_UNREADABLE ? 0 : len);
+    if (fit == TOK_ATTR_TOO_LONG) {
+        csa_warn("pkcs11",
+                 "object %lu on token '%s' has a CKA_LABEL of %zu bytes; "
+                 "showing its first %zu",
+                 (unsigned long)o, t->token_label, len, strlen(i->label));
+        *cut |= 1;
+    }
+    fit = tok_get_attr_capped(t, o, CKA_ID, i->id, sizeof(i->id), &len);
+    i->id_len = fit == TOK_ATTR_UNREADABLE ? 0 : len;
+    if (fit == TOK_ATTR_TOO_LONG) {
+        csa_warn("pkcs11",
+                 "object %lu on token '%s' has a CKA_ID of %zu bytes, more "
+                 "than the %zu csagent handles; showing its first %zu",
+                 (unsigned long)o, t->token_label, len, sizeof(i->id),
+                 sizeof(i->id));
+        i->id_len = sizeof(i->id);
+        *cut |= 2;
+    }
+}
+
 static void tok_describe(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
 {
-    CK_OBJECT_CLASS cls = 0;
-    CK_ATTRIBUTE a[3] = {{CKA_CLASS, &cls, sizeof(cls)},
-                         {CKA_LABEL, i->label, sizeof(i->label) - 1},
-                         {CKA_ID, i->id, sizeof(i->id)}};
+    static const char *const cut_notes[] = {"", "label cut", "id cut",
+                                            "id+label cut"};
+    CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+    const char *note;
+    int cut = 0;
+    size_t tl;
 
     memset(i, 0, sizeof(*i));
-    a[1].pValue = i->label;
-    a[2].pValue = i->id;
     i->handle = o;
-    (void)tok_ck_get_attrs(t, o, a, 3);
-    if (a[1].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
-        a[1].ulValueLen < sizeof(i->label))
-        i->label[a[1].ulValueLen] = '\0';
-    else
-        i->label[0] = '\0';
-    i->id_len =
-        a[2].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : a[2].ulValueLen;
+    if (tok_get_ulong(t, o, CKA_CLASS, &cls) != CSA_OK)
+        cls = (CK_OBJECT_CLASS)-1;
+    tok_describe_names(t, o, i, &cut);
     i->cls = tok_class_of(cls);
     i->sensitive = tok_get_bool(t, o, CKA_SENSITIVE);
     i->extractable = tok_get_bool(t, o, CKA_EXTRACTABLE);
@@ -180,6 +361,14 @@ static void tok_describe(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
         tok_describe_cert(t, o, i);
     else if (i->cls != TOK_CLASS_OTHER)
         tok_describe_key(t, o, i);
+    if (cut == 0)
+        return;
+    /* The note must survive a long type: shorten the type, not the note. */
+    note = cut_notes[cut];
+    tl = strlen(i->type);
+    if (tl > 0 && tl + 2 + strlen(note) >= sizeof(i->type))
+        tl = sizeof(i->type) - 3 - strlen(note);
+    snprintf(i->type + tl, sizeof(i->type) - tl, "%s%s", tl ? ", " : "", note);
 }
 
 static CK_OBJECT_CLASS tok_ck_class(tok_class cls)
@@ -225,6 +414,18 @@ csa_err tok_objects(tok_ctx *t, const char *label, const unsigned char *id,
         free(found);
         return tok_rv_raise(rv, "cannot search the token");
     }
+    if (count > TOK_MAX_OBJECTS) {
+        free(found);
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token reported %lu objects found, more than "
+                         "the %d asked for",
+                         (unsigned long)count, TOK_MAX_OBJECTS);
+    }
+    if (count == TOK_MAX_OBJECTS)
+        csa_warn("pkcs11",
+                 "token '%s': %d objects match; there may be more, and "
+                 "they are not listed",
+                 t->token_label, TOK_MAX_OBJECTS);
     *out = calloc(count ? count : 1, sizeof(**out));
     if (*out == NULL) {
         free(found);

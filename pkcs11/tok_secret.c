@@ -122,6 +122,11 @@ csa_err tok_hmac(tok_ctx *t, const char *label, tok_hmac_alg alg,
         [TOK_HMAC_SHA256] = CKM_SHA256_HMAC,
         [TOK_HMAC_SHA512] = CKM_SHA512_HMAC,
     };
+    static const CK_ULONG maclen[TOK_HMAC__MAX] = {
+        [TOK_HMAC_SHA1] = 20,
+        [TOK_HMAC_SHA256] = 32,
+        [TOK_HMAC_SHA512] = 64,
+    };
     CK_MECHANISM m = {0, NULL, 0};
     CK_OBJECT_HANDLE h;
     CK_ULONG olen = 64;
@@ -143,6 +148,13 @@ csa_err tok_hmac(tok_ctx *t, const char *label, tok_hmac_alg alg,
     }
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "the token could not compute the HMAC");
+    /* out holds 64 bytes: a module reporting more must not make the
+     * caller read past it, nor a short MAC pass for a whole one. */
+    if (olen != maclen[alg])
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the token returned an HMAC of %lu bytes, expected "
+                         "%lu",
+                         (unsigned long)olen, (unsigned long)maclen[alg]);
     *outlen = olen;
     return CSA_OK;
 }

@@ -135,6 +135,23 @@ static size_t tok_ec_width(tok_key_type type)
     return type == TOK_KEY_EC_P521 ? 66 : type == TOK_KEY_EC_P384 ? 48 : 32;
 }
 
+/* The one signature length each key type gives: RSA the modulus size,
+ * ECDSA r||s (PKCS#11 2.40 §2.3.1), EdDSA 64 bytes (RFC 8032 §5.1.6).
+ * All fit tok_sign's out[1024]. */
+static size_t tok_sig_len(tok_key_type type)
+{
+    switch (type) {
+    case TOK_KEY_RSA3072:
+        return 384;
+    case TOK_KEY_RSA4096:
+        return 512;
+    case TOK_KEY_ED25519:
+        return 64;
+    default:
+        return 2 * tok_ec_width(type);
+    }
+}
+
 static CK_RV tok_sign_raw(tok_key *k, const tok_sig_desc *d,
                           const unsigned char *in, size_t inlen,
                           unsigned char *out, CK_ULONG *outlen)
@@ -183,11 +200,14 @@ csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
     }
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "the token could not sign");
-    if (d.ec && outlen != 2 * tok_ec_width(k->type))
+    /* A module that reports more than it was given room for must not make
+     * us copy past out[]; a short one must not pass for a signature. */
+    if (outlen != tok_sig_len(k->type))
         return csa_raise(CSA_ERR_TOKEN,
-                         "the token returned an ECDSA signature of %lu "
-                         "bytes, expected %zu",
-                         (unsigned long)outlen, 2 * tok_ec_width(k->type));
+                         "the token returned a signature of %lu bytes for "
+                         "the %s key '%s', expected %zu",
+                         (unsigned long)outlen, tok_key_type_name(k->type),
+                         k->label, tok_sig_len(k->type));
     if (d.ec && enc == TOK_ENC_DER)
         return tok_ecdsa_to_der(out, outlen, sig, siglen);
     if ((*sig = malloc(outlen)) == NULL)

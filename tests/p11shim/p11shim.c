@@ -49,6 +49,23 @@
  *     C_Function (forwarded to the real module) returned, e.g.
  *     C_CopyObject:1 kills between a copy and whatever was to follow.
  *
+ * P11SHIM_ATTR_LEN=<CKA_name>:<len>[:query|:value][,...]
+ *     C_GetAttributeValue forwards, then reports <len> as the ulValueLen of
+ *     that attribute wherever the real module returned a length (not
+ *     CK_UNAVAILABLE_INFORMATION), and returns the real module's CK_RV:
+ *     a module that misreports lengths.  Nothing is written past the
+ *     caller's buffer.  With "query", only calls that ask for the length
+ *     (pValue NULL) are changed; with "value", only calls that read the
+ *     value; so the two calls of a length-then-value read can disagree.
+ *     Example: P11SHIM_ATTR_LEN=CKA_ID:200,CKA_EC_POINT:100:value.
+ *
+ * P11SHIM_BARE_EC_POINT=1
+ *     CKA_EC_POINT values that the real module returns in a DER OCTET
+ *     STRING (as SoftHSM does, and PKCS#11 2.40 asks) are returned as the
+ *     bare point, as some modules do: 04||X||Y, or the 32 bytes of an
+ *     Ed25519 key.  A caller's buffer too small for the bare point gets
+ *     CKR_BUFFER_TOO_SMALL and CK_UNAVAILABLE_INFORMATION.
+ *
  * <rv> is a CKR_ name from the table below or a number ("0xa0", "160").
  * A malformed setting makes C_Initialize print why on stderr and return
  * CKR_GENERAL_ERROR.
@@ -69,6 +86,7 @@
 #endif
 
 #define SHIM_MAX_FAULTS 16
+#define SHIM_MAX_ATTR_LENS 8
 
 /*
  * The PKCS#11 2.40 function list.  S: first parameter is the session "s",
@@ -126,7 +144,7 @@
     S(C_DestroyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a), (s, a))     \
     S(C_GetObjectSize,                                                        \
       (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ULONG_PTR b), (s, a, b))   \
-    S(C_GetAttributeValue,                                                    \
+    H(C_GetAttributeValue,                                                    \
       (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_ATTRIBUTE_PTR b,           \
        CK_ULONG c),                                                           \
       (s, a, b, c))                                                           \
@@ -222,6 +240,15 @@ enum shim_fn { SHIM_FUNCTIONS(SHIM_ENUM, SHIM_ENUM, SHIM_ENUM) SHIM_FN__MAX };
 static const char *const shim_fn_names[SHIM_FN__MAX] = {
     SHIM_FUNCTIONS(SHIM_NAME, SHIM_NAME, SHIM_NAME)};
 
+/* P11SHIM_ATTR_LEN: which calls an entry changes. */
+enum shim_attr_when { SHIM_ATTR_ALWAYS, SHIM_ATTR_QUERY, SHIM_ATTR_VALUE };
+
+struct shim_attr_len {
+    CK_ATTRIBUTE_TYPE type;
+    CK_ULONG len;
+    enum shim_attr_when when;
+};
+
 struct shim_fault {
     enum shim_fn fn;
     CK_RV rv;
@@ -243,6 +270,9 @@ static struct {
     unsigned long tear_nth, tear_seen; /* P11SHIM_TEAR */
     int kill_fn;                       /* P11SHIM_KILL_AFTER, -1: none */
     unsigned long kill_nth, kill_seen;
+    struct shim_attr_len attr_lens[SHIM_MAX_ATTR_LENS]; /* P11SHIM_ATTR_LEN */
+    size_t nattr_lens;
+    bool bare_ec_point; /* P11SHIM_BARE_EC_POINT */
 } shim;
 
 struct shim_const {
@@ -317,6 +347,31 @@ static const struct shim_const shim_token_flags[] = {
     SHIM_C(CKF_SO_PIN_FINAL_TRY),
     SHIM_C(CKF_SO_PIN_LOCKED),
     SHIM_C(CKF_SO_PIN_TO_BE_CHANGED),
+    {NULL, 0},
+};
+
+static const struct shim_const shim_attrs[] = {
+    SHIM_C(CKA_CLASS),
+    SHIM_C(CKA_TOKEN),
+    SHIM_C(CKA_PRIVATE),
+    SHIM_C(CKA_LABEL),
+    SHIM_C(CKA_VALUE),
+    SHIM_C(CKA_CERTIFICATE_TYPE),
+    SHIM_C(CKA_ISSUER),
+    SHIM_C(CKA_SERIAL_NUMBER),
+    SHIM_C(CKA_KEY_TYPE),
+    SHIM_C(CKA_SUBJECT),
+    SHIM_C(CKA_ID),
+    SHIM_C(CKA_SENSITIVE),
+    SHIM_C(CKA_SIGN),
+    SHIM_C(CKA_MODULUS),
+    SHIM_C(CKA_MODULUS_BITS),
+    SHIM_C(CKA_PUBLIC_EXPONENT),
+    SHIM_C(CKA_EXTRACTABLE),
+    SHIM_C(CKA_NEVER_EXTRACTABLE),
+    SHIM_C(CKA_ALWAYS_SENSITIVE),
+    SHIM_C(CKA_EC_PARAMS),
+    SHIM_C(CKA_EC_POINT),
     {NULL, 0},
 };
 
@@ -535,6 +590,66 @@ static bool shim_parse_kill_locked(const char *env)
     return true;
 }
 
+/* One "CKA_name:len[:query|:value]" of length len. */
+static bool shim_parse_attr_len_locked(const char *spec, size_t len)
+{
+    const char *c1 = memchr(spec, ':', len), *c2;
+    struct shim_attr_len a = {.when = SHIM_ATTR_ALWAYS};
+    size_t rest;
+
+    if (!c1 || shim.nattr_lens == SHIM_MAX_ATTR_LENS ||
+        !shim_parse_const(shim_attrs, spec, (size_t)(c1 - spec), &a.type))
+        return false;
+    rest = len - (size_t)(c1 + 1 - spec);
+    c2 = memchr(c1 + 1, ':', rest);
+    if (!shim_parse_const(shim_no_names, c1 + 1,
+                          c2 ? (size_t)(c2 - c1 - 1) : rest, &a.len))
+        return false;
+    if (c2) {
+        size_t wlen = rest - (size_t)(c2 - c1);
+
+        if (wlen == 5 && memcmp(c2 + 1, "query", 5) == 0)
+            a.when = SHIM_ATTR_QUERY;
+        else if (wlen == 5 && memcmp(c2 + 1, "value", 5) == 0)
+            a.when = SHIM_ATTR_VALUE;
+        else
+            return false;
+    }
+    shim.attr_lens[shim.nattr_lens++] = a;
+    return true;
+}
+
+static bool shim_parse_attr_lens_locked(const char *env)
+{
+    shim.nattr_lens = 0;
+    while (env && *env) {
+        size_t len = strcspn(env, ",");
+
+        if (!shim_parse_attr_len_locked(env, len)) {
+            fprintf(stderr, "p11shim: bad P11SHIM_ATTR_LEN entry '%.*s'\n",
+                    (int)len, env);
+            shim.nattr_lens = 0;
+            return false;
+        }
+        env += len + (env[len] == ',');
+    }
+    return true;
+}
+
+static bool shim_parse_bare_locked(const char *env)
+{
+    shim.bare_ec_point = false;
+    if (!env || !*env || strcmp(env, "0") == 0)
+        return true;
+    if (strcmp(env, "1") != 0) {
+        fprintf(stderr, "p11shim: bad P11SHIM_BARE_EC_POINT '%s' (0 or 1)\n",
+                env);
+        return false;
+    }
+    shim.bare_ec_point = true;
+    return true;
+}
+
 static void shim_write_counts_locked(void);
 
 /* After a forwarded call returned: P11SHIM_KILL_AFTER. */
@@ -570,6 +685,8 @@ static bool shim_configure_locked(void)
            shim_parse_flags_locked(getenv("P11SHIM_TOKEN_FLAGS_ADD")) &&
            shim_parse_tear_locked(getenv("P11SHIM_TEAR")) &&
            shim_parse_kill_locked(getenv("P11SHIM_KILL_AFTER")) &&
+           shim_parse_attr_lens_locked(getenv("P11SHIM_ATTR_LEN")) &&
+           shim_parse_bare_locked(getenv("P11SHIM_BARE_EC_POINT")) &&
            shim_load_module_locked(module);
 }
 
@@ -684,6 +801,8 @@ static CK_RV shim_C_Initialize(CK_VOID_PTR args)
     if (!ok) {
         shim.nfaults = 0;
         shim.token_flags_add = 0;
+        shim.nattr_lens = 0;
+        shim.bare_ec_point = false;
     }
     pthread_mutex_unlock(&shim_lock);
     if (!ok)
@@ -743,6 +862,124 @@ static CK_RV shim_C_SetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
         raise(SIGKILL);
     }
     return real->C_SetAttributeValue(s, o, t, n);
+}
+
+/* The length of the DER OCTET STRING header around in[len], or 0 when in
+ * is not exactly one OCTET STRING. */
+static size_t shim_octet_header(const CK_BYTE *in, CK_ULONG len)
+{
+    if (len >= 2 && in[0] == 0x04 && in[1] < 0x80 && in[1] + 2UL == len)
+        return 2;
+    if (len >= 3 && in[0] == 0x04 && in[1] == 0x81 && in[2] >= 0x80 &&
+        in[2] + 3UL == len)
+        return 3;
+    return 0;
+}
+
+/*
+ * P11SHIM_BARE_EC_POINT for one CKA_EC_POINT entry: reads the real value
+ * into a buffer of the shim's own and hands the caller the bare point.
+ */
+static CK_RV shim_bare_point(CK_FUNCTION_LIST_PTR real, CK_SESSION_HANDLE s,
+                             CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR out)
+{
+    CK_ATTRIBUTE a = {CKA_EC_POINT, NULL, 0};
+    CK_RV rv = real->C_GetAttributeValue(s, o, &a, 1);
+    CK_ULONG cap = out->ulValueLen;
+    size_t hdr;
+
+    out->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return rv;
+    if (!(a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1)))
+        return CKR_HOST_MEMORY;
+    rv = real->C_GetAttributeValue(s, o, &a, 1);
+    if (rv == CKR_OK) {
+        hdr = shim_octet_header(a.pValue, a.ulValueLen);
+        if (!out->pValue) {
+            out->ulValueLen = a.ulValueLen - hdr;
+        } else if (cap < a.ulValueLen - hdr) {
+            rv = CKR_BUFFER_TOO_SMALL;
+        } else {
+            memcpy(out->pValue, (CK_BYTE *)a.pValue + hdr, a.ulValueLen - hdr);
+            out->ulValueLen = a.ulValueLen - hdr;
+        }
+    }
+    free(a.pValue);
+    return rv;
+}
+
+/* P11SHIM_ATTR_LEN on the entries of a template the module answered. */
+static void shim_misreport(CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+    pthread_mutex_lock(&shim_lock);
+    for (CK_ULONG i = 0; i < n; i++) {
+        for (size_t k = 0; k < shim.nattr_lens; k++) {
+            const struct shim_attr_len *a = &shim.attr_lens[k];
+
+            if (a->type != t[i].type ||
+                t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+                (a->when == SHIM_ATTR_QUERY && t[i].pValue) ||
+                (a->when == SHIM_ATTR_VALUE && !t[i].pValue))
+                continue;
+            t[i].ulValueLen = a->len;
+        }
+    }
+    pthread_mutex_unlock(&shim_lock);
+}
+
+/* The real module answers a copy of the template in which CKA_EC_POINT
+ * only asks for the length; the shim then reads the point itself. */
+static CK_RV shim_get_bare(CK_FUNCTION_LIST_PTR real, CK_SESSION_HANDLE s,
+                           CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+    CK_ATTRIBUTE_PTR copy = calloc(n ? n : 1, sizeof(*copy));
+    CK_RV rv, prv = CKR_OK;
+
+    if (!copy)
+        return CKR_HOST_MEMORY;
+    memcpy(copy, t, n * sizeof(*copy));
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (copy[i].type == CKA_EC_POINT)
+            copy[i] = (CK_ATTRIBUTE){CKA_EC_POINT, NULL, 0};
+    }
+    rv = real->C_GetAttributeValue(s, o, copy, n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (t[i].type != CKA_EC_POINT) {
+            t[i].ulValueLen = copy[i].ulValueLen;
+        } else if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL ||
+                   rv == CKR_ATTRIBUTE_SENSITIVE ||
+                   rv == CKR_ATTRIBUTE_TYPE_INVALID) {
+            CK_RV r = shim_bare_point(real, s, o, &t[i]);
+
+            if (r != CKR_OK && prv == CKR_OK)
+                prv = r;
+        }
+    }
+    free(copy);
+    return rv != CKR_OK ? rv : prv;
+}
+
+static CK_RV shim_C_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                                      CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+    CK_FUNCTION_LIST_PTR real;
+    CK_RV rv;
+    bool bare;
+
+    if (!shim_enter(SHIM_FN_C_GetAttributeValue, true, s, &rv, &real))
+        return rv;
+    pthread_mutex_lock(&shim_lock);
+    bare = shim.bare_ec_point && t;
+    pthread_mutex_unlock(&shim_lock);
+    if (bare)
+        rv = shim_get_bare(real, s, o, t, n);
+    else
+        rv = real->C_GetAttributeValue(s, o, t, n);
+    if (t)
+        shim_misreport(t, n);
+    shim_after(SHIM_FN_C_GetAttributeValue);
+    return rv;
 }
 
 static CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)

@@ -130,6 +130,8 @@ static void set_env(const char *count_file, const char *fail,
              : unsetenv("P11SHIM_LOGIN_RV");
     flags ? setenv("P11SHIM_TOKEN_FLAGS_ADD", flags, 1)
           : unsetenv("P11SHIM_TOKEN_FLAGS_ADD");
+    unsetenv("P11SHIM_ATTR_LEN");
+    unsetenv("P11SHIM_BARE_EC_POINT");
 }
 
 static CK_FUNCTION_LIST_PTR load_shim(const char *shim)
@@ -216,6 +218,29 @@ static CK_OBJECT_HANDLE make_key(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s)
     CHECK_RV(f->C_GenerateKeyPair(s, &mech, pub, 3, priv, 4, &hpub, &hpriv),
              CKR_OK);
     return hpriv;
+}
+
+/* A P-256 key pair with CKA_ID 01020304 and a public key on the token when
+ * token; returns the public key. */
+static CK_OBJECT_HANDLE make_pub(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+                                 CK_BBOOL token)
+{
+    static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                             0xce, 0x3d, 0x03, 0x01, 0x07};
+    static CK_BYTE id[] = {1, 2, 3, 4};
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, p256, sizeof(p256)},
+                          {CKA_TOKEN, &token, sizeof(token)},
+                          {CKA_ID, id, sizeof(id)},
+                          {CKA_VERIFY, &yes, sizeof(yes)}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &no, sizeof(no)},
+                           {CKA_SIGN, &yes, sizeof(yes)}};
+    CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
+
+    CHECK_RV(f->C_GenerateKeyPair(s, &mech, pub, 4, priv, 2, &hpub, &hpriv),
+             CKR_OK);
+    return hpub;
 }
 
 /* C_SignInit then C_Sign; the first CK_RV that is not CKR_OK. */
@@ -334,6 +359,10 @@ static void test_bad_settings(CK_FUNCTION_LIST_PTR f)
     static const char *fails[] = {"C_Bogus:CKR_OK", "C_Sign:CKR_BOGUS",
                                   "C_Sign", "C_Sign:CKR_OK:0",
                                   "C_Sign:CKR_OK:1:open"};
+    static const char *lens[] = {"CKA_BOGUS:1", "CKA_ID", "CKA_ID:x",
+                                 "CKA_ID:1:sometimes",
+                                 "CKA_ID:1,"
+                                 "CKA_LABEL"};
 
     for (size_t i = 0; i < sizeof(fails) / sizeof(fails[0]); i++) {
         set_env("counts-bad", fails[i], NULL, NULL);
@@ -343,6 +372,111 @@ static void test_bad_settings(CK_FUNCTION_LIST_PTR f)
     CHECK_RV(initialize(f), CKR_GENERAL_ERROR);
     set_env("counts-bad", NULL, NULL, "CKF_BOGUS");
     CHECK_RV(initialize(f), CKR_GENERAL_ERROR);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        set_env("counts-bad", NULL, NULL, NULL);
+        setenv("P11SHIM_ATTR_LEN", lens[i], 1);
+        CHECK_RV(initialize(f), CKR_GENERAL_ERROR);
+    }
+    set_env("counts-bad", NULL, NULL, NULL);
+    setenv("P11SHIM_BARE_EC_POINT", "yes", 1);
+    CHECK_RV(initialize(f), CKR_GENERAL_ERROR);
+}
+
+/* The public key with CKA_ID 01020304 on the token. */
+static CK_OBJECT_HANDLE find_pub(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s)
+{
+    static CK_BYTE id[] = {1, 2, 3, 4};
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_ID, id, sizeof(id)}};
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    CK_ULONG n = 0;
+
+    CHECK_RV(f->C_FindObjectsInit(s, t, 2), CKR_OK);
+    CHECK_RV(f->C_FindObjects(s, &h, 1, &n), CKR_OK);
+    CHECK_RV(f->C_FindObjectsFinal(s), CKR_OK);
+    CHECK(n == 1);
+    return h;
+}
+
+static void read_point(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+                       CK_OBJECT_HANDLE pub, CK_BYTE *point, CK_ULONG *len)
+{
+    CK_ATTRIBUTE a = {CKA_EC_POINT, point, *len};
+
+    CHECK_RV(f->C_GetAttributeValue(s, pub, &a, 1), CKR_OK);
+    *len = a.ulValueLen;
+}
+
+/* P11SHIM_ATTR_LEN misreports lengths, never writes past the buffer;
+ * P11SHIM_BARE_EC_POINT strips the OCTET STRING. */
+static void test_attr_len_and_bare(CK_FUNCTION_LIST_PTR f)
+{
+    CK_BYTE wrapped[80], bare[80], id[8];
+    CK_ULONG wlen = sizeof(wrapped), blen = sizeof(bare);
+    CK_OBJECT_CLASS cls = 0;
+    CK_ATTRIBUTE a[2];
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE pub;
+
+    /* A token public key, read as the real module returns it. */
+    set_env("counts-attr", NULL, NULL, NULL);
+    CHECK_RV(initialize(f), CKR_OK);
+    s = open_session(f, find_slot(f));
+    CHECK_RV(login(f, s), CKR_OK);
+    pub = make_pub(f, s, CK_TRUE);
+    read_point(f, s, pub, wrapped, &wlen);
+    CHECK(wlen == 67 && wrapped[0] == 0x04 && wrapped[1] == 0x41);
+    CHECK_RV(f->C_Finalize(NULL), CKR_OK);
+
+    set_env("counts-attr", NULL, NULL, NULL);
+    setenv("P11SHIM_ATTR_LEN", "CKA_ID:200,CKA_CLASS:3:value", 1);
+    CHECK_RV(initialize(f), CKR_OK);
+    s = open_session(f, find_slot(f));
+    CHECK_RV(login(f, s), CKR_OK);
+    pub = make_pub(f, s, CK_FALSE);
+    memset(id, 0xee, sizeof(id));
+    a[0] = (CK_ATTRIBUTE){CKA_ID, NULL, 0};
+    a[1] = (CK_ATTRIBUTE){CKA_CLASS, NULL, 0};
+    CHECK_RV(f->C_GetAttributeValue(s, pub, a, 2), CKR_OK);
+    CHECK(a[0].ulValueLen == 200);
+    CHECK(a[1].ulValueLen == sizeof(cls)); /* "value" only */
+    a[0] = (CK_ATTRIBUTE){CKA_ID, id, 2};  /* too small for the real 4 */
+    a[1] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
+    CHECK_RV(f->C_GetAttributeValue(s, pub, a, 2), CKR_BUFFER_TOO_SMALL);
+    CHECK(a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION); /* left alone */
+    CHECK(a[1].ulValueLen == 3 && cls == CKO_PUBLIC_KEY);
+    CHECK(id[2] == 0xee); /* nothing past the buffer */
+    a[0] = (CK_ATTRIBUTE){CKA_ID, id, sizeof(id)};
+    CHECK_RV(f->C_GetAttributeValue(s, pub, a, 1), CKR_OK);
+    CHECK(a[0].ulValueLen == 200 && memcmp(id, "\1\2\3\4", 4) == 0);
+    CHECK(id[4] == 0xee);
+    CHECK_RV(f->C_Finalize(NULL), CKR_OK);
+
+    /* The same token key, its point bare. */
+    set_env("counts-attr", NULL, NULL, NULL);
+    setenv("P11SHIM_BARE_EC_POINT", "1", 1);
+    setenv("P11SHIM_ATTR_LEN", "CKA_ID:9:query", 1);
+    CHECK_RV(initialize(f), CKR_OK);
+    s = open_session(f, find_slot(f));
+    pub = find_pub(f, s);
+    a[0] = (CK_ATTRIBUTE){CKA_EC_POINT, NULL, 0};
+    a[1] = (CK_ATTRIBUTE){CKA_ID, NULL, 0};
+    CHECK_RV(f->C_GetAttributeValue(s, pub, a, 2), CKR_OK);
+    CHECK(a[0].ulValueLen == 65 && a[1].ulValueLen == 9);
+    a[0] = (CK_ATTRIBUTE){CKA_EC_POINT, bare, 64};
+    CHECK_RV(f->C_GetAttributeValue(s, pub, a, 1), CKR_BUFFER_TOO_SMALL);
+    CHECK(a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    a[0] = (CK_ATTRIBUTE){CKA_EC_POINT, bare, sizeof(bare)};
+    a[1] = (CK_ATTRIBUTE){CKA_ID, id, sizeof(id)};
+    CHECK_RV(f->C_GetAttributeValue(s, pub, a, 2), CKR_OK);
+    CHECK(a[0].ulValueLen == 65 && memcmp(bare, wrapped + 2, 65) == 0);
+    CHECK(a[1].ulValueLen == 4); /* "query" only */
+    blen = sizeof(bare);
+    read_point(f, s, pub, bare, &blen);
+    CHECK(blen == 65 && memcmp(bare, wrapped + 2, 65) == 0);
+    CHECK_RV(f->C_DestroyObject(s, pub), CKR_OK);
+    CHECK_RV(f->C_Finalize(NULL), CKR_OK);
 }
 
 static void test_fail(CK_FUNCTION_LIST_PTR f)
@@ -417,6 +551,7 @@ int main(int argc, char **argv)
     test_login_and_flags(f);
     test_bad_settings(f);
     test_fail(f);
+    test_attr_len_and_bare(f);
     printf("%s: %d failure(s)\n", argv[0], failures);
     return failures ? 1 : 0;
 }

@@ -10,6 +10,7 @@ work=$(dirname "$CSA_PIN_FILE")
 counts=$work/counts.$group
 rm -f "$counts"
 printf 'not-the-pin\n' >"$work/bad-pin"
+chmod 600 "$work/bad-pin"
 export P11SHIM_MODULE=$CSA_MODULE P11SHIM_COUNT_FILE=$counts
 export CSA_MODULE=$shim CSA_BAD_PIN_FILE=$work/bad-pin
 for kv in "$@"; do export "${kv?}"; done

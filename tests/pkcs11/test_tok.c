@@ -4,6 +4,7 @@
  * CSA_MODULE, CSA_TOKEN_URI, CSA_PIN_FILE).  argv[1] picks a group so
  * ctest can run the groups that need a fault-injecting module apart.
  */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/x509v3.h>
+#include <p11-kit/pkcs11.h>
 
 #include "csa_jwk.h"
 #include "tok.h"
@@ -553,6 +555,428 @@ static void test_session_reopen(void **state)
     tok_close(t);
 }
 
+/*
+ * Groups "bounds" and "bare" run through p11shim: each test sets the
+ * shim's P11SHIM_ATTR_LEN before tok_open (the shim reads it at every
+ * C_Initialize), so the module lies about one attribute's length.
+ */
+static tok_ctx *open_lying(const char *attr_len)
+{
+    if (attr_len != NULL)
+        setenv("P11SHIM_ATTR_LEN", attr_len, 1);
+    else
+        unsetenv("P11SHIM_ATTR_LEN");
+    return open_logged_in();
+}
+
+/* A P-256 key made while the module tells the truth; its CKA_ID in id. */
+static void make_honest_key(const char *label, unsigned char id[TOK_ID_LEN])
+{
+    tok_ctx *t = open_lying(NULL);
+    tok_key *k = NULL;
+    const unsigned char *kid;
+    size_t len = 0;
+
+    assert_int_equal(tok_key_generate(t, label, TOK_KEY_EC_P256, false, &k),
+                     CSA_OK);
+    kid = tok_key_id(k, &len);
+    assert_int_equal(len, TOK_ID_LEN);
+    memcpy(id, kid, TOK_ID_LEN);
+    tok_key_free(k);
+    tok_close(t);
+}
+
+/* Hex of an object's id into a buffer sized like `csagent list`'s. */
+static void hex_like_list(const tok_obj_info *o)
+{
+    char *hex = malloc(2 * sizeof(o->id) + 1);
+    size_t i;
+
+    assert_non_null(hex);
+    for (i = 0; i < o->id_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", o->id[i]);
+    hex[2 * o->id_len] = '\0';
+    free(hex);
+}
+
+/* The module claims a 200-byte CKA_ID (the real one has 16): the listing
+ * keeps the first 64 bytes, says so, and the key is refused for use. */
+static void test_long_id(void **state)
+{
+    unsigned char id[TOK_ID_LEN];
+    tok_obj_info *objs = NULL;
+    tok_key *k = NULL;
+    tok_ctx *t;
+    size_t n = 0, i;
+
+    (void)state;
+    make_honest_key("t-longid", id);
+    t = open_lying("CKA_ID:200");
+    assert_int_equal(
+        tok_objects(t, "t-longid", NULL, 0, TOK_CLASS_OTHER, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++) {
+        hex_like_list(&objs[i]); /* ASan: no read or write past id[] */
+        assert_int_equal(objs[i].id_len, sizeof(objs[i].id));
+        assert_memory_equal(objs[i].id, id, TOK_ID_LEN);
+        print_message("listed: type=\"%s\"\n", objs[i].type);
+        assert_non_null(strstr(objs[i].type, "EC P-256"));
+        assert_non_null(strstr(objs[i].type, "id cut"));
+    }
+    free(objs);
+    assert_int_equal(tok_key_find(t, "t-longid", &k), CSA_ERR_UNSUPPORTED);
+    assert_null(k);
+    print_message("refused: %s\n", csa_errmsg());
+    assert_non_null(strstr(csa_errmsg(), "CKA_ID of 200 bytes"));
+    tok_close(t);
+}
+
+/* A CKA_LABEL claimed to be 300 bytes: cut in the listing, refused for a
+ * key (its label buffer holds 128). */
+static void test_long_label(void **state)
+{
+    unsigned char id[TOK_ID_LEN];
+    tok_obj_info *objs = NULL;
+    tok_key *k = NULL;
+    tok_ctx *t;
+    size_t n = 0;
+
+    (void)state;
+    make_honest_key("t-longlabel", id);
+    t = open_lying("CKA_LABEL:300");
+    assert_int_equal(tok_objects(t, "t-longlabel", NULL, 0,
+                                 TOK_CLASS_PRIVATE_KEY, &objs, &n),
+                     CSA_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(objs[0].label, "t-longlabel");
+    assert_int_equal(objs[0].id_len, TOK_ID_LEN);
+    assert_non_null(strstr(objs[0].type, "label cut"));
+    free(objs);
+    assert_int_equal(tok_key_find(t, "t-longlabel", &k), CSA_ERR_UNSUPPORTED);
+    assert_non_null(strstr(csa_errmsg(), "CKA_LABEL of 300 bytes"));
+    tok_close(t);
+}
+
+/* A real label of 141 bytes ("a" and 70 two-byte characters), set by
+ * another program (a relabel), no lie: listed cut to the last whole
+ * character within 128 bytes; the key is refused for use. */
+static void test_long_utf8_label(void **state)
+{
+    char label[160] = "a";
+    unsigned char id[TOK_ID_LEN];
+    tok_obj_info *objs = NULL;
+    tok_key *k = NULL;
+    tok_ctx *t;
+    size_t n = 0, i;
+
+    (void)state;
+    for (i = 0; i < 70; i++)
+        strcat(label, "\xc3\xa9"); /* U+00E9 */
+    assert_int_equal(strlen(label), 141);
+    make_honest_key("t-utf8", id);
+    t = open_lying(NULL);
+    assert_int_equal(
+        tok_objects(t, "t-utf8", NULL, 0, TOK_CLASS_OTHER, &objs, &n), CSA_OK);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++)
+        assert_int_equal(tok_obj_relabel(t, objs[i].handle, label), CSA_OK);
+    free(objs);
+    assert_int_equal(
+        tok_objects(t, label, NULL, 0, TOK_CLASS_PRIVATE_KEY, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(objs[0].label), 127);
+    assert_memory_equal(objs[0].label, label, 127);
+    assert_non_null(strstr(objs[0].type, "label cut"));
+    free(objs);
+    assert_int_equal(tok_key_find(t, label, &k), CSA_ERR_UNSUPPORTED);
+    assert_non_null(strstr(csa_errmsg(), "CKA_LABEL of 141 bytes"));
+    tok_close(t);
+}
+
+/* The second read of CKA_EC_POINT reports more than the first announced
+ * (or CK_UNAVAILABLE_INFORMATION): an error naming the attribute, not a
+ * write past the buffer. */
+static void test_point_length_changes(void **state)
+{
+    static const char *const lies[] = {"CKA_EC_POINT:100:value",
+                                       "CKA_EC_POINT:0xffffffffffffffff:value"};
+    unsigned char id[TOK_ID_LEN];
+    EVP_PKEY *pub = NULL;
+    tok_key *k = NULL;
+    tok_ctx *t;
+    size_t i;
+
+    (void)state;
+    make_honest_key("t-growing", id);
+    for (i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+        t = open_lying(lies[i]);
+        assert_int_equal(tok_key_find(t, "t-growing", &k), CSA_OK);
+        assert_int_equal(tok_key_public(k, &pub), CSA_ERR_TOKEN);
+        assert_null(pub);
+        print_message("%s: %s\n", lies[i], csa_errmsg());
+        assert_non_null(strstr(csa_errmsg(), "CKA_EC_POINT"));
+        tok_key_free(k);
+        k = NULL;
+        tok_close(t);
+    }
+}
+
+/* A certificate whose CKA_VALUE is claimed to be 2,000,000 bytes is
+ * refused before anything is allocated for it. */
+static void test_absurd_length(void **state)
+{
+    tok_ctx *t = open_lying(NULL);
+    tok_key *k = NULL;
+    EVP_PKEY *pub = NULL;
+    X509 *x, *back = NULL;
+    tok_handle h = 0;
+    tok_obj_info *objs = NULL;
+    const unsigned char *id;
+    size_t idlen, n = 0;
+
+    (void)state;
+    assert_int_equal(
+        tok_key_generate(t, "t-absurd", TOK_KEY_EC_P256, false, &k), CSA_OK);
+    assert_int_equal(tok_key_public(k, &pub), CSA_OK);
+    x = issue_cert(pub, "absurd");
+    id = tok_key_id(k, &idlen);
+    assert_int_equal(tok_cert_store(t, x, "t-absurd", id, idlen, &h), CSA_OK);
+    tok_key_free(k);
+    tok_close(t);
+    t = open_lying("CKA_VALUE:2000000");
+    assert_int_equal(
+        tok_objects(t, "t-absurd", NULL, 0, TOK_CLASS_CERTIFICATE, &objs, &n),
+        CSA_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(objs[0].subject, ""); /* unreadable: not listed */
+    h = objs[0].handle;
+    free(objs);
+    assert_int_equal(tok_cert_get(t, h, &back), CSA_ERR_TOKEN);
+    assert_null(back);
+    print_message("refused: %s\n", csa_errmsg());
+    assert_non_null(strstr(csa_errmsg(), "CKA_VALUE of 2000000 bytes"));
+    tok_close(t);
+    X509_free(x);
+    EVP_PKEY_free(pub);
+}
+
+/* CK_ULONG attributes of the wrong size are unreadable, not half-read. */
+static void test_fixed_size(void **state)
+{
+    unsigned char id[TOK_ID_LEN];
+    tok_obj_info *objs = NULL;
+    tok_key *k = NULL;
+    tok_ctx *t;
+    size_t n = 0;
+
+    (void)state;
+    make_honest_key("t-fixed", id);
+    t = open_lying("CKA_KEY_TYPE:4:value,CKA_CLASS:4:value");
+    assert_int_equal(tok_key_find(t, "t-fixed", &k), CSA_ERR_TOKEN);
+    assert_non_null(strstr(csa_errmsg(), "CKA_KEY_TYPE as 4 bytes"));
+    assert_int_equal(
+        tok_objects(t, "t-fixed", NULL, 0, TOK_CLASS_OTHER, &objs, &n), CSA_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(objs[0].cls, TOK_CLASS_OTHER);
+    assert_int_equal(objs[1].cls, TOK_CLASS_OTHER);
+    free(objs);
+    tok_close(t);
+}
+
+/* A software EC key on curve whose X starts with first (about 256 tries;
+ * 100000 never all miss). */
+static EVP_PKEY *key_with_x(const char *curve, unsigned char first)
+{
+    unsigned char pub[133];
+    size_t len = 0;
+    int tries;
+
+    for (tries = 0; tries < 100000; tries++) {
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+
+        assert_non_null(k);
+        assert_int_equal(
+            EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pub,
+                                            sizeof(pub), &len),
+            1);
+        if (pub[1] == first)
+            return k;
+        EVP_PKEY_free(k);
+    }
+    fail_msg("no %s key with X starting 0x%02x", curve, first);
+    return NULL;
+}
+
+/* The slot of the token CSA_TOKEN_URI ("pkcs11:token=LABEL") names. */
+static CK_SLOT_ID find_test_slot(CK_FUNCTION_LIST *f)
+{
+    const char *label = strstr(env_or_skip("CSA_TOKEN_URI"), "token=");
+    CK_SLOT_ID slots[16];
+    CK_ULONG n = 16, i;
+    CK_TOKEN_INFO ti;
+    char want[32];
+
+    assert_non_null(label);
+    memset(want, ' ', sizeof(want));
+    memcpy(want, label + 6, strlen(label + 6));
+    assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+    for (i = 0; i < n && i < 16; i++) {
+        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+            memcmp(ti.label, want, sizeof(want)) == 0)
+            return slots[i];
+    }
+    fail_msg("token not found");
+    return 0;
+}
+
+/*
+ * Stores the software key kp in the token as a key pair labelled label,
+ * through the module itself (C_CreateObject, no tok_ctx open): the test
+ * chooses the public point.  A throwaway test token; csagent never imports
+ * a private key.
+ */
+static void import_ec_key(EVP_PKEY *kp, const char *label,
+                          const unsigned char *params, size_t plen, size_t w)
+{
+    CK_OBJECT_CLASS pubc = CKO_PUBLIC_KEY, privc = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE kt = CKK_EC;
+    CK_BBOOL yes = CK_TRUE;
+    unsigned char point[3 + 133], value[66], id[4] = {0xbe, 0xe0, 0, 0};
+    char pin[64];
+    size_t plen_pt = 0;
+    BIGNUM *d = NULL;
+    FILE *pf = fopen(env_or_skip("CSA_PIN_FILE"), "r");
+    void *so = dlopen(env_or_skip("CSA_MODULE"), RTLD_NOW | RTLD_LOCAL);
+    CK_C_GetFunctionList get;
+    CK_FUNCTION_LIST *f = NULL;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE h;
+
+    assert_non_null(pf);
+    assert_non_null(fgets(pin, sizeof(pin), pf));
+    fclose(pf);
+    pin[strcspn(pin, "\r\n")] = '\0';
+    assert_non_null(so);
+    get = (CK_C_GetFunctionList)dlsym(so, "C_GetFunctionList");
+    assert_true(get != NULL && get(&f) == CKR_OK);
+    /* DER OCTET STRING around 04||X||Y, as SoftHSM stores it. */
+    assert_int_equal(
+        EVP_PKEY_get_octet_string_param(kp, OSSL_PKEY_PARAM_PUB_KEY, point + 2,
+                                        sizeof(point) - 2, &plen_pt),
+        1);
+    assert_true(plen_pt == 1 + 2 * w && plen_pt < 0x80);
+    point[0] = 0x04;
+    point[1] = (unsigned char)plen_pt;
+    assert_int_equal(EVP_PKEY_get_bn_param(kp, OSSL_PKEY_PARAM_PRIV_KEY, &d),
+                     1);
+    assert_int_equal(BN_bn2binpad(d, value, (int)w), (int)w);
+    BN_free(d);
+    id[2] = point[3];
+    id[3] = (unsigned char)w;
+    {
+        CK_ATTRIBUTE pub[] = {
+            {CKA_CLASS, &pubc, sizeof(pubc)},
+            {CKA_KEY_TYPE, &kt, sizeof(kt)},
+            {CKA_TOKEN, &yes, sizeof(yes)},
+            {CKA_VERIFY, &yes, sizeof(yes)},
+            {CKA_LABEL, (void *)label, strlen(label)},
+            {CKA_ID, id, sizeof(id)},
+            {CKA_EC_PARAMS, (void *)params, plen},
+            {CKA_EC_POINT, point, plen_pt + 2},
+        };
+        CK_ATTRIBUTE priv[] = {
+            {CKA_CLASS, &privc, sizeof(privc)},
+            {CKA_KEY_TYPE, &kt, sizeof(kt)},
+            {CKA_TOKEN, &yes, sizeof(yes)},
+            {CKA_PRIVATE, &yes, sizeof(yes)},
+            {CKA_SENSITIVE, &yes, sizeof(yes)},
+            {CKA_SIGN, &yes, sizeof(yes)},
+            {CKA_LABEL, (void *)label, strlen(label)},
+            {CKA_ID, id, sizeof(id)},
+            {CKA_EC_PARAMS, (void *)params, plen},
+            {CKA_VALUE, value, w},
+        };
+
+        assert_int_equal(f->C_Initialize(NULL), CKR_OK);
+        assert_int_equal(f->C_OpenSession(find_test_slot(f),
+                                          CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                                          NULL, NULL, &s),
+                         CKR_OK);
+        assert_int_equal(
+            f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin)), CKR_OK);
+        assert_int_equal(f->C_CreateObject(s, pub, 8, &h), CKR_OK);
+        assert_int_equal(f->C_CreateObject(s, priv, 10, &h), CKR_OK);
+        assert_int_equal(f->C_Finalize(NULL), CKR_OK);
+    }
+    OPENSSL_cleanse(value, sizeof(value));
+    OPENSSL_cleanse(pin, sizeof(pin));
+    /* Never dlclose(): the shim's call counts live in the loaded module. */
+}
+
+/*
+ * P11SHIM_BARE_EC_POINT=1: every CKA_EC_POINT comes without its OCTET
+ * STRING.  A bare P-256 point whose X starts with 0x3f begins "04 3f",
+ * which a guess takes for an OCTET STRING of 63 bytes (one key in 256); a
+ * P-384 X starting with 0x5f likewise.  Such keys are imported, so the
+ * case is met every run; keys made in the token are read too.  Each public
+ * key must equal the imported one and verify a signature the token made.
+ */
+static void test_bare_points(void **state)
+{
+    static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                             0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81,
+                                             0x04, 0x00, 0x22};
+    static const struct {
+        const char *curve, *label;
+        const unsigned char *params;
+        size_t plen, w;
+        unsigned char first;
+        tok_sig_alg alg;
+    } imports[] = {
+        {"P-256", "t-bare-3f", oid_p256, sizeof(oid_p256), 32, 0x3f,
+         TOK_SIG_ECDSA_SHA256},
+        {"P-256", "t-bare-41", oid_p256, sizeof(oid_p256), 32, 0x41,
+         TOK_SIG_ECDSA_SHA256},
+        {"P-384", "t-bare-5f", oid_p384, sizeof(oid_p384), 48, 0x5f,
+         TOK_SIG_ECDSA_SHA384},
+    };
+    static const tok_sig_alg p256[] = {TOK_SIG_ECDSA_SHA256};
+    static const tok_sig_alg p384[] = {TOK_SIG_ECDSA_SHA384};
+    static const tok_sig_alg p521[] = {TOK_SIG_ECDSA_SHA512};
+    static const tok_sig_alg ed[] = {TOK_SIG_EDDSA};
+    tok_ctx *t;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(imports) / sizeof(imports[0]); i++) {
+        EVP_PKEY *kp = key_with_x(imports[i].curve, imports[i].first);
+        EVP_PKEY *pub = NULL;
+        tok_key *k = NULL;
+
+        import_ec_key(kp, imports[i].label, imports[i].params, imports[i].plen,
+                      imports[i].w);
+        t = open_lying(NULL);
+        assert_int_equal(tok_key_find(t, imports[i].label, &k), CSA_OK);
+        if (tok_key_public(k, &pub) != CSA_OK)
+            fail_msg("%s: %s", imports[i].label, csa_errmsg());
+        assert_int_equal(EVP_PKEY_eq(pub, kp), 1);
+        sign_and_verify(k, imports[i].alg, imports[i].w);
+        EVP_PKEY_free(pub);
+        EVP_PKEY_free(kp);
+        tok_key_free(k);
+        tok_close(t);
+    }
+    t = open_lying(NULL);
+    gen_check(t, "t-bare-p256", TOK_KEY_EC_P256, p256, 1, 32);
+    gen_check(t, "t-bare-p384", TOK_KEY_EC_P384, p384, 1, 48);
+    gen_check(t, "t-bare-p521", TOK_KEY_EC_P521, p521, 1, 66);
+    gen_check(t, "t-bare-ed25519", TOK_KEY_ED25519, ed, 1, 0);
+    tok_close(t);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest keys[] = {
@@ -571,7 +995,20 @@ int main(int argc, char **argv)
     const struct CMUnitTest flags[] = {
         cmocka_unit_test(test_pin_flags_refused)};
     const struct CMUnitTest reopen[] = {cmocka_unit_test(test_session_reopen)};
+    const struct CMUnitTest bounds[] = {
+        cmocka_unit_test(test_long_id),
+        cmocka_unit_test(test_long_label),
+        cmocka_unit_test(test_long_utf8_label),
+        cmocka_unit_test(test_point_length_changes),
+        cmocka_unit_test(test_absurd_length),
+        cmocka_unit_test(test_fixed_size),
+    };
+    const struct CMUnitTest bare[] = {cmocka_unit_test(test_bare_points)};
     const char *group = argc > 1 ? argv[1] : "keys";
+
+    /* CSA_TEST_FILTER=test_long_id runs one test of the group. */
+    if (getenv("CSA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("CSA_TEST_FILTER"));
 
     if (!strcmp(group, "keys"))
         return cmocka_run_group_tests_name("tok_keys", keys, NULL, NULL);
@@ -583,6 +1020,10 @@ int main(int argc, char **argv)
         return cmocka_run_group_tests_name("tok_flags", flags, NULL, NULL);
     if (!strcmp(group, "reopen"))
         return cmocka_run_group_tests_name("tok_reopen", reopen, NULL, NULL);
+    if (!strcmp(group, "bounds"))
+        return cmocka_run_group_tests_name("tok_bounds", bounds, NULL, NULL);
+    if (!strcmp(group, "bare"))
+        return cmocka_run_group_tests_name("tok_bare", bare, NULL, NULL);
     fprintf(stderr, "unknown group %s\n", group);
     return 2;
 }
