@@ -15,24 +15,34 @@
 
 csa_err agt_current_cert(tok_ctx *tok, const agt_identity *id, X509 **out)
 {
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     size_t n = 0, i;
-    time_t best = 0;
-    csa_err err =
-        tok_objects(tok, id->label, NULL, 0, TOK_CLASS_CERTIFICATE, &objs, &n);
+    csa_err err = tok_find_handles(tok, id->label, NULL, 0,
+                                   TOK_CLASS_CERTIFICATE, &objs, &n);
 
     *out = NULL;
     if (err == CSA_OK && n == 0)
         err = csa_raise(CSA_ERR_NOT_FOUND,
                         "identity %s has no certificate labelled '%s'",
                         id->name, id->label);
+    /* the latest notAfter when there are several (with a kept key, for
+     * an instant of the swap) */
     for (i = 0; err == CSA_OK && i < n; i++) {
-        if (objs[i].not_after < best)
-            continue;
-        best = objs[i].not_after;
+        X509 *x = NULL;
+
+        if ((err = tok_cert_get(tok, objs[i], &x)) != CSA_OK)
+            break;
+        if (*out == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
+                                              X509_get0_notAfter(*out)) > 0) {
+            X509_free(*out);
+            *out = x;
+        } else {
+            X509_free(x);
+        }
+    }
+    if (err != CSA_OK) {
         X509_free(*out);
         *out = NULL;
-        err = tok_cert_get(tok, objs[i].handle, out);
     }
     free(objs);
     return err;

@@ -61,7 +61,7 @@ typedef struct {
 } agt_name;
 
 /* The objects that match name; *out is malloc'd (caller frees). */
-static csa_err agt_named(tok_ctx *tok, const agt_name *name, tok_obj_info **out,
+static csa_err agt_named(tok_ctx *tok, const agt_name *name, tok_handle **out,
                          size_t *n)
 {
     unsigned char id[TOK_ID_MAX];
@@ -74,14 +74,17 @@ static csa_err agt_named(tok_ctx *tok, const agt_name *name, tok_obj_info **out,
     *n = 0;
     if (id_len <= 0)
         return csa_raise(CSA_ERR_INVALID, "journal names no usable id");
-    err = tok_objects(tok, name->label, id, (size_t)id_len, name->cls, out, n);
+    /* one search; a certificate's value only when the name has its
+     * SHA-256 (a kept key's old and new certificates share label and id) */
+    err = tok_find_handles(tok, name->label, id, (size_t)id_len, name->cls, out,
+                           n);
     if (err != CSA_OK || name->cls != TOK_CLASS_CERTIFICATE ||
         name->fp == NULL || name->fp[0] == '\0')
         return err;
     for (i = 0; i < *n; i++) {
         X509 *x = NULL;
 
-        if (tok_cert_get(tok, (*out)[i].handle, &x) != CSA_OK) {
+        if (tok_cert_get(tok, (*out)[i], &x) != CSA_OK) {
             csa_err_clear();
             continue;
         }
@@ -96,7 +99,7 @@ static csa_err agt_named(tok_ctx *tok, const agt_name *name, tok_obj_info **out,
 
 static csa_err agt_named_count(tok_ctx *tok, const agt_name *name, size_t *n)
 {
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     csa_err err = agt_named(tok, name, &objs, n);
 
     free(objs);
@@ -105,14 +108,14 @@ static csa_err agt_named_count(tok_ctx *tok, const agt_name *name, size_t *n)
 
 static csa_err agt_named_destroy(tok_ctx *tok, const agt_name *name)
 {
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     size_t n = 0, i;
     csa_err err = agt_named(tok, name, &objs, &n);
 
     for (i = 0; err == CSA_OK && i < n; i++) {
-        csa_debug("swap", "deleting %s '%s' id %s", objs[i].type, name->label,
-                  name->id);
-        err = tok_obj_destroy(tok, objs[i].handle);
+        csa_debug("swap", "deleting an object of class %d '%s' id %s",
+                  (int)name->cls, name->label, name->id);
+        err = tok_obj_destroy(tok, objs[i]);
     }
     free(objs);
     return err;
@@ -131,7 +134,7 @@ static csa_err agt_named_copy(tok_ctx *tok, const agt_name *name,
                               const char *to, bool may_relabel)
 {
     agt_name dst = *name;
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     size_t n = 0;
     csa_err err;
 
@@ -142,12 +145,11 @@ static csa_err agt_named_copy(tok_ctx *tok, const agt_name *name,
         err = csa_raise(CSA_ERR_NOT_FOUND, "no object labelled '%s' with id %s",
                         name->label, name->id);
     if (err == CSA_OK &&
-        (err = tok_obj_copy(tok, objs[0].handle, to, NULL)) != CSA_OK &&
-        may_relabel) {
+        (err = tok_obj_copy(tok, objs[0], to, NULL)) != CSA_OK && may_relabel) {
         csa_warn("swap", "copying '%s' to '%s' failed (%s); relabelling it",
                  name->label, to, csa_errmsg());
         csa_err_clear();
-        err = tok_obj_relabel(tok, objs[0].handle, to);
+        err = tok_obj_relabel(tok, objs[0], to);
     }
     free(objs);
     return err;
@@ -350,7 +352,7 @@ static void agt_chain_id(X509 *ca, unsigned char id[16])
 static csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
                                STACK_OF(X509) * chain)
 {
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     unsigned char cid[16];
     size_t n = 0;
     int i;
@@ -360,8 +362,8 @@ static csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
         X509 *ca = sk_X509_value(chain, i);
 
         agt_chain_id(ca, cid);
-        err = tok_objects(tok, l->chain, cid, sizeof(cid),
-                          TOK_CLASS_CERTIFICATE, &objs, &n);
+        err = tok_find_handles(tok, l->chain, cid, sizeof(cid),
+                               TOK_CLASS_CERTIFICATE, &objs, &n);
         free(objs);
         objs = NULL;
         if (err == CSA_OK && n == 0)
@@ -370,11 +372,31 @@ static csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
     return err;
 }
 
+/* The certificates under "<label>.chain", read once: handles and X509s
+ * (NULL where unreadable). */
+typedef struct {
+    tok_handle *h;
+    X509 **x;
+    int *used;
+    size_t n;
+} agt_cas;
+
+static void agt_cas_free(agt_cas *c)
+{
+    size_t i;
+
+    for (i = 0; c->x != NULL && i < c->n; i++)
+        X509_free(c->x[i]);
+    free(c->x);
+    free(c->h);
+    free(c->used);
+}
+
 /* Builds leaf + issuers from the token's objects, so the file always
  * matches the token, also after a recovery. */
 static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
                                const agt_labels *l, STACK_OF(X509) * out,
-                               tok_obj_info **cas, size_t *n, int **used)
+                               agt_cas *cas)
 {
     X509 *cur = NULL;
     size_t i;
@@ -384,27 +406,26 @@ static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
     if (err != CSA_OK)
         return err;
     sk_X509_push(out, cur);
-    if ((err = tok_objects(tok, l->chain, NULL, 0, TOK_CLASS_CERTIFICATE, cas,
-                           n)) != CSA_OK)
+    if ((err = tok_find_handles(tok, l->chain, NULL, 0, TOK_CLASS_CERTIFICATE,
+                                &cas->h, &cas->n)) != CSA_OK)
         return err;
-    *used = calloc(*n + 1, sizeof(**used));
-    if (*used == NULL)
+    cas->x = calloc(cas->n + 1, sizeof(*cas->x));
+    cas->used = calloc(cas->n + 1, sizeof(*cas->used));
+    if (cas->x == NULL || cas->used == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (i = 0; i < cas->n; i++)
+        if (tok_cert_get(tok, cas->h[i], &cas->x[i]) != CSA_OK)
+            csa_err_clear();
     while (found && sk_X509_num(out) < 8) {
         found = 0;
-        for (i = 0; i < *n && !found; i++) {
-            X509 *ca = NULL;
-
-            if ((*used)[i] ||
-                tok_cert_get(tok, (*cas)[i].handle, &ca) != CSA_OK)
+        for (i = 0; i < cas->n && !found; i++) {
+            if (cas->used[i] || cas->x[i] == NULL ||
+                X509_check_issued(cas->x[i], cur) != X509_V_OK)
                 continue;
-            if (X509_check_issued(ca, cur) == X509_V_OK) {
-                sk_X509_push(out, ca);
-                (*used)[i] = found = 1;
-                cur = ca;
-            } else {
-                X509_free(ca);
-            }
+            X509_up_ref(cas->x[i]);
+            sk_X509_push(out, cas->x[i]);
+            cas->used[i] = found = 1;
+            cur = cas->x[i];
         }
     }
     return CSA_OK;
@@ -413,22 +434,23 @@ static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
 /* Deletes an unused chain certificate only if its id is the one csagent
  * gives (another program's certificate under the label stays). */
 static void agt_chain_drop(tok_ctx *tok, const agt_identity *id,
-                           const tok_obj_info *o)
+                           const agt_labels *l, tok_handle h, X509 *x)
 {
     unsigned char cid[16];
-    X509 *x = NULL;
+    tok_handle *ours = NULL;
+    size_t n = 0, i;
 
-    if (o->id_len != sizeof(cid) ||
-        tok_cert_get(tok, o->handle, &x) != CSA_OK) {
-        csa_err_clear();
+    if (x == NULL)
         return;
-    }
     agt_chain_id(x, cid);
-    X509_free(x);
-    if (memcmp(cid, o->id, sizeof(cid)) == 0 &&
-        tok_obj_destroy(tok, o->handle) != CSA_OK)
-        csa_warn("swap", "%s: unused chain certificate not deleted: %s",
-                 id->name, csa_errmsg());
+    if (tok_find_handles(tok, l->chain, cid, sizeof(cid), TOK_CLASS_CERTIFICATE,
+                         &ours, &n) != CSA_OK)
+        csa_err_clear();
+    for (i = 0; i < n; i++)
+        if (ours[i] == h && tok_obj_destroy(tok, h) != CSA_OK)
+            csa_warn("swap", "%s: unused chain certificate not deleted: %s",
+                     id->name, csa_errmsg());
+    free(ours);
 }
 
 /* Writes <state_dir>/<identity>.pem from the token and removes issuing
@@ -437,18 +459,17 @@ static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id)
 {
     STACK_OF(X509) *chain = sk_X509_new_null();
-    tok_obj_info *cas = NULL;
-    int *used = NULL;
+    agt_cas cas = {0};
     BIO *bio = BIO_new(BIO_s_mem());
     char *path = NULL, *data;
     agt_labels l;
-    size_t n = 0, i;
+    size_t i;
     long len;
     int k;
     csa_err err;
 
     agt_labels_of(id, &l);
-    err = chain && bio ? agt_token_chain(tok, id, &l, chain, &cas, &n, &used)
+    err = chain && bio ? agt_token_chain(tok, id, &l, chain, &cas)
                        : csa_raise(CSA_ERR_NOMEM, "out of memory");
     if (err == CSA_OK && asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0)
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");
@@ -458,11 +479,10 @@ static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
         len = BIO_get_mem_data(bio, &data);
         err = csa_file_write_atomic(path, data, (size_t)len, 0644);
     }
-    for (i = 0; err == CSA_OK && i < n; i++)
-        if (!used[i])
-            agt_chain_drop(tok, id, &cas[i]);
-    free(used);
-    free(cas);
+    for (i = 0; err == CSA_OK && i < cas.n; i++)
+        if (!cas.used[i])
+            agt_chain_drop(tok, id, &l, cas.h[i], cas.x[i]);
+    agt_cas_free(&cas);
     free(path);
     BIO_free(bio);
     sk_X509_pop_free(chain, X509_free);
@@ -579,7 +599,7 @@ static csa_err agt_step_aside(tok_ctx *tok, const char *state_dir,
 /* What the label step acts on, looked up before it starts so that the
  * step itself is nothing but C_DestroyObject and C_CopyObject calls. */
 typedef struct {
-    tok_obj_info *old[3]; /* per name: the old objects under the label */
+    tok_handle *old[3]; /* per name: the old objects under the label */
     size_t n_old[3];
     tok_handle src[3]; /* per name: the new object under .next (0: none) */
     int done[3];       /* per name: its copy is already under the label */
@@ -597,7 +617,7 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
                              const agt_labels *l, agt_plan *p)
 {
     agt_name olds[3], news[3];
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     size_t n = 0;
     int no = 0, nn, i;
     csa_err err = CSA_OK;
@@ -616,7 +636,7 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
             break;
         p->done[i] = n > 0;
         if ((err = agt_named(tok, &news[i], &objs, &n)) == CSA_OK && n > 0)
-            p->src[i] = objs[0].handle;
+            p->src[i] = objs[0];
         else if (err == CSA_OK && !p->done[i])
             err = csa_raise(CSA_ERR_NOT_FOUND,
                             "the renewed object '%s' id %s is gone",
@@ -636,7 +656,7 @@ static csa_err agt_plan_destroy_old(tok_ctx *tok, agt_plan *p)
     /* certificate (index 2 with keys, 0 without) first, then the keys */
     for (i = 2; i >= 0; i--)
         for (k = 0; err == CSA_OK && k < p->n_old[i]; k++)
-            err = tok_obj_destroy(tok, p->old[i][k].handle);
+            err = tok_obj_destroy(tok, p->old[i][k]);
     return err;
 }
 
@@ -865,15 +885,15 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
 }
 
 /* The pair under the label now: the key's id, and its certificate's
- * SHA-256 (the newest when there are several). */
+ * SHA-256 (the one with the latest notAfter when there are several). */
 static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
                                 agt_journal *j)
 {
-    tok_obj_info *objs = NULL;
+    tok_handle *objs = NULL;
     tok_key *cur = NULL;
+    X509 *best = NULL;
     const unsigned char *kid;
     size_t kid_len, n = 0, i;
-    time_t best = 0;
     csa_err err = tok_key_find(tok, id->label, &cur);
 
     if (err == CSA_ERR_NOT_FOUND) {
@@ -884,19 +904,26 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
         return err;
     kid = tok_key_id(cur, &kid_len);
     agt_hex(kid, kid_len, j->old_id);
-    err = tok_objects(tok, id->label, kid, kid_len, TOK_CLASS_CERTIFICATE,
-                      &objs, &n);
+    err = tok_find_handles(tok, id->label, kid, kid_len, TOK_CLASS_CERTIFICATE,
+                           &objs, &n);
     for (i = 0; err == CSA_OK && i < n; i++) {
         X509 *x = NULL;
 
-        if (objs[i].not_after < best ||
-            tok_cert_get(tok, objs[i].handle, &x) != CSA_OK)
+        if (tok_cert_get(tok, objs[i], &x) != CSA_OK) {
+            csa_err_clear();
             continue;
-        best = objs[i].not_after;
-        agt_cert_fp(x, j->old_fp);
-        X509_free(x);
+        }
+        if (best == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
+                                              X509_get0_notAfter(best)) > 0) {
+            X509_free(best);
+            best = x;
+        } else {
+            X509_free(x);
+        }
     }
-    csa_err_clear();
+    if (best != NULL)
+        agt_cert_fp(best, j->old_fp);
+    X509_free(best);
     free(objs);
     tok_key_free(cur);
     return err;

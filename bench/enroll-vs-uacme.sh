@@ -97,3 +97,9 @@ printf 'ratio csagent/uacme: %.2f (target <= 1.5)\n' "$(echo "$ma / $mu" | bc -l
 printf 'failed attempts retried (both clients): %d\n' "$failures"
 printf 'per csagent enrollment: C_Sign %.1f, C_Login %.1f (target 1)\n' \
   "$(echo "$signs / $n" | bc -l)" "$(echo "$logins / $n" | bc -l)"
+# Every PKCS#11 call per renewal, by function (issue 12: target <= 40).
+total=$(cat spy-[0-9]*.log | grep -cE '^[0-9]+: C_' || true)
+printf 'per csagent enrollment: %.1f PKCS#11 calls:' "$(echo "$total / $n" | bc -l)"
+cat spy-[0-9]*.log | sed -nE 's/^[0-9]+: (C_[A-Za-z]+)$/\1/p' | sort | uniq -c |
+  sort -rn | awk -v n="$n" '{printf " %s %.1f", $2, $1 / n}'
+echo

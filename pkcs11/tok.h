@@ -193,6 +193,11 @@ csa_err tok_cert_get(tok_ctx *ctx, tok_handle handle, X509 **out);
 csa_err tok_objects(tok_ctx *ctx, const char *label, const unsigned char *id,
                     size_t id_len, tok_class cls, tok_obj_info **out,
                     size_t *n);
+/* Only the handles of the objects tok_objects would list: one search, no
+ * attribute reads.  *out is malloc'd; caller frees. */
+csa_err tok_find_handles(tok_ctx *ctx, const char *label,
+                         const unsigned char *id, size_t id_len, tok_class cls,
+                         tok_handle **out, size_t *n);
 csa_err tok_obj_relabel(tok_ctx *ctx, tok_handle handle, const char *label);
 csa_err tok_obj_destroy(tok_ctx *ctx, tok_handle handle);
 /* Copies an object inside the token under another label (C_CopyObject; a

@@ -382,18 +382,20 @@ static CK_OBJECT_CLASS tok_ck_class(tok_class cls)
     return map[cls];
 }
 
-csa_err tok_objects(tok_ctx *t, const char *label, const unsigned char *id,
-                    size_t id_len, tok_class cls, tok_obj_info **out, size_t *n)
+/* The handles of the objects that match; *found is malloc'd. */
+static csa_err tok_find_all(tok_ctx *t, const char *label,
+                            const unsigned char *id, size_t id_len,
+                            tok_class cls, CK_OBJECT_HANDLE **found,
+                            CK_ULONG *count)
 {
-    CK_OBJECT_HANDLE *found = NULL;
     CK_OBJECT_CLASS ckc = 0;
     CK_ATTRIBUTE tmpl[3];
-    CK_ULONG nt = 0, count = 0, i;
+    CK_ULONG nt = 0;
     CK_RV rv;
     csa_err err = tok_check_usable(t);
 
-    *out = NULL;
-    *n = 0;
+    *found = NULL;
+    *count = 0;
     if (err != CSA_OK)
         return err;
     if ((unsigned)cls >= TOK_CLASS__MAX)
@@ -406,26 +408,65 @@ csa_err tok_objects(tok_ctx *t, const char *label, const unsigned char *id,
         ckc = tok_ck_class(cls);
         tmpl[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &ckc, sizeof(ckc)};
     }
-    found = calloc(TOK_MAX_OBJECTS, sizeof(*found));
-    if (found == NULL)
+    *found = calloc(TOK_MAX_OBJECTS, sizeof(**found));
+    if (*found == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    TOK_RETRY(t, rv, tok_ck_find(t, tmpl, nt, found, TOK_MAX_OBJECTS, &count));
+    TOK_RETRY(t, rv, tok_ck_find(t, tmpl, nt, *found, TOK_MAX_OBJECTS, count));
     if (rv != CKR_OK) {
-        free(found);
+        free(*found);
+        *found = NULL;
         return tok_rv_raise(rv, "cannot search the token");
     }
-    if (count > TOK_MAX_OBJECTS) {
-        free(found);
+    if (*count > TOK_MAX_OBJECTS) {
+        free(*found);
+        *found = NULL;
         return csa_raise(CSA_ERR_TOKEN,
                          "the token reported %lu objects found, more than "
                          "the %d asked for",
-                         (unsigned long)count, TOK_MAX_OBJECTS);
+                         (unsigned long)*count, TOK_MAX_OBJECTS);
     }
-    if (count == TOK_MAX_OBJECTS)
+    if (*count == TOK_MAX_OBJECTS)
         csa_warn("pkcs11",
                  "token '%s': %d objects match; there may be more, and "
                  "they are not listed",
                  t->token_label, TOK_MAX_OBJECTS);
+    return CSA_OK;
+}
+
+csa_err tok_find_handles(tok_ctx *t, const char *label, const unsigned char *id,
+                         size_t id_len, tok_class cls, tok_handle **out,
+                         size_t *n)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_ULONG count = 0, i;
+    csa_err err = tok_find_all(t, label, id, id_len, cls, &found, &count);
+
+    *out = NULL;
+    *n = 0;
+    if (err != CSA_OK)
+        return err;
+    if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL) {
+        free(found);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < count; i++)
+        (*out)[i] = found[i];
+    *n = count;
+    free(found);
+    return CSA_OK;
+}
+
+csa_err tok_objects(tok_ctx *t, const char *label, const unsigned char *id,
+                    size_t id_len, tok_class cls, tok_obj_info **out, size_t *n)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_ULONG count = 0, i;
+    csa_err err = tok_find_all(t, label, id, id_len, cls, &found, &count);
+
+    *out = NULL;
+    *n = 0;
+    if (err != CSA_OK)
+        return err;
     *out = calloc(count ? count : 1, sizeof(**out));
     if (*out == NULL) {
         free(found);
