@@ -22,6 +22,8 @@
 #include <json-c/json.h>
 #include <openssl/pem.h>
 
+#include "agt_journal.h"
+#include "agt_lock.h"
 #include "agt_prog.h"
 #include "csa_jwk.h"
 #include "csa_log.h"
@@ -196,6 +198,58 @@ done:
     return err;
 }
 
+/*
+ * The TOTP time step to answer with (RFC 6238), never one already used
+ * with this seed: a CA refuses a replayed step, and two identities that
+ * share a seed, or an authorization the CA does not reuse, would otherwise
+ * answer twice in one 30-second step.  The last step used is kept per seed
+ * in <state_dir>/totp-<hex label>.step, under <...>.lock shared by every
+ * csagent process; when the current step was used, this waits for the next
+ * one rather than answer ahead of the clock.
+ */
+static csa_err agt_totp_step(const char *state_dir, const char *seed,
+                             long period, unsigned long long *step)
+{
+    char hex[2 * 128 + 1], name[300], *path = NULL, *text = NULL, buf[64];
+    unsigned long long last = 0, now;
+    int lock;
+    csa_err err = CSA_OK;
+
+    agt_hex((const unsigned char *)seed,
+            strlen(seed) > 128 ? 128 : strlen(seed), hex);
+    snprintf(name, sizeof(name), "totp-%s.lock", hex);
+    if ((lock = agt_lock_file(state_dir, name, AGT_LOCK_EXCLUSIVE, 120,
+                              "the TOTP seed's last step")) < 0)
+        return CSA_ERR_BUSY;
+    if (asprintf(&path, "%s/totp-%s.step", state_dir, hex) < 0) {
+        agt_unlock(lock);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    if (access(path, F_OK) == 0 &&
+        (err = csa_file_read(path, 64, &text, NULL)) == CSA_OK)
+        last = strtoull(text, NULL, 10);
+    now = (unsigned long long)time(NULL) / (unsigned long long)period;
+    if (err == CSA_OK && last >= now && last - now < 4) {
+        unsigned long long next = (last + 1) * (unsigned long long)period;
+
+        csa_info("otp",
+                 "TOTP step %llu of seed '%s' was used already; waiting "
+                 "%llu s for the next one",
+                 last, seed, next - (unsigned long long)time(NULL));
+        while ((unsigned long long)time(NULL) < next)
+            sleep((unsigned)(next - (unsigned long long)time(NULL)));
+        now = last + 1;
+    }
+    snprintf(buf, sizeof(buf), "%llu\n", now);
+    if (err == CSA_OK &&
+        (err = csa_file_write_atomic(path, buf, strlen(buf), 0600)) == CSA_OK)
+        *step = now;
+    free(text);
+    free(path);
+    agt_unlock(lock);
+    return err;
+}
+
 /* Human-held OTP: the operator's program, else the terminal. */
 static csa_err agt_otp_human(const char *const *keep, const agt_identity *id,
                              const acme_challenge *ch, char out[16])
@@ -255,10 +309,11 @@ static csa_err agt_otp_payload(agt_session *s, const agt_identity *id,
     if (!strcmp(ch->type, "otp-01") || id->otp_secret == NULL)
         err =
             agt_otp_human((const char *const *)s->cfg->hook_env, id, ch, code);
-    else if (!strcmp(ch->type, "totp-01"))
-        err = agt_hotp(s->tok, id->otp_secret, &h,
-                       (unsigned long long)(time(NULL) / h.period), code);
-    else if ((err = agt_hotp_next(s->state_dir, id, &counter)) == CSA_OK)
+    else if (!strcmp(ch->type, "totp-01")) {
+        if ((err = agt_totp_step(s->state_dir, id->otp_secret, h.period,
+                                 &counter)) == CSA_OK)
+            err = agt_hotp(s->tok, id->otp_secret, &h, counter, code);
+    } else if ((err = agt_hotp_next(s->state_dir, id, &counter)) == CSA_OK)
         err = agt_hotp(s->tok, id->otp_secret, &h, counter, code);
     if (err == CSA_OK) {
         /* json-c escapes what a person typed or a program printed. */
