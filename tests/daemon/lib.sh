@@ -160,7 +160,9 @@ csa() {
     local base
     base=$W/logs/$(printf '%03d' $D_NLOG)-$name
     OUT=$base.out ERR=$base.err
-    "$CSAGENT" -c "$CFG" "$@" >"$OUT" 2>"$ERR" </dev/null
+    # (the group's 2>/dev/null only silences bash's "Aborted"/"Killed"
+    # notice when a crash test kills csagent on purpose)
+    { "$CSAGENT" -c "$CFG" "$@" >"$OUT" 2>"$ERR" </dev/null; } 2>/dev/null
     RC=$?
     say "  ran  - csagent -c $CFG $* -> exit $RC"
 }
@@ -177,6 +179,22 @@ daemon_start() {
 daemon_stop() {
     kill -TERM "$DPID" 2>/dev/null
     daemon_wait 30
+}
+# daemon_exit_or_log SECONDS FILE ERE COUNT: waits until the daemon exits
+# (returns 0, DRC = its status) or FILE has COUNT lines matching ERE
+# (returns 1, the daemon still runs); 2 when neither happened in time.
+daemon_exit_or_log() {
+    local end=$(( $(date +%s) + $1 ))
+    while [ "$(date +%s)" -le "$end" ]; do
+        if ! kill -0 "$DPID" 2>/dev/null; then
+            wait "$DPID" 2>/dev/null
+            DRC=$?
+            return 0
+        fi
+        [ "$(grep -cE -- "$3" "$2" 2>/dev/null)" -ge "$4" ] && return 1
+        sleep 0.05
+    done
+    return 2
 }
 # daemon_wait SECONDS: waits for the daemon to exit (DRC = its status); one
 # that is still running after SECONDS is killed and reported.
@@ -216,6 +234,39 @@ count() { # CLASS LABEL (after tok_list)
         "$W/list.txt" || true
 }
 
+# ids_of CLASS LABEL: the CKA_IDs of the objects of CLASS labelled LABEL
+# (after tok_list), sorted, one per word.
+ids_of() {
+    grep -E "^$1 +label=\"$(printf '%s' "$2" | sed 's/[.]/[.]/g')\" " "$W/list.txt" |
+        sed -n 's/.* id=\([^ ]*\) .*/\1/p' | sort | tr '\n' ' '
+}
+
+# d_shim_config CONFIG OUT: CONFIG with tests/p11shim in front of the
+# token's module (P11SHIM = path of p11shim.so, exported P11SHIM_MODULE).
+d_shim_config() {
+    sed "s|^module = .*|module = $P11SHIM|" "$1" >"$2"
+    export P11SHIM_MODULE=$CSA_MODULE
+}
+# d_shim_counts FILE FUNCTION...: "FUNCTION=N" for each (0 when the count
+# file written by P11SHIM_COUNT_FILE does not list it).
+d_shim_counts() {
+    local f=$1 fn; shift
+    for fn in "$@"; do
+        echo "$fn=$(awk -v f="$fn" '$1 == f { n = $2 } END { print n + 0 }' "$f" 2>/dev/null || echo 0)"
+    done
+}
+
+# orphans_count: `csagent orphans` (lists, deletes nothing); prints the N of
+# its last line "N object(s) with no label and no id", or "?" (output in
+# $W/orphans.txt).
+orphans_count() {
+    "$CSAGENT" orphans --module "$CSA_MODULE" --token "$CSA_TOKEN_URI" \
+        --pin-file "$CSA_PIN_FILE" >"$W/orphans.txt" 2>"$W/orphans.err" </dev/null ||
+        { echo "?"; return; }
+    tail -1 "$W/orphans.txt" | sed -n 's/^\([0-9][0-9]*\) object(s) with no label and no id$/\1/p' |
+        grep . || echo "?"
+}
+
 p11ssl() { OPENSSL_CONF=$W/openssl-p11.cnf "$OPENSSL_BIN" "$@"; }
 uri_of() { echo "pkcs11:${CSA_TOKEN_URI#pkcs11:};object=$1;type=$2"; }
 token_cert() { # LABEL OUTFILE: the certificate labelled LABEL, via the provider
@@ -223,17 +274,32 @@ token_cert() { # LABEL OUTFILE: the certificate labelled LABEL, via the provider
 }
 
 # sign_by_uri LABEL TAG: what a signing tool does, knowing only the URI:
-# certificate from the token (pkcs11-provider), key by URI, CMS signature,
+# certificate from the token (pkcs11-provider; SIGN_T0 = when that began,
+# epoch milliseconds), then the key by URI, CMS signature,
 # then verification to csca's root and a validity check of the signer
 # certificate.  Returns 0 when all of it worked; SIGN_WHY says what failed
-# and SIGN_SERIAL is the serial signed with.
+# and SIGN_SERIAL is the serial signed with.  SIGN_KIND says how it failed:
+#   nocert    no certificate found under the label
+#   nokey     no private key found under the label
+#   mismatch  the key under the label is not the certificate's ("key
+#             values mismatch": what a mixed pair gives)
+#   badsig    a signature was made but does not verify with the
+#             certificate it carries (a signer that does not compare key
+#             and certificate would ship it)
+#   expired   the certificate has expired
+#   other     anything else
 sign_by_uri() {
     local label=$1 tag=$2 d=$W/sign
     mkdir -p "$d"
-    SIGN_WHY="" SIGN_SERIAL=""
+    SIGN_WHY="" SIGN_SERIAL="" SIGN_KIND="" SIGN_T0=$(date +%s%3N)
     echo "artefact $tag $(date +%s.%N)" >"$d/art"
     if ! token_cert "$label" "$d/signer.pem"; then
         SIGN_WHY="storeutl/x509 of $(uri_of "$label" cert): $(tail -1 "$d/signer.pem.err")"
+        if grep -q "Could not read certificate from" "$d/signer.pem.err"; then
+            SIGN_KIND=nocert
+        else
+            SIGN_KIND=other
+        fi
         return 1
     fi
     SIGN_SERIAL=$("$OPENSSL_BIN" x509 -in "$d/signer.pem" -noout -serial | cut -d= -f2)
@@ -242,16 +308,33 @@ sign_by_uri() {
         -outform DER -out "$d/art.p7s" -nodetach >"$d/sign.log" 2>&1; then
         SIGN_WHY="$(date -u +%T.%3N) cms -sign with $(uri_of "$label" private) and the certificate just read from $(uri_of "$label" cert) (serial $SIGN_SERIAL, notBefore $("$OPENSSL_BIN" x509 -in "$d/signer.pem" -noout -startdate | cut -d= -f2)): $(grep -m1 -iE 'error|mismatch|not match' "$d/sign.log" || tail -1 "$d/sign.log")"
         cp "$d/sign.log" "$W/logs/sign-fail-$(echo "$tag" | tr -c 'A-Za-z0-9_.\n-' '_').log"
+        if grep -qiE "key values mismatch|private key does not match" "$d/sign.log"; then
+            SIGN_KIND=mismatch
+        elif grep -q "Could not read signing key from" "$d/sign.log"; then
+            SIGN_KIND=nokey
+        else
+            SIGN_KIND=other
+        fi
+        return 1
+    fi
+    if ! "$OPENSSL_BIN" cms -verify -binary -inform DER -in "$d/art.p7s" \
+        -noverify -out "$d/art.out" >"$d/verify.log" 2>&1 ||
+        ! cmp -s "$d/art" "$d/art.out"; then
+        SIGN_WHY="cms -verify -noverify (the signature against the certificate it carries, serial $SIGN_SERIAL): $(tail -1 "$d/verify.log")"
+        SIGN_KIND=badsig
+        cp "$d/verify.log" "$W/logs/sign-badsig-$(echo "$tag" | tr -c 'A-Za-z0-9_.\n-' '_').log"
         return 1
     fi
     if ! "$OPENSSL_BIN" x509 -in "$d/signer.pem" -noout -checkend 0 >/dev/null; then
         SIGN_WHY="the token's certificate $SIGN_SERIAL has expired ($("$OPENSSL_BIN" x509 -in "$d/signer.pem" -noout -enddate))"
+        SIGN_KIND=expired
         return 1
     fi
     if ! "$OPENSSL_BIN" cms -verify -binary -inform DER -in "$d/art.p7s" \
         -CAfile "$CSCA_STATE/root.pem" -purpose any -out "$d/art.out" \
         >"$d/verify.log" 2>&1 || ! cmp -s "$d/art" "$d/art.out"; then
         SIGN_WHY="cms -verify -CAfile csca root: $(tail -1 "$d/verify.log")"
+        SIGN_KIND=other
         return 1
     fi
     return 0
