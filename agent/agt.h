@@ -59,6 +59,9 @@ int agt_getopt(int argc, char **argv, const char *shortopts,
 /* Handles the token options; returns 1 if opt was one of them. */
 int agt_token_opt(agt_globals *g, int opt, const char *arg);
 
+/* "private-key", "certificate", ... as `list` and `orphans` print them. */
+const char *agt_class_name(tok_class cls);
+
 int agt_cmd_token_init(agt_globals *g, int argc, char **argv);
 int agt_cmd_list(agt_globals *g, int argc, char **argv);
 int agt_cmd_keygen(agt_globals *g, int argc, char **argv);

@@ -37,18 +37,6 @@ static csa_err agt_orphan_name(tok_ctx *tok, const tok_obj_info *o,
     return CSA_OK;
 }
 
-static const char *agt_orphan_class(tok_class cls)
-{
-    static const char *const names[TOK_CLASS__MAX] = {
-        [TOK_CLASS_OTHER] = "other",
-        [TOK_CLASS_PRIVATE_KEY] = "private-key",
-        [TOK_CLASS_PUBLIC_KEY] = "public-key",
-        [TOK_CLASS_SECRET_KEY] = "secret-key",
-        [TOK_CLASS_CERTIFICATE] = "certificate",
-    };
-    return (unsigned)cls < TOK_CLASS__MAX ? names[cls] : "?";
-}
-
 static int agt_named_for_delete(char **names, int n, const char *name)
 {
     int i;
@@ -79,7 +67,7 @@ static csa_err agt_orphans_walk(tok_ctx *tok, char **del, int ndel,
             break;
         count++;
         k = agt_named_for_delete(del, ndel, name);
-        printf("%s  %-12s type=%s%s%s\n", name, agt_orphan_class(objs[i].cls),
+        printf("%s  %-12s type=%s%s%s\n", name, agt_class_name(objs[i].cls),
                objs[i].type, objs[i].subject[0] ? " subject=" : "",
                objs[i].subject);
         if (k < 0)

@@ -59,7 +59,7 @@ int agt_cmd_token_init(agt_globals *g, int argc, char **argv)
     return AGT_EXIT_OK;
 }
 
-static const char *agt_class_name(tok_class cls)
+const char *agt_class_name(tok_class cls)
 {
     static const char *const names[TOK_CLASS__MAX] = {
         [TOK_CLASS_OTHER] = "other",

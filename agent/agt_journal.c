@@ -74,15 +74,6 @@ static char *agt_journal_path(const char *state_dir, const agt_identity *id)
     return p;
 }
 
-bool agt_journal_exists(const char *state_dir, const agt_identity *id)
-{
-    char *path = agt_journal_path(state_dir, id);
-    bool yes = path != NULL && access(path, F_OK) == 0;
-
-    free(path);
-    return yes;
-}
-
 /* Test-only fault injection at a named point (tests/agent/swap_crash.sh,
  * tests/daemon/crash.sh, tests/agent/foreign_objects.sh): never a watcher
  * that polls the journal and hopes to be in time. */

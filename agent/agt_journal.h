@@ -49,8 +49,6 @@ csa_err agt_journal_write(const char *state_dir, const agt_identity *id,
 csa_err agt_journal_read(const char *state_dir, const agt_identity *id,
                          agt_journal *j);
 csa_err agt_journal_remove(const char *state_dir, const agt_identity *id);
-/* Whether identity id has a journal (a renewal in progress or crashed). */
-bool agt_journal_exists(const char *state_dir, const agt_identity *id);
 
 /* Hex encoding of a CKA_ID or digest; out holds 2 * len + 1. */
 void agt_hex(const unsigned char *in, size_t len, char *out);
