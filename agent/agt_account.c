@@ -397,8 +397,8 @@ static csa_err agt_account_use(agt_session *s, tok_key *key, bool keep_kid)
         tok_key_free(key);
         return err;
     }
-    if (keep_kid && s->acme != NULL && acme_client_kid(s->acme) != NULL &&
-        (kid = strdup(acme_client_kid(s->acme))) == NULL) {
+    if (keep_kid && s->net != NULL && agt_net_kid(s->net) != NULL &&
+        (kid = strdup(agt_net_kid(s->net))) == NULL) {
         agt_jws_key_free(signer);
         tok_key_free(key);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
@@ -407,8 +407,8 @@ static csa_err agt_account_use(agt_session *s, tok_key *key, bool keep_kid)
     tok_key_free(s->account_key);
     s->account_key = key;
     s->account_signer = signer;
-    if (s->acme != NULL)
-        err = acme_client_set_account(s->acme, agt_jws_key_signer(signer), kid);
+    if (s->net != NULL)
+        err = agt_net_set_account(s->net, agt_jws_key_signer(signer), kid);
     free(kid);
     return err;
 }
@@ -587,14 +587,14 @@ static agt_ca_says agt_ca_ask(agt_session *s, tok_key *key, char **url,
     if (url != NULL)
         *url = NULL;
     if ((*err = agt_jws_key_new(key, NULL, s->cfg->directory, &ks)) != CSA_OK ||
-        (*err = acme_client_set_account(s->acme, agt_jws_key_signer(ks),
-                                        NULL)) != CSA_OK)
+        (*err = agt_net_set_account(s->net, agt_jws_key_signer(ks), NULL)) !=
+            CSA_OK)
         goto done;
-    *err = acme_account_register(s->acme, &o, NULL);
-    problem = acme_client_last_problem(s->acme);
+    *err = agt_net_register(s->net, &o, NULL);
+    problem = agt_net_last_problem(s->net);
     if (*err == CSA_OK) {
         says = AGT_CA_KNOWS;
-        if (url != NULL && (*url = strdup(acme_client_kid(s->acme))) == NULL) {
+        if (url != NULL && (*url = strdup(agt_net_kid(s->net))) == NULL) {
             *err = csa_raise(CSA_ERR_NOMEM, "out of memory");
             says = AGT_CA_ERROR;
         }
@@ -606,8 +606,8 @@ static agt_ca_says agt_ca_ask(agt_session *s, tok_key *key, char **url,
 done:
     /* Never leave the client pointing at ks, which is freed here. */
     if (s->account_signer != NULL)
-        (void)acme_client_set_account(
-            s->acme, agt_jws_key_signer(s->account_signer), NULL);
+        (void)agt_net_set_account(s->net, agt_jws_key_signer(s->account_signer),
+                                  NULL);
     agt_jws_key_free(ks);
     return says;
 }
@@ -905,7 +905,7 @@ csa_err agt_account_settle(agt_session *s)
  * journal.  No answer: both stay for agt_account_settle to ask the CA. */
 static void agt_rollover_refused(agt_session *s, const agt_acct_journal *j)
 {
-    if (acme_client_last_problem(s->acme) == NULL) {
+    if (agt_net_last_problem(s->net) == NULL) {
         csa_err_context("the CA's answer to keyChange is unknown; the next "
                         "contact with the CA settles it");
         return;
@@ -934,7 +934,7 @@ csa_err agt_account_rollover(agt_session *s)
     if (strcmp(tok_key_label(s->account_key), j.label) != 0)
         return csa_raise(CSA_ERR_NOT_FOUND, "no account key '%s' to roll over",
                          j.label);
-    if ((kid = strdup(acme_client_kid(s->acme))) == NULL)
+    if ((kid = strdup(agt_net_kid(s->net))) == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     /* The new key's CKA_ID is chosen and journalled before the key exists:
      * whatever a crash leaves can be told from another program's objects. */
@@ -958,7 +958,7 @@ csa_err agt_account_rollover(agt_session *s)
     agt_account_point("generated");
     if ((err = agt_jws_key_new(nk, NULL, s->cfg->directory, &ns)) != CSA_OK)
         goto done;
-    if ((err = acme_key_change(s->acme, agt_jws_key_signer(ns))) != CSA_OK) {
+    if ((err = agt_net_key_change(s->net, agt_jws_key_signer(ns))) != CSA_OK) {
         agt_rollover_refused(s, &j);
         goto done;
     }
@@ -972,8 +972,8 @@ done:
     /* The client may still point at ns: give it the session's key (the new
      * one after a success) and the account URL, which does not change. */
     if (s->account_signer != NULL)
-        (void)acme_client_set_account(
-            s->acme, agt_jws_key_signer(s->account_signer), kid);
+        (void)agt_net_set_account(s->net, agt_jws_key_signer(s->account_signer),
+                                  kid);
     free(kid);
     agt_jws_key_free(ns);
     tok_key_free(nk);

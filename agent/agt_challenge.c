@@ -29,13 +29,7 @@
 #include "csa_log.h"
 #include "csa_util.h"
 
-typedef struct {
-    int digits;
-    tok_hmac_alg alg;
-    long period;
-} agt_otp_hints;
-
-static int agt_is_otp(const char *type)
+bool agt_challenge_is_otp(const char *type)
 {
     return !strcmp(type, "hotp-01") || !strcmp(type, "totp-01") ||
            !strcmp(type, "otp-01");
@@ -101,7 +95,7 @@ static csa_err agt_hint_alg(json_object *o, const acme_challenge *ch,
 
 /* Reads and range-checks the server's hints; bad hints are the CA's
  * error, reported with the value. */
-static csa_err agt_otp_hints_parse(const acme_challenge *ch, agt_otp_hints *h)
+csa_err agt_otp_hints_parse(const acme_challenge *ch, agt_otp_hints *h)
 {
     json_object *o = ch->json ? json_tokener_parse(ch->json) : NULL;
     long digits = 6, period = 30;
@@ -297,15 +291,14 @@ static csa_err agt_otp_human(const char *const *keep, const agt_identity *id,
 }
 
 static csa_err agt_otp_payload(agt_session *s, const agt_identity *id,
-                               const acme_challenge *ch, char **payload)
+                               const acme_challenge *ch,
+                               const agt_otp_hints *hints, char **payload)
 {
-    agt_otp_hints h;
+    agt_otp_hints h = *hints;
     unsigned long long counter = 0;
     char code[16];
-    csa_err err = agt_otp_hints_parse(ch, &h);
+    csa_err err = CSA_OK;
 
-    if (err != CSA_OK)
-        return err;
     if (!strcmp(ch->type, "otp-01") || id->otp_secret == NULL)
         err =
             agt_otp_human((const char *const *)s->cfg->hook_env, id, ch, code);
@@ -474,11 +467,12 @@ done:
 }
 
 csa_err agt_challenge_payload(agt_session *s, const agt_identity *id,
-                              const acme_challenge *ch, char **payload)
+                              const acme_challenge *ch, const agt_otp_hints *h,
+                              char **payload)
 {
     *payload = NULL;
-    if (agt_is_otp(ch->type))
-        return agt_otp_payload(s, id, ch, payload);
+    if (agt_challenge_is_otp(ch->type))
+        return agt_otp_payload(s, id, ch, h, payload);
     if (!strcmp(ch->type, "cert-01"))
         return agt_signed_payload(s, id, ch, 1, payload);
     if (!strcmp(ch->type, "ppkp-01"))

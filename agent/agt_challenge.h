@@ -11,14 +11,23 @@
 #include "acme.h"
 #include "agt_session.h"
 
+/* Reads and range-checks the hints of challenge ch (its JSON); bad hints
+ * are the CA's protocol error, naming the challenge and the member.  The
+ * network process reads them; the key holder gets them typed. */
+csa_err agt_otp_hints_parse(const acme_challenge *ch, agt_otp_hints *h);
+
+/* otp-01, hotp-01 or totp-01. */
+bool agt_challenge_is_otp(const char *type);
+
 /* Whether the agent answers this type without a human (for the policy's
  * "automatic" rule). */
 bool agt_challenge_automatic(const agt_identity *id, const char *type);
 
-/* Builds the JSON response object for challenge ch of identity id.
- * *payload is malloc'd; caller frees. */
+/* Builds the JSON response object for challenge ch of identity id, with
+ * the hints h (hotp-01/totp-01).  *payload is malloc'd; caller frees. */
 csa_err agt_challenge_payload(agt_session *s, const agt_identity *id,
-                              const acme_challenge *ch, char **payload);
+                              const acme_challenge *ch, const agt_otp_hints *h,
+                              char **payload);
 
 /* The HOTP value (RFC 4226) of counter with the token secret label; TOTP
  * is HOTP of floor(time / period) (RFC 6238).  out gets digits digits. */

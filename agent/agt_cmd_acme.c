@@ -80,12 +80,11 @@ int agt_cmd_account(agt_globals *g, int argc, char **argv)
         err = agt_account_rollover(&s);
     else if (!strcmp(sub, "update")) {
         if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK)
-            err =
-                acme_account_update(s.acme, (const char *const *)s.cfg->contact,
-                                    (size_t)s.cfg->n_contact, &a);
+            err = agt_net_update(s.net, (const char *const *)s.cfg->contact,
+                                 (size_t)s.cfg->n_contact, &a);
     } else if ((err = agt_account_ensure(&s, true, NULL)) == CSA_OK &&
-               (err = acme_account_deactivate(s.acme)) == CSA_OK)
-        printf("account %s deactivated\n", acme_client_kid(s.acme));
+               (err = agt_net_deactivate(s.net)) == CSA_OK)
+        printf("account %s deactivated\n", agt_net_kid(s.net));
     if (err == CSA_OK && a != NULL)
         agt_print_account(a);
     acme_account_free(a);
@@ -173,8 +172,8 @@ int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
         err = agt_account_ensure(&s, true, NULL);
     if (err == CSA_OK) {
         len = i2d_X509(x, &der);
-        err = acme_revoke(s.acme, der, (size_t)len, reason,
-                          cs ? agt_jws_key_signer(cs) : NULL);
+        err = agt_net_revoke(s.net, der, (size_t)len, reason,
+                             cs ? agt_jws_key_signer(cs) : NULL);
     }
     agt_jws_key_free(cs);
     tok_key_free(ck);

@@ -393,8 +393,38 @@ static csa_err agt_config_check(agt_config *c)
 
 csa_err agt_config_load(const char *path, agt_config **out)
 {
+    char *text = NULL;
+    size_t len = 0, got;
+    FILE *f = fopen(path, "r");
+    csa_err err;
+
+    *out = NULL;
+    if (f == NULL)
+        return csa_raise(CSA_ERR_CONFIG, "cannot open %s: %s", path,
+                         strerror(errno));
+    if ((text = malloc(AGT_CONFIG_MAX + 1)) == NULL) {
+        fclose(f);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    while ((got = fread(text + len, 1, AGT_CONFIG_MAX + 1 - len, f)) > 0)
+        len += got;
+    err = ferror(f) ? csa_raise(CSA_ERR_CONFIG, "cannot read %s", path)
+          : len > AGT_CONFIG_MAX
+              ? csa_raise(CSA_ERR_CONFIG, "%s is larger than %d bytes", path,
+                          AGT_CONFIG_MAX)
+              : CSA_OK;
+    fclose(f);
+    if (err == CSA_OK) {
+        text[len] = '\0';
+        err = agt_config_parse(path, text, out);
+    }
+    free(text);
+    return err;
+}
+
+csa_err agt_config_parse(const char *path, const char *text, agt_config **out)
+{
     agt_parse p = {0};
-    FILE *f;
     int r;
 
     *out = NULL;
@@ -402,19 +432,16 @@ csa_err agt_config_load(const char *path, agt_config **out)
     if (p.cfg == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     p.cfg->path = strdup(path);
+    p.cfg->text = strdup(text);
     p.cfg->renew_at = 2.0 / 3.0;
     p.cfg->retry_base = 60;
     p.cfg->retry_max = 6 * 3600;
     p.cfg->signer_wait = 300;
-    f = fopen(path, "r");
-    if (f == NULL) {
-        csa_err err = csa_raise(CSA_ERR_CONFIG, "cannot open %s: %s", path,
-                                strerror(errno));
+    if (p.cfg->path == NULL || p.cfg->text == NULL) {
         agt_config_free(p.cfg);
-        return err;
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
     }
-    r = ini_parse_file(f, agt_ini_handler, &p);
-    fclose(f);
+    r = ini_parse_string(text, agt_ini_handler, &p);
     if (r != 0) {
         csa_err err = csa_raise(CSA_ERR_CONFIG, "%s:%d: %s", path, r,
                                 p.msg[0] ? p.msg : "syntax error");
@@ -464,6 +491,7 @@ void agt_config_free(agt_config *c)
     for (i = 0; i < c->n_hook_env; i++)
         free(c->hook_env[i]);
     free(c->path);
+    free(c->text);
     free(c->module);
     free(c->token_uri);
     free(c->pin_file);

@@ -42,8 +42,13 @@ typedef struct {
     char *ppkp_key;    /* ppkp-01: registered key (label or URI) */
 } agt_identity;
 
+/* The largest configuration file read (10,000 identities are ~2 MB). */
+#define AGT_CONFIG_MAX (16 * 1024 * 1024)
+
 typedef struct {
     char *path;
+    /* The file as read (the network process parses the same text). */
+    char *text;
     /* [token] */
     char *module;
     char *token_uri;
@@ -82,6 +87,8 @@ typedef struct {
 /* Parses path into a new config; the caller frees with agt_config_free.
  * On error the message names path:line and the key. */
 csa_err agt_config_load(const char *path, agt_config **out);
+/* The same from text already read; path names it in messages. */
+csa_err agt_config_parse(const char *path, const char *text, agt_config **out);
 void agt_config_free(agt_config *cfg);
 const agt_identity *agt_config_identity(const agt_config *cfg,
                                         const char *name);

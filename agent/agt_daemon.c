@@ -71,17 +71,17 @@ static time_t agt_asn1_time(const ASN1_TIME *t)
 /* ARI window if the CA offers it; returns 0 when not used. */
 static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
 {
-    const acme_directory *dir;
     acme_renewal *r = NULL;
     unsigned char *der = NULL;
     int len = i2d_X509(x, &der), used = 0;
+    csa_err err;
 
-    if (acme_directory_get(d->s.acme, &dir) != CSA_OK ||
-        dir->renewal_info == NULL || len <= 0) {
+    if (len <= 0) {
         OPENSSL_free(der);
         return 0;
     }
-    if (acme_renewal_info(d->s.acme, der, (size_t)len, &r) == CSA_OK) {
+    if ((err = agt_net_renewal_info(d->s.net, der, (size_t)len, &r)) ==
+        CSA_OK) {
         time_t start = r->start, end = r->end;
 
         pol_clamp_window(d->s.pol, e->not_before, e->not_after, &start, &end);
@@ -96,7 +96,7 @@ static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
                      "re-check ARI after Retry-After %lds", r->retry_after);
         }
         used = 1;
-    } else {
+    } else if (err != CSA_ERR_UNSUPPORTED) {
         csa_warn("agent", "%s: renewalInfo failed, using the lifetime: %s",
                  e->name, csa_errmsg());
     }

@@ -14,144 +14,6 @@
 #include "agt_verify.h"
 #include "csa_log.h"
 
-static int agt_is_standard(const char *type)
-{
-    return !strcmp(type, "http-01") || !strcmp(type, "dns-01");
-}
-
-/* The identity's preferences that the policy allows to answer now. */
-static size_t agt_allowed_prefs(agt_session *s, const agt_identity *id,
-                                const char **out)
-{
-    pol_verdict v;
-    size_t n = 0;
-    int i;
-
-    for (i = 0; i < id->n_challenges; i++) {
-        const char *t = id->challenges[i];
-
-        if (pol_check_challenge(s->pol, t, agt_challenge_automatic(id, t), &v))
-            out[n++] = t;
-        else
-            csa_warn("agent", "%s: not answering %s: %s", id->name, t,
-                     v.reason);
-    }
-    return n;
-}
-
-static csa_err agt_solve_standard(agt_session *s, const agt_identity *id,
-                                  const char *url, const char *type)
-{
-    pol_verdict v;
-
-    if (id->hook == NULL)
-        return csa_raise(CSA_ERR_CONFIG,
-                         "identity %s: %s needs a hook program (hook = ...)",
-                         id->name, type);
-    if (!pol_check_hook(s->pol, &v))
-        return pol_verdict_raise(&v, CSA_ERR_POLICY);
-    return acme_authz_solve_hook(s->acme, url, id->hook, &type, 1);
-}
-
-static csa_err agt_solve_draft(agt_session *s, const agt_identity *id,
-                               const char *url, const acme_challenge *ch)
-{
-    char *payload = NULL;
-    csa_err err = agt_challenge_payload(s, id, ch, &payload);
-
-    if (err == CSA_OK)
-        err = acme_challenge_respond(s->acme, ch->url, payload);
-    free(payload);
-    if (err == CSA_OK)
-        err = acme_authz_wait(s->acme, url, NULL);
-    return err;
-}
-
-/* "a, b, c" of the authorization's challenge types, or of a list. */
-static void agt_join_types(char *buf, size_t size, const acme_authz *az,
-                           const char **list, size_t n)
-{
-    size_t i, count = az ? az->n_challenges : n, off = 0;
-
-    buf[0] = '\0';
-    for (i = 0; i < count && off < size; i++)
-        off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "",
-                                az ? az->challenges[i].type : list[i]);
-    if (count == 0)
-        snprintf(buf, size, "(none)");
-}
-
-static csa_err agt_solve_authz(agt_session *s, const agt_identity *id,
-                               const char *url)
-{
-    const char *prefs[AGT_MAX_LIST];
-    const acme_challenge *ch;
-    acme_authz *az = NULL;
-    size_t n = agt_allowed_prefs(s, id, prefs);
-    csa_err err = acme_authz_get(s->acme, url, &az);
-
-    if (err != CSA_OK)
-        return err;
-    if (az->status == ACME_STATUS_VALID) {
-        acme_authz_free(az);
-        return CSA_OK;
-    }
-    ch = acme_challenge_select(az, prefs, n);
-    if (ch == NULL) {
-        char offered[256], allowed[256];
-
-        agt_join_types(offered, sizeof(offered), az, NULL, 0);
-        agt_join_types(allowed, sizeof(allowed), NULL, prefs, n);
-        err = csa_raise(CSA_ERR_POLICY,
-                        "identity %s: for %s the CA asks for %s, but this "
-                        "identity may answer only %s (challenges = in the "
-                        "configuration, [challenges] in the policy)",
-                        id->name, az->identifier_value, offered, allowed);
-    } else {
-        csa_info("agent", "%s: answering %s for %s", id->name, ch->type,
-                 az->identifier_value);
-        err = agt_is_standard(ch->type)
-                  ? agt_solve_standard(s, id, url, ch->type)
-                  : agt_solve_draft(s, id, url, ch);
-        if (err != CSA_OK)
-            csa_err_context("authorization for %s (%s)", az->identifier_value,
-                            ch->type);
-    }
-    acme_authz_free(az);
-    return err;
-}
-
-static void agt_identifiers(const agt_identity *id, acme_identifier ids[2],
-                            size_t *n)
-{
-    *n = 0;
-    if (id->domain != NULL)
-        ids[(*n)++] = (acme_identifier){"dns", id->domain};
-    if (id->email != NULL)
-        ids[(*n)++] = (acme_identifier){"email", id->email};
-}
-
-/* Pre-authorization (RFC 8555 §7.4.1, draft §5) when the CA offers it. */
-static csa_err agt_preauthorize(agt_session *s, const agt_identity *id,
-                                const acme_identifier *ids, size_t n)
-{
-    const acme_directory *dir;
-    acme_authz *az = NULL;
-    csa_err err = acme_directory_get(s->acme, &dir);
-    size_t i;
-
-    if (err != CSA_OK || dir->new_authz == NULL)
-        return err;
-    for (i = 0; err == CSA_OK && i < n; i++) {
-        csa_info("agent", "%s: pre-authorizing %s", id->name, ids[i].value);
-        if ((err = acme_new_authz(s->acme, &ids[i], &az)) == CSA_OK)
-            err = agt_solve_authz(s, id, az->url);
-        acme_authz_free(az);
-        az = NULL;
-    }
-    return err;
-}
-
 static csa_err agt_check_order(agt_session *s, const agt_identity *id)
 {
     pol_identifier pids[2];
@@ -177,58 +39,42 @@ static csa_err agt_check_order(agt_session *s, const agt_identity *id)
     return CSA_OK;
 }
 
-static int agt_already_replaced(agt_session *s)
-{
-    const char *t = acme_client_last_problem(s->acme);
+/* What the key holder answers while the network process orders. */
+typedef struct {
+    agt_session *s;
+    const agt_identity *id;
+    tok_key *key;
+} agt_order_ctx;
 
-    return t != NULL && strstr(t, ":alreadyReplaced") != NULL;
+/* A draft challenge, answered only if the identity lists its type and the
+ * policy allows it now (the network process chose it; this is checked
+ * again here). */
+static csa_err agt_order_challenge(void *ctx, const acme_challenge *ch,
+                                   const agt_otp_hints *h, char **payload)
+{
+    agt_order_ctx *c = ctx;
+    pol_verdict v;
+    int i;
+
+    for (i = 0; i < c->id->n_challenges; i++)
+        if (!strcmp(c->id->challenges[i], ch->type))
+            break;
+    if (i == c->id->n_challenges)
+        return csa_raise(CSA_ERR_POLICY,
+                         "identity %s does not answer %.16s (challenges = "
+                         "in the configuration)",
+                         c->id->name, ch->type);
+    if (!pol_check_challenge(c->s->pol, ch->type,
+                             agt_challenge_automatic(c->id, ch->type), &v))
+        return pol_verdict_raise(&v, CSA_ERR_POLICY);
+    return agt_challenge_payload(c->s, c->id, ch, h, payload);
 }
 
-/* Order, authorizations, finalize, download.  *pem is malloc'd. */
-static csa_err agt_order(agt_session *s, const agt_identity *id, tok_key *key,
-                         const char *replaces, char **pem)
+static csa_err agt_order_csr(void *ctx, unsigned char **der, size_t *len)
 {
-    acme_identifier ids[2];
-    acme_order *o = NULL;
-    unsigned char *csr = NULL;
-    size_t n, csr_len = 0, i;
-    csa_err err;
+    agt_order_ctx *c = ctx;
 
-    agt_identifiers(id, ids, &n);
-    if ((err = agt_preauthorize(s, id, ids, n)) != CSA_OK)
-        goto done;
-    err = acme_order_new(s->acme, ids, n, replaces, &o);
-    if (err != CSA_OK && replaces != NULL && agt_already_replaced(s)) {
-        /* Someone (another agent, an earlier run) already renewed that
-         * certificate: order without claiming to replace it. */
-        csa_warn("agent",
-                 "%s: the CA says the certificate was already "
-                 "replaced; ordering without replaces",
-                 id->name);
-        err = acme_order_new(s->acme, ids, n, NULL, &o);
-    }
-    if (err != CSA_OK)
-        goto done;
-    for (i = 0; err == CSA_OK && i < o->n_authorizations; i++)
-        err = agt_solve_authz(s, id, o->authorizations[i]);
-    if (err != CSA_OK || (err = acme_order_wait(s->acme, o)) != CSA_OK ||
-        (err = agt_csr_build(id, key, &csr, &csr_len)) != CSA_OK ||
-        (err = acme_order_finalize(s->acme, o, csr, csr_len)) != CSA_OK ||
-        (err = acme_order_wait(s->acme, o)) != CSA_OK)
-        goto done;
-    if (o->certificate == NULL) {
-        err = csa_raise(CSA_ERR_PROTOCOL,
-                        "the order at %s is %s but has no "
-                        "certificate URL",
-                        o->url, acme_status_name(o->status));
-        goto done;
-    }
-    err = acme_cert_download(s->acme, o->certificate, s->cfg->preferred_chain,
-                             pem);
-done:
-    free(csr);
-    acme_order_free(o);
-    return err;
+    return agt_csr_build(c->id, c->key, der, len);
 }
 
 static char *agt_serial_hex(X509 *x)
@@ -283,7 +129,8 @@ csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
 {
     STACK_OF(X509) *chain = NULL, *anchors = NULL;
     tok_key *key = NULL;
-    char *pem = NULL;
+    agt_order_ctx octx = {0};
+    agt_net_order_cb ocb = {agt_order_challenge, agt_order_csr, &octx};
     int lock = -1;
     csa_err err;
 
@@ -301,8 +148,9 @@ csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
         (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &key)) !=
             CSA_OK)
         goto done;
-    if ((err = agt_order(s, id, key, replaces, &pem)) != CSA_OK ||
-        (err = agt_chain_parse(pem, &chain)) != CSA_OK ||
+    octx = (agt_order_ctx){s, id, key};
+    if ((err = agt_net_order(s->net, id->name, replaces, &ocb, &chain)) !=
+            CSA_OK ||
         (err = agt_verify_issued(id, s->pol, key, chain, anchors,
                                  time(NULL))) != CSA_OK ||
         (err = agt_swap_commit(s->tok, s->state_dir, id, key, chain)) != CSA_OK)
@@ -324,7 +172,6 @@ done:
         csa_raise(saved, "%s", msg);
     }
     tok_key_free(key);
-    free(pem);
     sk_X509_pop_free(chain, X509_free);
     sk_X509_pop_free(anchors, X509_free);
     agt_swap_unlock(lock);

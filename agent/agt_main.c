@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agt.h"
+#include "agt_net.h"
 #include "csa_log.h"
 
 static const struct {
@@ -114,6 +115,15 @@ int main(int argc, char **argv)
             agt_config_free(g.cfg);
             return rc;
         }
+    }
+    if (strcmp(argv[optind], "__net") == 0) {
+        /* The network process (agt_net.h), started by csagent itself. */
+        argc -= optind;
+        argv += optind;
+        optind = 0;
+        rc = agt_cmd_net(&g, argc, argv);
+        agt_config_free(g.cfg);
+        return rc;
     }
     fprintf(stderr, "csagent: unknown command '%s'\n", argv[optind]);
     agt_usage(stderr);

@@ -11,21 +11,33 @@
 #include "csa_log.h"
 #include "csa_util.h"
 
-csa_err agt_policy_load(const agt_config *cfg, pol_policy **out)
+csa_err agt_policy_load_text(const agt_config *cfg, pol_policy **out,
+                             char **text)
 {
-    char *text = NULL;
     csa_err err;
 
     *out = NULL;
+    *text = NULL;
     if (cfg->policy == NULL) {
         *out = pol_default();
         return *out ? CSA_OK : csa_raise(CSA_ERR_NOMEM, "out of memory");
     }
-    if ((err = csa_file_read(cfg->policy, 1 << 20, &text, NULL)) != CSA_OK) {
+    if ((err = csa_file_read(cfg->policy, 1 << 20, text, NULL)) != CSA_OK) {
         csa_err_context("policy file");
         return CSA_ERR_CONFIG;
     }
-    err = pol_parse(text, cfg->policy, out);
+    if ((err = pol_parse(*text, cfg->policy, out)) != CSA_OK) {
+        free(*text);
+        *text = NULL;
+    }
+    return err;
+}
+
+csa_err agt_policy_load(const agt_config *cfg, pol_policy **out)
+{
+    char *text = NULL;
+    csa_err err = agt_policy_load_text(cfg, out, &text);
+
     free(text);
     return err;
 }
@@ -41,21 +53,18 @@ static csa_err agt_state_dir(const agt_config *cfg, const char **out)
     return CSA_OK;
 }
 
-static csa_err agt_acme_open(agt_session *s)
+static csa_err agt_acme_open(agt_globals *g, agt_session *s)
 {
-    acme_client_opts o = {0};
     csa_err err;
 
     if (s->cfg->directory == NULL)
         return csa_raise(CSA_ERR_CONFIG, "%s: no CA: set directory in [ca]",
                          s->cfg->path);
-    o.directory_url = s->cfg->directory;
-    o.ca_bundle = s->cfg->ca_bundle;
-    o.hook_env = (const char *const *)s->cfg->hook_env;
-    if ((err = acme_client_new(&o, &s->acme)) != CSA_OK)
+    (void)g;
+    if ((err = agt_net_start(s->cfg, s->policy_text, &s->net)) != CSA_OK)
         return err;
-    return acme_client_set_account(s->acme,
-                                   agt_jws_key_signer(s->account_signer), NULL);
+    return agt_net_set_account(s->net, agt_jws_key_signer(s->account_signer),
+                               NULL);
 }
 
 csa_err agt_session_open(agt_globals *g, bool create_account_key,
@@ -76,7 +85,8 @@ csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
     if ((err = agt_load_config(g, 1)) != CSA_OK)
         return err;
     s->cfg = g->cfg;
-    if ((err = agt_policy_load(s->cfg, &s->pol)) != CSA_OK ||
+    if ((err = agt_policy_load_text(s->cfg, &s->pol, &s->policy_text)) !=
+            CSA_OK ||
         (err = agt_state_dir(s->cfg, &s->state_dir)) != CSA_OK ||
         (err = agt_open_token(g, 1, &s->tok)) != CSA_OK)
         goto fail;
@@ -103,7 +113,7 @@ csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
     /* The account key is read under the account lock: not while a
      * rollover changes it (the swap recovery above needs no account). */
     if ((err = agt_account_lock(s, mode)) != CSA_OK ||
-        (err = agt_acme_open(s)) != CSA_OK)
+        (err = agt_acme_open(g, s)) != CSA_OK)
         goto fail;
     return CSA_OK;
 fail:
@@ -114,11 +124,12 @@ fail:
 void agt_session_close(agt_session *s)
 {
     agt_account_unlock(s);
-    acme_client_free(s->acme);
+    agt_net_stop(s->net);
     agt_jws_key_free(s->account_signer);
     tok_key_free(s->account_key);
     tok_close(s->tok);
     pol_free(s->pol);
+    free(s->policy_text);
     memset(s, 0, sizeof(*s));
     s->account_lock = -1;
 }
@@ -129,17 +140,15 @@ csa_err agt_account_ensure(agt_session *s, bool only_existing,
     const agt_config *c = s->cfg;
     acme_account_opts o = {0};
     csa_secret eab = {0};
-    const acme_directory *dir;
     csa_err err;
 
     /* Once this session knows its account (settled and registered), a
      * caller that wants no account object needs no further round trip:
      * the daemon renews many times over one session.  Not when a rollover
      * was interrupted since (its journal is there to be settled). */
-    if (out == NULL && acme_client_kid(s->acme) != NULL &&
-        agt_account_settled(s))
+    if (out == NULL && agt_net_kid(s->net) != NULL && agt_account_settled(s))
         return CSA_OK;
-    if ((err = acme_directory_get(s->acme, &dir)) != CSA_OK ||
+    if ((err = agt_net_directory(s->net)) != CSA_OK ||
         (err = agt_account_settle(s)) != CSA_OK)
         return err;
     if (pol_eab_required(s->pol) && c->eab_kid == NULL)
@@ -162,7 +171,7 @@ csa_err agt_account_ensure(agt_session *s, bool only_existing,
         o.eab_key = &eab;
         o.eab_alg = c->eab_alg;
     }
-    err = acme_account_register(s->acme, &o, out);
+    err = agt_net_register(s->net, &o, out);
     csa_secret_free(&eab);
     return err;
 }

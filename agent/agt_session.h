@@ -21,6 +21,7 @@
 #include "agt.h"
 #include "agt_keyholder.h"
 #include "agt_lock.h"
+#include "agt_net.h"
 #include "policy.h"
 
 /* Bounded waits for the account lock (see docs/operations.md).  A user of
@@ -35,10 +36,11 @@
 typedef struct {
     const agt_config *cfg; /* borrowed */
     pol_policy *pol;
+    char *policy_text; /* as read, for the network process */
     tok_ctx *tok;
     tok_key *account_key;
     agt_jws_key *account_signer;
-    acme_client *acme;
+    agt_net *net; /* the network process */
     const char *state_dir;
     /* The account lock: held when account_locked (descriptor account_lock,
      * in account_lock_mode).  account_key / account_signer may be used
@@ -51,6 +53,9 @@ typedef struct {
 
 /* Loads the policy file named by the config (or the defaults). */
 csa_err agt_policy_load(const agt_config *cfg, pol_policy **out);
+/* The same, and the file's text (NULL for the defaults), malloc'd. */
+csa_err agt_policy_load_text(const agt_config *cfg, pol_policy **out,
+                             char **text);
 /* Opens the token, logs in, finishes interrupted swaps, takes the account
  * lock shared, finds (or, with create_account_key, generates) the account
  * key and prepares the ACME client.  No network I/O. */

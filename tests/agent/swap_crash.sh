@@ -96,16 +96,18 @@ for step in keygen storing stored aside promoted; do
     check_state_pem "after crash at $step and recovery"
 done
 
-# A real kill -9: the challenge hook kills the agent (its parent) on
-# "begin", i.e. after the next key was generated and before any order
-# completes.
+# A real kill -9: the challenge hook kills the agent (the key holder, the
+# parent of the network process that runs the hook) on "begin", i.e. after
+# the next key was generated and before any order completes.
 say "== kill -9 of the agent from its http-01 hook"
 KILLHOOK=$W/hook-kill.sh
 cat >"$KILLHOOK" <<'EOF'
 #!/bin/sh
 [ "$CSAGENT_HOOK_METHOD" = begin ] && [ -n "${KILL_MARK:-}" ] && {
-    echo "$PPID" >"$KILL_MARK"
-    kill -9 "$PPID"
+    victim=$(awk '/^PPid:/ { print $2 }' "/proc/$PPID/status")
+    case $KILL_MARK in *.net) victim=$PPID ;; esac
+    echo "$victim" >"$KILL_MARK"
+    kill -9 "$victim"
     sleep 1
 }
 exit 0
@@ -134,6 +136,17 @@ check_clean_pair "$ID" "$LABEL" "$CFGK"
 status_serial "$CFGK" "$ID"
 check_eq "after kill -9 and recovery: serial unchanged" "$before" "$SERIAL"
 check_eq "after kill -9 and recovery: same key" "$pub_before" "$(pub_now)"
+# kill -9 of the network process alone: the key holder sees the
+# conversation end, rolls the renewal back at once and keeps the old pair.
+KILL_MARK=$W/killed.net csa kill9-net "$CFGK" enroll "$ID"
+check_rc_nonzero "a renewal whose network process was killed fails"
+check "the hook killed the network process" test -s "$W/killed.net"
+check_out "the holder names the network process" "network process"
+check "no journal left: rolled back by the holder itself" test ! -e "$STATE/$ID.journal"
+check_clean_pair "$ID" "$LABEL" "$CFGK"
+status_serial "$CFGK" "$ID"
+check_eq "after the network process was killed: serial unchanged" "$before" "$SERIAL"
+check_eq "after the network process was killed: same key" "$pub_before" "$(pub_now)"
 # and the identity still renews normally afterwards
 csa "enroll-after-kill" "$CFG_SAVED" enroll "$ID"
 check_rc "renewal after the kill -9 recovery" 0

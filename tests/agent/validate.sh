@@ -13,9 +13,22 @@ agt_setup "$1" agt-validate --challtestsrv
 command -v curl >/dev/null || skip "curl not installed"
 export CTS_MGMT_URL HOOK_LOG=$W/hook.log
 HOOK=$AGT_SRC/tests/acme/hook-challtestsrv.sh
+# The hook is a child of the network process: on "begin" (mid-renewal) it
+# records what that process has mapped, its command line and its flags.
+MAPHOOK=$W/hook-maps.sh
+cat >"$MAPHOOK" <<EOF
+#!/bin/sh
+if [ "\$CSAGENT_HOOK_METHOD" = begin ]; then
+    tr '\\000' ' ' </proc/\$PPID/cmdline >"$W/net.cmdline"
+    cat /proc/\$PPID/maps >"$W/net.maps"
+    cat /proc/\$PPID/status >"$W/net.status"
+fi
+exec "$HOOK" "\$@"
+EOF
+chmod 755 "$MAPHOOK"
 CFG=$W/agent.ini
 agt_config "$CFG" account_key_type=p384 < <(
-    identity web web-key p256 web.build.example.com test-tls "$HOOK"
+    identity web web-key p256 web.build.example.com test-tls "$MAPHOOK"
     identity bad bad-key p256 bad.build.example.com test-tls "$HOOK")
 
 csa enroll-web "$CFG" enroll web
@@ -27,6 +40,23 @@ check "hook ran 'done' after Pebble validated" grep -qx "done http-01 web.build.
 check "Pebble fetched the key authorization from challtestsrv" \
     grep -q "web.build.example.com" "$AGT_PEBBLE_DIR/pebble.log"
 check_clean_pair web web-key "$CFG"
+
+# The process that speaks to the CA is a fresh image with no token in it
+# (docs/security.md, "Two processes").
+check "the hook recorded its parent's memory map" test -s "$W/net.maps"
+check "the hook's parent is the network process (csagent __net)" \
+    grep -q -- "__net" "$W/net.cmdline"
+check "the network process has libcurl mapped (it is the one on the wire)" \
+    grep -q "libcurl" "$W/net.maps"
+mod=$(basename "$(readlink -f "$CSA_MODULE")")
+check "the network process never mapped the PKCS#11 module ($mod)" \
+    sh -c "! grep -q -F '$mod' '$W/net.maps'"
+# (libp11-kit.so itself comes with GnuTLS under libcurl; it loads no module
+# unless asked to.)
+check "nor any SoftHSM, openCryptoki, p11shim or p11-kit proxy module" \
+    sh -c "! grep -q -E 'softhsm|opencryptoki|p11shim|p11-kit-proxy|/pkcs11/' '$W/net.maps'"
+check "the network process runs with no_new_privs" \
+    grep -qE '^NoNewPrivs:[[:space:]]+1' "$W/net.status"
 
 # The thumbprint in the published key authorization is the one of the
 # account key csagent reads from the token (csagent pubkey).

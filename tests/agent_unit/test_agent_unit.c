@@ -19,6 +19,7 @@
 #include "agt_config.h"
 #include "agt_daemon.h"
 #include "agt_keyholder.h"
+#include "agt_net.h"
 #include "csa_util.h"
 
 static char tmpdir[] = "/tmp/agtunitXXXXXX";
@@ -316,6 +317,91 @@ static void test_otp_vectors(void **state)
     tok_close(t);
 }
 
+/* The key holder's wire format: what it accepts and what it refuses. */
+static csa_err ipc_body(csa_ipc_out *o, csa_ipc_msg *m)
+{
+    return csa_ipc_parse(o->buf + 4, o->len - 4, CSA_IPC_MAX, m);
+}
+
+static void test_ipc(void **state)
+{
+    static const uint8_t sign_tags[] = {AGT_NET_T_KEYSEL, AGT_NET_T_INPUT, 0};
+    const unsigned char *p;
+    csa_ipc_out o;
+    csa_ipc_msg m;
+    uint64_t u = 0;
+    int64_t i = 0;
+    size_t len;
+    char *str = NULL;
+    unsigned char body[16];
+
+    (void)state;
+    csa_ipc_begin(&o, AGT_NET_C_SIGN);
+    csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, 2);
+    csa_ipc_put_str(&o, AGT_NET_T_INPUT, "a.b");
+    csa_ipc_put_i64(&o, AGT_NET_T_START, -7);
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    assert_int_equal(m.type, AGT_NET_C_SIGN);
+    assert_int_equal(m.n, 3);
+    assert_int_equal(csa_ipc_u64(&m, AGT_NET_T_KEYSEL, 2, true, &u), CSA_OK);
+    assert_int_equal(u, 2);
+    assert_int_equal(csa_ipc_u64(&m, AGT_NET_T_KEYSEL, 1, true, &u),
+                     CSA_ERR_PROTOCOL);
+    assert_int_equal(csa_ipc_i64(&m, AGT_NET_T_START, -10, 0, true, &i),
+                     CSA_OK);
+    assert_int_equal(i, -7);
+    assert_int_equal(csa_ipc_str(&m, AGT_NET_T_INPUT, 3, true, &str), CSA_OK);
+    assert_string_equal(str, "a.b");
+    free(str);
+    /* too long for its reader, missing, or not a field it takes */
+    assert_int_equal(csa_ipc_str(&m, AGT_NET_T_INPUT, 2, true, &str),
+                     CSA_ERR_PROTOCOL);
+    assert_int_equal(csa_ipc_bytes(&m, AGT_NET_T_SIG, 10, true, &p, &len),
+                     CSA_ERR_PROTOCOL);
+    assert_int_equal(csa_ipc_only(&m, sign_tags), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+
+    /* a repeated tag, a NUL in a string, a field past the end, tag 0 */
+    csa_ipc_begin(&o, 1);
+    csa_ipc_put_str(&o, 5, "x");
+    csa_ipc_put_str(&o, 5, "y");
+    assert_int_equal(ipc_body(&o, &m), CSA_ERR_PROTOCOL);
+    assert_non_null(strstr(csa_errmsg(), "repeated"));
+    csa_ipc_out_free(&o);
+    csa_ipc_begin(&o, 1);
+    csa_ipc_put(&o, 5, "x\0y", 3);
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    assert_int_equal(csa_ipc_str(&m, 5, 10, true, &str), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+    memcpy(body, "\0\1\5\0\0\0\011abc", 10);
+    assert_int_equal(csa_ipc_parse(body, 10, CSA_IPC_MAX, &m),
+                     CSA_ERR_PROTOCOL);
+    assert_non_null(strstr(csa_errmsg(), "past the end"));
+    memcpy(body, "\0\1\0\0\0\0\0", 7);
+    assert_int_equal(csa_ipc_parse(body, 7, CSA_IPC_MAX, &m), CSA_ERR_PROTOCOL);
+    assert_int_equal(csa_ipc_parse(body, 1, CSA_IPC_MAX, &m), CSA_ERR_PROTOCOL);
+
+    /* the holder's readers: a valid challenge request, then bad hints */
+    csa_ipc_begin(&o, AGT_NET_C_CHALLENGE);
+    csa_ipc_put_str(&o, AGT_NET_T_TYPE, "hotp-01");
+    csa_ipc_put_str(&o, AGT_NET_T_URL, "https://127.0.0.1/c/1");
+    csa_ipc_put_u64(&o, AGT_NET_T_DIGITS, 8);
+    assert_int_equal(agt_net_check_request(o.buf + 4, o.len - 4), CSA_OK);
+    csa_ipc_put_u64(&o, AGT_NET_T_PERIOD, 0);
+    assert_int_equal(agt_net_check_request(o.buf + 4, o.len - 4),
+                     CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+    csa_ipc_begin(&o, AGT_NET_C_CSR);
+    csa_ipc_put_str(&o, AGT_NET_T_IDENTITY, "other");
+    assert_int_equal(agt_net_check_request(o.buf + 4, o.len - 4),
+                     CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+    csa_ipc_begin(&o, AGT_NET_J_ORDER);
+    assert_int_equal(agt_net_check_request(o.buf + 4, o.len - 4),
+                     CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -324,6 +410,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_many),
         cmocka_unit_test(test_sched),
         cmocka_unit_test(test_jws_input_check),
+        cmocka_unit_test(test_ipc),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
     int rc;

@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The key holder's side of the network process (agt_net.h). */
+#include "agt_net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "csa_log.h"
+
+struct agt_net {
+    pid_t pid;
+    int fd; /* -1: not running (started again by the next job) */
+    char *path, *config, *policy;
+    const csa_signer *account; /* borrowed */
+    const csa_signer *next;    /* during a keyChange */
+    const csa_signer *cert;    /* during a revocation */
+    char *kid;
+    char *problem;
+};
+
+static const uint8_t agt_done_tags[] = {AGT_NET_T_ERR,
+                                        AGT_NET_T_MSG,
+                                        AGT_NET_T_PROBLEM,
+                                        AGT_NET_T_KID,
+                                        AGT_NET_T_STATUS,
+                                        AGT_NET_T_CONTACT,
+                                        AGT_NET_T_ORDERS,
+                                        AGT_NET_T_START,
+                                        AGT_NET_T_END,
+                                        AGT_NET_T_RETRY,
+                                        AGT_NET_T_EXPLAIN,
+                                        AGT_NET_T_CHAIN,
+                                        0};
+
+static void agt_net_reap(agt_net *n)
+{
+    int status;
+
+    if (n->fd >= 0)
+        close(n->fd);
+    n->fd = -1;
+    if (n->pid > 0) {
+        kill(n->pid, SIGKILL);
+        while (waitpid(n->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    n->pid = -1;
+}
+
+/* In the child between fork and exec: only what is safe there. */
+static void agt_net_exec(int sock, pid_t parent, char **argv)
+{
+    sigset_t none;
+    int sig;
+
+    if (sock != 3 && dup2(sock, 3) != 3)
+        _exit(127);
+    if (sock == 3) /* keep it across exec */
+        (void)fcntl(3, F_SETFD, 0);
+    closefrom(4);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    /* The holder gone, nothing is left to do. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(127);
+    execv("/proc/self/exe", argv);
+    _exit(127);
+}
+
+static csa_err agt_net_spawn(agt_net *n)
+{
+    char *argv[4];
+    int sv[2], i = 0;
+    pid_t parent = getpid();
+
+    argv[i++] = (char *)"csagent";
+    if (csa_log_get_level() == CSA_LOG_DEBUG)
+        argv[i++] = (char *)"-v";
+    else if (csa_log_get_level() == CSA_LOG_ERROR)
+        argv[i++] = (char *)"-q";
+    argv[i++] = (char *)"__net";
+    argv[i] = NULL;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return csa_raise(CSA_ERR_IO, "socketpair: %s", strerror(errno));
+    if ((n->pid = fork()) < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return csa_raise(CSA_ERR_IO, "fork: %s", strerror(errno));
+    }
+    if (n->pid == 0)
+        agt_net_exec(sv[1], parent, argv);
+    close(sv[1]);
+    n->fd = sv[0];
+    csa_debug("holder", "network process %ld started", (long)n->pid);
+    return CSA_OK;
+}
+
+csa_err agt_net_start(const agt_config *cfg, const char *policy_text,
+                      agt_net **out)
+{
+    agt_net *n = calloc(1, sizeof(*n));
+
+    *out = NULL;
+    if (n == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    n->fd = -1;
+    n->pid = -1;
+    n->path = strdup(cfg->path);
+    n->config = strdup(cfg->text ? cfg->text : "");
+    n->policy = policy_text ? strdup(policy_text) : NULL;
+    if (n->path == NULL || n->config == NULL ||
+        (policy_text != NULL && n->policy == NULL)) {
+        agt_net_stop(n);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    *out = n;
+    return CSA_OK;
+}
+
+void agt_net_stop(agt_net *n)
+{
+    int status;
+
+    if (n == NULL)
+        return;
+    if (n->fd >= 0) {
+        /* EOF ends its loop; it exits on its own. */
+        close(n->fd);
+        n->fd = -1;
+        while (n->pid > 0 && waitpid(n->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        n->pid = -1;
+    }
+    agt_net_reap(n);
+    free(n->kid);
+    free(n->problem);
+    free(n->path);
+    free(n->config);
+    free(n->policy);
+    free(n);
+}
+
+const char *agt_net_kid(const agt_net *n)
+{
+    return n->kid;
+}
+
+const char *agt_net_last_problem(const agt_net *n)
+{
+    return n->problem;
+}
+
+static csa_err agt_net_reply_err(int fd, csa_err err)
+{
+    csa_ipc_out o;
+
+    csa_ipc_begin(&o, AGT_NET_R_ERR);
+    csa_ipc_put_u64(&o, AGT_NET_T_ERR, (uint64_t)err);
+    csa_ipc_put_str(&o, AGT_NET_T_MSG, csa_errmsg());
+    return csa_ipc_send(fd, &o);
+}
+
+csa_err agt_net_read_sign(const csa_ipc_msg *m, uint64_t *sel,
+                          const unsigned char **in, size_t *len)
+{
+    static const uint8_t tags[] = {AGT_NET_T_KEYSEL, AGT_NET_T_INPUT, 0};
+    csa_err err;
+
+    *sel = 0;
+    if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_NET_T_KEYSEL, AGT_NET_KEY_CERT, true, sel)) !=
+            CSA_OK)
+        return err;
+    return csa_ipc_bytes(m, AGT_NET_T_INPUT, AGT_NET_INPUT_MAX, true, in, len);
+}
+
+void agt_net_challenge_free(acme_challenge *ch)
+{
+    free(ch->type);
+    free(ch->url);
+    free(ch->token);
+    memset(ch, 0, sizeof(*ch));
+}
+
+csa_err agt_net_read_challenge(const csa_ipc_msg *m, acme_challenge *ch,
+                               agt_otp_hints *h)
+{
+    static const uint8_t tags[] = {AGT_NET_T_TYPE,
+                                   AGT_NET_T_URL,
+                                   AGT_NET_T_TOKEN,
+                                   AGT_NET_T_DIGITS,
+                                   AGT_NET_T_PERIOD,
+                                   AGT_NET_T_HMAC,
+                                   0};
+    uint64_t digits = 6, period = 30, alg = TOK_HMAC_SHA1;
+    csa_err err;
+
+    memset(ch, 0, sizeof(*ch));
+    if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_TYPE, 16, true, &ch->type)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_URL, AGT_NET_URL_MAX, true,
+                           &ch->url)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_TOKEN, 256, false, &ch->token)) !=
+            CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_NET_T_DIGITS, 8, false, &digits)) != CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_NET_T_PERIOD, 3600, false, &period)) !=
+            CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_NET_T_HMAC, TOK_HMAC_SHA512, false, &alg)) !=
+            CSA_OK)
+        goto fail;
+    if ((digits != 6 && digits != 8) || period < 1) {
+        err = csa_raise(CSA_ERR_PROTOCOL,
+                        "challenge request: digits %u or period %u out of "
+                        "range",
+                        (unsigned)digits, (unsigned)period);
+        goto fail;
+    }
+    h->digits = (int)digits;
+    h->period = (long)period;
+    h->alg = (tok_hmac_alg)alg;
+    return CSA_OK;
+fail:
+    agt_net_challenge_free(ch);
+    return err;
+}
+
+/* One request of the network process during a job, answered.  A request
+ * that does not fit is refused (and logged); the job goes on and fails on
+ * the network side with the refusal as its error. */
+static csa_err agt_net_answer(agt_net *n, const csa_ipc_msg *m,
+                              const agt_net_order_cb *cb)
+{
+    csa_ipc_out o;
+    csa_err err;
+
+    if (m->type == AGT_NET_C_SIGN) {
+        const unsigned char *in;
+        const csa_signer *k;
+        unsigned char *sig = NULL;
+        size_t len, siglen = 0;
+        uint64_t sel;
+
+        if ((err = agt_net_read_sign(m, &sel, &in, &len)) != CSA_OK)
+            goto refuse;
+        k = sel == AGT_NET_KEY_ACCOUNT ? n->account
+            : sel == AGT_NET_KEY_NEW   ? n->next
+                                       : n->cert;
+        if (k == NULL) {
+            err = csa_raise(CSA_ERR_POLICY,
+                            "no key of kind %u signs during this job",
+                            (unsigned)sel);
+            goto refuse;
+        }
+        if ((err = k->sign_jws(k->ctx, in, len, &sig, &siglen)) != CSA_OK)
+            goto refuse;
+        csa_ipc_begin(&o, AGT_NET_R_OK);
+        csa_ipc_put(&o, AGT_NET_T_SIG, sig, siglen);
+        free(sig);
+        return csa_ipc_send(n->fd, &o);
+    }
+    if (m->type == AGT_NET_C_CHALLENGE && cb != NULL) {
+        acme_challenge ch;
+        agt_otp_hints h;
+        char *payload = NULL;
+
+        if ((err = agt_net_read_challenge(m, &ch, &h)) != CSA_OK)
+            goto refuse;
+        err = cb->challenge(cb->ctx, &ch, &h, &payload);
+        agt_net_challenge_free(&ch);
+        if (err != CSA_OK)
+            return agt_net_reply_err(n->fd, err);
+        csa_ipc_begin(&o, AGT_NET_R_OK);
+        csa_ipc_put_str(&o, AGT_NET_T_PAYLOAD, payload);
+        free(payload);
+        return csa_ipc_send(n->fd, &o);
+    }
+    if (m->type == AGT_NET_C_CSR && cb != NULL && m->n == 0) {
+        unsigned char *der = NULL;
+        size_t len = 0;
+
+        if ((err = cb->csr(cb->ctx, &der, &len)) != CSA_OK)
+            return agt_net_reply_err(n->fd, err);
+        csa_ipc_begin(&o, AGT_NET_R_OK);
+        csa_ipc_put(&o, AGT_NET_T_DER, der, len);
+        free(der);
+        return csa_ipc_send(n->fd, &o);
+    }
+    err = csa_raise(CSA_ERR_POLICY,
+                    "request type %u is not one the key holder answers "
+                    "during this job",
+                    m->type);
+refuse:
+    csa_warn("holder", "refused a request of the network process: %s",
+             csa_errmsg());
+    return agt_net_reply_err(n->fd, err);
+}
+
+csa_err agt_net_read_done(const csa_ipc_msg *m, csa_err *job_err, char **msg,
+                          char **problem, char **kid)
+{
+    uint64_t e = 0;
+    csa_err err;
+
+    *msg = *problem = *kid = NULL;
+    if ((err = csa_ipc_only(m, agt_done_tags)) != CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_NET_T_ERR, CSA_ERR__MAX - 1, true, &e)) !=
+            CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_MSG, 8192, false, msg)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_PROBLEM, 512, false, problem)) !=
+            CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_KID, AGT_NET_URL_MAX, false, kid)) !=
+            CSA_OK) {
+        free(*msg);
+        free(*problem);
+        *msg = *problem = NULL;
+        return err;
+    }
+    *job_err = (csa_err)e;
+    return CSA_OK;
+}
+
+static csa_err agt_net_account_msg(agt_net *n);
+static csa_err agt_net_config_msg(agt_net *n);
+
+/* Sends job, answers requests until the job's end, and returns the end
+ * message in done (the caller frees it) and the job's error. */
+static csa_err agt_net_job(agt_net *n, csa_ipc_out *job,
+                           const agt_net_order_cb *cb, csa_ipc_msg *done)
+{
+    csa_ipc_msg m;
+    csa_err err, job_err = CSA_OK;
+    char *msg = NULL, *problem = NULL, *kid = NULL;
+
+    memset(done, 0, sizeof(*done));
+    if (n->fd < 0) {
+        /* It ended (or was stopped after an error): a fresh one, told the
+         * account first. */
+        if ((err = agt_net_spawn(n)) != CSA_OK ||
+            (err = agt_net_config_msg(n)) != CSA_OK ||
+            (n->account != NULL && (err = agt_net_account_msg(n)) != CSA_OK)) {
+            agt_net_reap(n);
+            csa_ipc_out_free(job);
+            return err;
+        }
+    }
+    if ((err = csa_ipc_send(n->fd, job)) != CSA_OK)
+        goto broken;
+    for (;;) {
+        if ((err = csa_ipc_recv(n->fd, CSA_IPC_MAX, &m)) != CSA_OK)
+            goto broken;
+        if (m.type == AGT_NET_R_DONE)
+            break;
+        err = agt_net_answer(n, &m, cb);
+        csa_ipc_msg_free(&m);
+        if (err != CSA_OK)
+            goto broken;
+    }
+    if ((err = agt_net_read_done(&m, &job_err, &msg, &problem, &kid)) !=
+        CSA_OK) {
+        csa_ipc_msg_free(&m);
+        goto broken;
+    }
+    free(n->problem);
+    n->problem = problem;
+    if (kid != NULL) {
+        free(n->kid);
+        n->kid = kid;
+    }
+    if (job_err != CSA_OK) {
+        csa_raise(job_err, "%s", msg ? msg : "(no message)");
+        csa_ipc_msg_free(&m);
+    } else {
+        *done = m;
+    }
+    free(msg);
+    return job_err;
+broken:
+    csa_err_context("the network process");
+    csa_warn("holder", "stopping the network process: %s", csa_errmsg());
+    agt_net_reap(n);
+    return err;
+}
+
+/* A job with no result but its error. */
+static csa_err agt_net_simple(agt_net *n, csa_ipc_out *job)
+{
+    csa_ipc_msg done;
+    csa_err err = agt_net_job(n, job, NULL, &done);
+
+    csa_ipc_msg_free(&done);
+    return err;
+}
+
+static csa_err agt_net_config_msg(agt_net *n)
+{
+    csa_ipc_out o;
+
+    csa_ipc_begin(&o, AGT_NET_J_CONFIG);
+    csa_ipc_put_str(&o, AGT_NET_T_PATH, n->path);
+    csa_ipc_put_str(&o, AGT_NET_T_CONFIG, n->config);
+    csa_ipc_put_str(&o, AGT_NET_T_POLICY, n->policy);
+    return agt_net_simple(n, &o);
+}
+
+static csa_err agt_net_account_msg(agt_net *n)
+{
+    csa_ipc_out o;
+
+    csa_ipc_begin(&o, AGT_NET_J_ACCOUNT);
+    csa_ipc_put_str(&o, AGT_NET_T_ALG, n->account->alg);
+    csa_ipc_put_str(&o, AGT_NET_T_JWK, n->account->jwk);
+    csa_ipc_put_str(&o, AGT_NET_T_KID, n->kid);
+    return agt_net_simple(n, &o);
+}
+
+csa_err agt_net_set_account(agt_net *n, const csa_signer *key, const char *kid)
+{
+    char *k = kid ? strdup(kid) : NULL;
+
+    if (kid != NULL && k == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    free(n->kid);
+    n->kid = k;
+    n->account = key;
+    if (key == NULL)
+        return CSA_OK;
+    if (n->fd < 0)
+        return CSA_OK; /* told when it starts */
+    return agt_net_account_msg(n);
+}
+
+csa_err agt_net_directory(agt_net *n)
+{
+    csa_ipc_out o;
+
+    csa_ipc_begin(&o, AGT_NET_J_DIRECTORY);
+    return agt_net_simple(n, &o);
+}
+
+static char *agt_net_join(const char *const *list, size_t count)
+{
+    size_t len = 1, i;
+    char *s;
+
+    for (i = 0; i < count; i++)
+        len += strlen(list[i]) + 1;
+    if ((s = malloc(len)) == NULL)
+        return NULL;
+    s[0] = '\0';
+    for (i = 0; i < count; i++) {
+        if (i > 0)
+            strcat(s, "\n");
+        strcat(s, list[i]);
+    }
+    return s;
+}
+
+static csa_err agt_net_contacts(const char *const *contact, size_t count,
+                                char **out)
+{
+    size_t i;
+
+    for (i = 0; i < count; i++)
+        if (strchr(contact[i], '\n') != NULL)
+            return csa_raise(CSA_ERR_CONFIG, "contact '%.64s' has a newline",
+                             contact[i]);
+    if ((*out = agt_net_join(contact, count)) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    return CSA_OK;
+}
+
+/* The account object from a job's end. */
+static csa_err agt_net_account_out(const csa_ipc_msg *m, acme_account **out)
+{
+    acme_account *a = calloc(1, sizeof(*a));
+    char *contacts = NULL, *p, *save = NULL;
+    uint64_t status = 0;
+    csa_err err;
+
+    if (a == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if ((err = csa_ipc_str(m, AGT_NET_T_KID, AGT_NET_URL_MAX, true, &a->url)) !=
+            CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_NET_T_STATUS, ACME_STATUS__MAX - 1, true,
+                           &status)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_ORDERS, AGT_NET_URL_MAX, false,
+                           &a->orders)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_CONTACT, 65536, false, &contacts)) !=
+            CSA_OK)
+        goto done;
+    a->status = (acme_status)status;
+    for (p = contacts ? strtok_r(contacts, "\n", &save) : NULL; p != NULL;
+         p = strtok_r(NULL, "\n", &save)) {
+        char **c = realloc(a->contact, (a->n_contact + 1) * sizeof(*c));
+
+        if (c == NULL || (c[a->n_contact] = strdup(p)) == NULL) {
+            if (c != NULL)
+                a->contact = c;
+            err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        a->contact = c;
+        a->n_contact++;
+    }
+done:
+    free(contacts);
+    if (err != CSA_OK)
+        acme_account_free(a);
+    else
+        *out = a;
+    return err;
+}
+
+static csa_err agt_net_account_job(agt_net *n, csa_ipc_out *o,
+                                   acme_account **out)
+{
+    csa_ipc_msg done;
+    csa_err err = agt_net_job(n, o, NULL, &done);
+
+    if (err == CSA_OK && out != NULL)
+        err = agt_net_account_out(&done, out);
+    csa_ipc_msg_free(&done);
+    return err;
+}
+
+csa_err agt_net_register(agt_net *n, const acme_account_opts *a,
+                         acme_account **out)
+{
+    csa_ipc_out o;
+    char *contacts = NULL;
+    csa_err err;
+
+    if (out != NULL)
+        *out = NULL;
+    if ((err = agt_net_contacts(a->contact, a->n_contact, &contacts)) != CSA_OK)
+        return err;
+    csa_ipc_begin(&o, AGT_NET_J_REGISTER);
+    csa_ipc_put_str(&o, AGT_NET_T_CONTACT, contacts);
+    csa_ipc_put_u64(&o, AGT_NET_T_TERMS, a->terms_agreed ? 1 : 0);
+    csa_ipc_put_u64(&o, AGT_NET_T_ONLY, a->only_return_existing ? 1 : 0);
+    csa_ipc_put_str(&o, AGT_NET_T_EAB_KID, a->eab_kid);
+    if (a->eab_key != NULL)
+        csa_ipc_put(&o, AGT_NET_T_EAB_KEY, a->eab_key->data, a->eab_key->len);
+    csa_ipc_put_str(&o, AGT_NET_T_EAB_ALG, a->eab_alg);
+    free(contacts);
+    return agt_net_account_job(n, &o, out);
+}
+
+csa_err agt_net_update(agt_net *n, const char *const *contact, size_t n_contact,
+                       acme_account **out)
+{
+    csa_ipc_out o;
+    char *contacts = NULL;
+    csa_err err;
+
+    if (out != NULL)
+        *out = NULL;
+    if ((err = agt_net_contacts(contact, n_contact, &contacts)) != CSA_OK)
+        return err;
+    csa_ipc_begin(&o, AGT_NET_J_UPDATE);
+    csa_ipc_put_str(&o, AGT_NET_T_CONTACT, contacts);
+    free(contacts);
+    return agt_net_account_job(n, &o, out);
+}
+
+csa_err agt_net_deactivate(agt_net *n)
+{
+    csa_ipc_out o;
+
+    csa_ipc_begin(&o, AGT_NET_J_DEACTIVATE);
+    return agt_net_simple(n, &o);
+}
+
+csa_err agt_net_key_change(agt_net *n, const csa_signer *new_key)
+{
+    csa_ipc_out o;
+    csa_err err;
+
+    csa_ipc_begin(&o, AGT_NET_J_KEYCHANGE);
+    csa_ipc_put_str(&o, AGT_NET_T_ALG, new_key->alg);
+    csa_ipc_put_str(&o, AGT_NET_T_JWK, new_key->jwk);
+    n->next = new_key;
+    err = agt_net_simple(n, &o);
+    n->next = NULL;
+    if (err == CSA_OK)
+        n->account = new_key; /* as acme_key_change: borrowed */
+    return err;
+}
+
+csa_err agt_net_revoke(agt_net *n, const unsigned char *der, size_t len,
+                       int reason, const csa_signer *cert_key)
+{
+    csa_ipc_out o;
+    csa_err err;
+
+    csa_ipc_begin(&o, AGT_NET_J_REVOKE);
+    csa_ipc_put(&o, AGT_NET_T_DER, der, len);
+    csa_ipc_put_i64(&o, AGT_NET_T_REASON, reason);
+    if (cert_key != NULL) {
+        csa_ipc_put_str(&o, AGT_NET_T_ALG, cert_key->alg);
+        csa_ipc_put_str(&o, AGT_NET_T_JWK, cert_key->jwk);
+    }
+    n->cert = cert_key;
+    err = agt_net_simple(n, &o);
+    n->cert = NULL;
+    return err;
+}
+
+csa_err agt_net_renewal_info(agt_net *n, const unsigned char *der, size_t len,
+                             acme_renewal **out)
+{
+    csa_ipc_out o;
+    csa_ipc_msg done;
+    acme_renewal *r;
+    int64_t start = 0, end = 0, retry = -1;
+    csa_err err;
+
+    *out = NULL;
+    csa_ipc_begin(&o, AGT_NET_J_ARI);
+    csa_ipc_put(&o, AGT_NET_T_DER, der, len);
+    if ((err = agt_net_job(n, &o, NULL, &done)) != CSA_OK)
+        return err;
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    else if ((err = csa_ipc_i64(&done, AGT_NET_T_START, INT64_MIN, INT64_MAX,
+                                true, &start)) == CSA_OK &&
+             (err = csa_ipc_i64(&done, AGT_NET_T_END, INT64_MIN, INT64_MAX,
+                                true, &end)) == CSA_OK &&
+             (err = csa_ipc_i64(&done, AGT_NET_T_RETRY, -1, 86400, false,
+                                &retry)) == CSA_OK)
+        err = csa_ipc_str(&done, AGT_NET_T_EXPLAIN, AGT_NET_URL_MAX, false,
+                          &r->explanation);
+    csa_ipc_msg_free(&done);
+    if (err != CSA_OK) {
+        acme_renewal_free(r);
+        return err;
+    }
+    r->start = (time_t)start;
+    r->end = (time_t)end;
+    r->retry_after = (long)retry;
+    *out = r;
+    return CSA_OK;
+}
+
+csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
+                      const agt_net_order_cb *cb, STACK_OF(X509) * *chain)
+{
+    csa_ipc_out o;
+    csa_ipc_msg done;
+    const unsigned char *der, *p, *end;
+    size_t len;
+    csa_err err;
+
+    *chain = NULL;
+    csa_ipc_begin(&o, AGT_NET_J_ORDER);
+    csa_ipc_put_str(&o, AGT_NET_T_IDENTITY, identity);
+    csa_ipc_put_str(&o, AGT_NET_T_REPLACES, replaces);
+    if ((err = agt_net_job(n, &o, cb, &done)) != CSA_OK)
+        return err;
+    if ((err = csa_ipc_bytes(&done, AGT_NET_T_CHAIN, AGT_NET_CHAIN_MAX, true,
+                             &der, &len)) != CSA_OK)
+        goto done;
+    /* DER only: the network process parsed the PEM; what it sends is
+     * parsed here by OpenSSL and then verified before any use. */
+    if ((*chain = sk_X509_new_null()) == NULL) {
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (p = der, end = der + len; p < end;) {
+        const unsigned char *q = p;
+        X509 *x = d2i_X509(NULL, &q, (long)(end - p));
+
+        if (x == NULL || q <= p) {
+            X509_free(x);
+            err = csa_raise(CSA_ERR_PROTOCOL,
+                            "the certificate chain from the network process "
+                            "is not DER at byte %zu",
+                            (size_t)(p - der));
+            break;
+        }
+        if (!sk_X509_push(*chain, x)) {
+            X509_free(x);
+            err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+            break;
+        }
+        p = q;
+    }
+    if (err == CSA_OK && sk_X509_num(*chain) == 0)
+        err = csa_raise(CSA_ERR_PROTOCOL, "the CA sent no certificate");
+done:
+    csa_ipc_msg_free(&done);
+    if (err != CSA_OK) {
+        sk_X509_pop_free(*chain, X509_free);
+        *chain = NULL;
+    }
+    return err;
+}
+
+csa_err agt_net_check_request(const unsigned char *body, size_t len)
+{
+    csa_ipc_msg m;
+    acme_challenge ch;
+    agt_otp_hints h;
+    const unsigned char *in;
+    char *a, *b, *c;
+    uint64_t sel;
+    size_t n;
+    csa_err err = csa_ipc_parse(body, len, CSA_IPC_MAX, &m), job_err;
+
+    m.buf = NULL;
+    if (err != CSA_OK)
+        return err;
+    switch (m.type) {
+    case AGT_NET_C_SIGN:
+        return agt_net_read_sign(&m, &sel, &in, &n);
+    case AGT_NET_C_CHALLENGE:
+        if ((err = agt_net_read_challenge(&m, &ch, &h)) == CSA_OK)
+            agt_net_challenge_free(&ch);
+        return err;
+    case AGT_NET_C_CSR:
+        return m.n == 0 ? CSA_OK
+                        : csa_raise(CSA_ERR_PROTOCOL, "csr request with "
+                                                      "fields");
+    case AGT_NET_R_DONE:
+        if ((err = agt_net_read_done(&m, &job_err, &a, &b, &c)) == CSA_OK) {
+            free(a);
+            free(b);
+            free(c);
+        }
+        return err;
+    default:
+        return csa_raise(CSA_ERR_PROTOCOL, "request type %u", m.type);
+    }
+}

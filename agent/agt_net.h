@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The network process (docs/security.md, "Two processes").
+ *
+ * Every conversation with the CA runs in a separate process: csagent
+ * executes itself afresh ("csagent __net", never typed by a person) with
+ * one end of a socketpair as descriptor 3.  That process loads the
+ * configuration and the policy, speaks HTTP (libcurl), parses JSON
+ * (json-c) and PEM, and runs the hooks of http-01/dns-01.  It never loads
+ * the PKCS#11 module, never reads the PIN and holds no token session: it is
+ * a fresh image, not a fork of the key holder.
+ *
+ * The key holder (the csagent process the user started: token, PIN,
+ * journals, swap-in) gives it jobs and, while a job runs, answers its
+ * requests:
+ *   sign      a JWS signing input, with the account key (or, during a
+ *             keyChange, the new key; during a revocation, the
+ *             certificate's key), only if agt_jws_input_check accepts it;
+ *   challenge the answer of one draft challenge (otp-01, hotp-01, totp-01,
+ *             cert-01, ppkp-01), from its typed fields: the holder checks
+ *             the token (22 to 128 base64url characters), builds the key
+ *             authorization with the account's thumbprint itself and picks
+ *             and persists the OTP step or counter;
+ *   csr       the CSR of the identity being enrolled.
+ * Anything else, or a request that does not fit the job in progress, is
+ * refused and logged.  The certificate chain comes back as DER only; the
+ * holder verifies it against the key and the policy before swapping in.
+ */
+#ifndef AGT_NET_H
+#define AGT_NET_H
+
+#include <stdint.h>
+#include <openssl/x509.h>
+
+#include "acme.h"
+#include "agt.h"
+#include "csa_ipc.h"
+#include "csa_signer.h"
+#include "tok.h"
+
+/* The server's hints for hotp-01/totp-01 (draft §7.1, §7.2). */
+typedef struct {
+    int digits;
+    tok_hmac_alg alg;
+    long period;
+} agt_otp_hints;
+
+/* Message types. */
+enum {
+    /* holder -> network: jobs */
+    AGT_NET_J_ACCOUNT = 1, /* alg jwk [kid]: the account key to use */
+    AGT_NET_J_DIRECTORY,   /* fetch the directory */
+    AGT_NET_J_REGISTER,    /* contact terms only eab_kid eab_key eab_alg */
+    AGT_NET_J_UPDATE,      /* contact */
+    AGT_NET_J_DEACTIVATE,
+    AGT_NET_J_KEYCHANGE, /* alg jwk of the new key */
+    AGT_NET_J_REVOKE,    /* der reason [alg jwk of the certificate key] */
+    AGT_NET_J_ARI,       /* der */
+    AGT_NET_J_ORDER,     /* identity [replaces] */
+    AGT_NET_J_CONFIG,    /* path config [policy]: always the first job */
+    /* network -> holder: requests during a job */
+    AGT_NET_C_SIGN = 32, /* keysel input */
+    AGT_NET_C_CHALLENGE, /* type url token digits period hmac */
+    AGT_NET_C_CSR,
+    /* answers */
+    AGT_NET_R_OK = 64, /* the holder: sig | payload | der */
+    AGT_NET_R_ERR,     /* err msg */
+    AGT_NET_R_DONE,    /* the network process, end of a job: err msg
+                          problem kid status ... */
+};
+
+/* Field tags. */
+enum {
+    AGT_NET_T_ALG = 1,
+    AGT_NET_T_JWK,
+    AGT_NET_T_KID,
+    AGT_NET_T_CONTACT, /* addresses joined by '\n' */
+    AGT_NET_T_TERMS,
+    AGT_NET_T_ONLY,
+    AGT_NET_T_EAB_KID,
+    AGT_NET_T_EAB_KEY,
+    AGT_NET_T_EAB_ALG,
+    AGT_NET_T_DER,
+    AGT_NET_T_REASON,
+    AGT_NET_T_IDENTITY,
+    AGT_NET_T_REPLACES,
+    AGT_NET_T_KEYSEL,
+    AGT_NET_T_INPUT,
+    AGT_NET_T_SIG,
+    AGT_NET_T_TYPE,
+    AGT_NET_T_URL,
+    AGT_NET_T_TOKEN,
+    AGT_NET_T_DIGITS,
+    AGT_NET_T_PERIOD,
+    AGT_NET_T_HMAC,
+    AGT_NET_T_PAYLOAD,
+    AGT_NET_T_ERR,
+    AGT_NET_T_MSG,
+    AGT_NET_T_PROBLEM,
+    AGT_NET_T_STATUS,
+    AGT_NET_T_START,
+    AGT_NET_T_END,
+    AGT_NET_T_RETRY,
+    AGT_NET_T_EXPLAIN,
+    AGT_NET_T_ORDERS,
+    AGT_NET_T_CHAIN, /* the certificates' DER, one after another */
+    AGT_NET_T_PATH,
+    AGT_NET_T_CONFIG,
+    AGT_NET_T_POLICY,
+};
+
+/* Which key signs (AGT_NET_T_KEYSEL). */
+enum { AGT_NET_KEY_ACCOUNT = 0, AGT_NET_KEY_NEW = 1, AGT_NET_KEY_CERT = 2 };
+
+/* Largest field values: URLs, JWKs, signing inputs, chains. */
+#define AGT_NET_URL_MAX 2048
+#define AGT_NET_JWK_MAX 4096
+#define AGT_NET_INPUT_MAX (256 * 1024)
+#define AGT_NET_CHAIN_MAX (512 * 1024)
+
+/* ---- the holder's side --------------------------------------------- */
+
+typedef struct agt_net agt_net;
+
+/* Prepares the network process for this configuration and policy (the
+ * text the holder parsed, NULL for the defaults; both copied: the process
+ * parses the same text, whatever the files hold by then).  It is started
+ * by the first job, and again by the next job after it ended. */
+csa_err agt_net_start(const agt_config *cfg, const char *policy_text,
+                      agt_net **out);
+/* Ends it (closes the socket, reaps it). */
+void agt_net_stop(agt_net *n);
+
+/* The account key (borrowed: it must outlive its use) and URL (NULL:
+ * unknown yet). */
+csa_err agt_net_set_account(agt_net *n, const csa_signer *key, const char *kid);
+const char *agt_net_kid(const agt_net *n);
+/* The "type" of the CA's last problem document, or NULL. */
+const char *agt_net_last_problem(const agt_net *n);
+
+csa_err agt_net_directory(agt_net *n);
+csa_err agt_net_register(agt_net *n, const acme_account_opts *o,
+                         acme_account **out);
+csa_err agt_net_update(agt_net *n, const char *const *contact, size_t n_contact,
+                       acme_account **out);
+csa_err agt_net_deactivate(agt_net *n);
+csa_err agt_net_key_change(agt_net *n, const csa_signer *new_key);
+csa_err agt_net_revoke(agt_net *n, const unsigned char *der, size_t len,
+                       int reason, const csa_signer *cert_key);
+/* CSA_ERR_UNSUPPORTED when the CA offers no renewalInfo. */
+csa_err agt_net_renewal_info(agt_net *n, const unsigned char *der, size_t len,
+                             acme_renewal **out);
+
+/* What the holder does for an order's requests. */
+typedef struct {
+    csa_err (*challenge)(void *ctx, const acme_challenge *ch,
+                         const agt_otp_hints *h, char **payload);
+    csa_err (*csr)(void *ctx, unsigned char **der, size_t *len);
+    void *ctx;
+} agt_net_order_cb;
+
+/* Orders a certificate for identity (its name), answering the network
+ * process's requests through cb.  *chain: leaf first, parsed from DER. */
+csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
+                      const agt_net_order_cb *cb, STACK_OF(X509) * *chain);
+
+/* The readers of the network process's messages (also for the fuzzer):
+ * each checks the fields it takes and refuses any other. */
+csa_err agt_net_read_sign(const csa_ipc_msg *m, uint64_t *sel,
+                          const unsigned char **in, size_t *len);
+csa_err agt_net_read_challenge(const csa_ipc_msg *m, acme_challenge *ch,
+                               agt_otp_hints *h);
+void agt_net_challenge_free(acme_challenge *ch);
+csa_err agt_net_read_done(const csa_ipc_msg *m, csa_err *job_err, char **msg,
+                          char **problem, char **kid);
+
+/* ---- the network process's side ------------------------------------ */
+
+/* "csagent __net": the network process's main loop on descriptor 3. */
+int agt_cmd_net(agt_globals *g, int argc, char **argv);
+
+/* One request of the network process as the holder checks it (exposed
+ * for the fuzzer): parses body and, for a request the holder answers,
+ * checks its fields.  CSA_OK or CSA_ERR_PROTOCOL naming the problem. */
+csa_err agt_net_check_request(const unsigned char *body, size_t len);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fuzz target for the key holder's protocol decoder: what the network
+ * process sends (agt_net.h) is checked by csa_ipc_parse and the typed
+ * readers before the holder acts on it.  A network process taken over by a
+ * hostile CA may send anything; the holder must refuse it with an error,
+ * never crash or read out of bounds.
+ *
+ * With clang (-fsanitize=fuzzer) this is a libFuzzer target; otherwise
+ * main() builds valid requests of every kind as seeds and runs a
+ * deterministic mutation loop over them (ctest, also under ASan/UBSan).
+ * "seeds" writes the seeds as files for a libFuzzer corpus.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agt_net.h"
+#include "csa_log.h"
+
+static unsigned long fz_accepted;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (agt_net_check_request(data, size) == CSA_OK)
+        fz_accepted++;
+    csa_err_clear();
+    return 0;
+}
+
+#ifndef AGT_LIBFUZZER
+#define FZ_SEEDS 6
+
+/* Valid messages of each kind the holder reads, body only. */
+static size_t fz_seed(int i, unsigned char *out, size_t max)
+{
+    csa_ipc_out o;
+    size_t len;
+
+    switch (i) {
+    case 0:
+        csa_ipc_begin(&o, AGT_NET_C_SIGN);
+        csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, AGT_NET_KEY_ACCOUNT);
+        csa_ipc_put_str(&o, AGT_NET_T_INPUT, "eyJhbGciOiJFUzI1NiJ9.e30");
+        break;
+    case 1:
+        csa_ipc_begin(&o, AGT_NET_C_CHALLENGE);
+        csa_ipc_put_str(&o, AGT_NET_T_TYPE, "totp-01");
+        csa_ipc_put_str(&o, AGT_NET_T_URL, "https://127.0.0.1/chall/1");
+        csa_ipc_put_str(&o, AGT_NET_T_TOKEN, "AAAAAAAAAAAAAAAAAAAAAAAA");
+        csa_ipc_put_u64(&o, AGT_NET_T_DIGITS, 8);
+        csa_ipc_put_u64(&o, AGT_NET_T_PERIOD, 30);
+        csa_ipc_put_u64(&o, AGT_NET_T_HMAC, 1);
+        break;
+    case 2:
+        csa_ipc_begin(&o, AGT_NET_C_CSR);
+        break;
+    case 3:
+        csa_ipc_begin(&o, AGT_NET_R_DONE);
+        csa_ipc_put_u64(&o, AGT_NET_T_ERR, 0);
+        csa_ipc_put_str(&o, AGT_NET_T_KID, "https://127.0.0.1/acct/1");
+        csa_ipc_put_u64(&o, AGT_NET_T_STATUS, 4);
+        csa_ipc_put_str(&o, AGT_NET_T_CONTACT, "mailto:a@example.com\nb");
+        break;
+    case 4:
+        csa_ipc_begin(&o, AGT_NET_R_DONE);
+        csa_ipc_put_u64(&o, AGT_NET_T_ERR, 13);
+        csa_ipc_put_str(&o, AGT_NET_T_MSG, "the CA said no");
+        csa_ipc_put_str(&o, AGT_NET_T_PROBLEM,
+                        "urn:ietf:params:acme:error:unauthorized");
+        break;
+    default:
+        csa_ipc_begin(&o, AGT_NET_R_DONE);
+        csa_ipc_put_u64(&o, AGT_NET_T_ERR, 0);
+        csa_ipc_put(&o, AGT_NET_T_CHAIN, "\x30\x82\x01\x00", 4);
+        csa_ipc_put_i64(&o, AGT_NET_T_START, -5);
+        break;
+    }
+    len = o.len - 4;
+    if (o.failed || len > max)
+        abort();
+    memcpy(out, o.buf + 4, len);
+    csa_ipc_out_free(&o);
+    return len;
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long iters = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000, it;
+    unsigned char seeds[FZ_SEEDS][512], buf[4096];
+    size_t lens[FZ_SEEDS];
+    unsigned seed = 12345, k;
+    int i;
+
+    for (i = 0; i < FZ_SEEDS; i++)
+        lens[i] = fz_seed(i, seeds[i], sizeof(seeds[i]));
+    if (argc > 2 && !strcmp(argv[1], "seeds")) {
+        for (i = 0; i < FZ_SEEDS; i++) {
+            char path[4096];
+            FILE *f;
+
+            snprintf(path, sizeof(path), "%s/seed-%d", argv[2], i);
+            if ((f = fopen(path, "wb")) == NULL)
+                return 1;
+            fwrite(seeds[i], 1, lens[i], f);
+            fclose(f);
+        }
+        return 0;
+    }
+    csa_log_set_level(CSA_LOG_ERROR);
+    /* Every seed is accepted as it is: the loop starts from valid input. */
+    for (i = 0; i < FZ_SEEDS; i++)
+        if (agt_net_check_request(seeds[i], lens[i]) != CSA_OK) {
+            fprintf(stderr, "seed %d refused: %s\n", i, csa_errmsg());
+            return 1;
+        }
+    for (it = 0; it < iters; it++) {
+        size_t len = lens[it % FZ_SEEDS];
+
+        memcpy(buf, seeds[it % FZ_SEEDS], len);
+        for (k = 0; k < 1 + it % 6; k++) {
+            seed = seed * 1103515245u + 12345u;
+            switch ((seed >> 16) % 4) {
+            case 0: /* set a byte */
+                buf[(seed >> 4) % len] = (unsigned char)(seed >> 20);
+                break;
+            case 1: /* truncate */
+                len = 1 + (seed >> 4) % len;
+                break;
+            case 2: /* a length field's high byte */
+                if (len > 3)
+                    buf[2 + (seed >> 4) % (len - 2)] ^= 0x80;
+                break;
+            default: /* duplicate a slice */
+                if (len < sizeof(buf) / 2) {
+                    size_t off = (seed >> 4) % len;
+                    memcpy(buf + len, buf + off, len - off);
+                    len += len - off;
+                }
+            }
+        }
+        LLVMFuzzerTestOneInput(buf, len);
+    }
+    printf("%lu mutated messages checked, %lu accepted\n", iters, fz_accepted);
+    /* Mutations must also be refused, or nothing was checked. */
+    return fz_accepted < iters ? 0 : 1;
+}
+#endif
