@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agt_verify.h"
 #include "csa_log.h"
 
 struct agt_net {
@@ -657,7 +658,7 @@ csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
 {
     csa_ipc_out o;
     csa_ipc_msg done;
-    const unsigned char *der, *p, *end;
+    const unsigned char *der;
     size_t len;
     csa_err err;
 
@@ -672,31 +673,7 @@ csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
         goto done;
     /* DER only: the network process parsed the PEM; what it sends is
      * parsed here by OpenSSL and then verified before any use. */
-    if ((*chain = sk_X509_new_null()) == NULL) {
-        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (p = der, end = der + len; p < end;) {
-        const unsigned char *q = p;
-        X509 *x = d2i_X509(NULL, &q, (long)(end - p));
-
-        if (x == NULL || q <= p) {
-            X509_free(x);
-            err = csa_raise(CSA_ERR_PROTOCOL,
-                            "the certificate chain from the network process "
-                            "is not DER at byte %zu",
-                            (size_t)(p - der));
-            break;
-        }
-        if (!sk_X509_push(*chain, x)) {
-            X509_free(x);
-            err = csa_raise(CSA_ERR_NOMEM, "out of memory");
-            break;
-        }
-        p = q;
-    }
-    if (err == CSA_OK && sk_X509_num(*chain) == 0)
-        err = csa_raise(CSA_ERR_PROTOCOL, "the CA sent no certificate");
+    err = agt_chain_from_der(der, len, chain);
 done:
     csa_ipc_msg_free(&done);
     if (err != CSA_OK) {

@@ -154,12 +154,41 @@ static csa_err tok_uri_check_token(tok_ctx *t, P11KitUri *uri)
     return CSA_OK;
 }
 
+csa_err tok_key_template(const char *label_or_uri, P11KitUri **uri,
+                         CK_ATTRIBUTE tmpl[3], CK_ULONG *n)
+{
+    CK_ATTRIBUTE *a;
+    int r;
+
+    *uri = NULL;
+    if (strncmp(label_or_uri, "pkcs11:", 7) != 0) {
+        tmpl[(*n)++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label_or_uri,
+                                      strlen(label_or_uri)};
+        return CSA_OK;
+    }
+    if ((*uri = p11_kit_uri_new()) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    r = p11_kit_uri_parse(label_or_uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, *uri);
+    if (r != P11_KIT_URI_OK)
+        return csa_raise(CSA_ERR_CONFIG, "bad key URI '%.200s': %s",
+                         label_or_uri, p11_kit_uri_message(r));
+    if ((a = p11_kit_uri_get_attribute(*uri, CKA_LABEL)) != NULL)
+        tmpl[(*n)++] = *a;
+    if ((a = p11_kit_uri_get_attribute(*uri, CKA_ID)) != NULL)
+        tmpl[(*n)++] = *a;
+    if (*n == 1)
+        return csa_raise(CSA_ERR_CONFIG,
+                         "key URI '%.200s' names no object (add object= or "
+                         "id=)",
+                         label_or_uri);
+    return CSA_OK;
+}
+
 csa_err tok_key_find(tok_ctx *t, const char *label_or_uri, tok_key **out)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_ATTRIBUTE tmpl[3] = {{CKA_CLASS, &cls, sizeof(cls)}};
     CK_ULONG n = 1;
-    CK_ATTRIBUTE *a;
     CK_OBJECT_HANDLE h;
     P11KitUri *uri = NULL;
     csa_err err = tok_check_usable(t);
@@ -167,34 +196,9 @@ csa_err tok_key_find(tok_ctx *t, const char *label_or_uri, tok_key **out)
     *out = NULL;
     if (err != CSA_OK)
         return err;
-    if (strncmp(label_or_uri, "pkcs11:", 7) != 0) {
-        tmpl[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label_or_uri,
-                                   strlen(label_or_uri)};
-    } else {
-        int r;
-
-        uri = p11_kit_uri_new();
-        r = p11_kit_uri_parse(label_or_uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN,
-                              uri);
-        if (r != P11_KIT_URI_OK) {
-            err = csa_raise(CSA_ERR_CONFIG, "bad key URI '%s': %s",
-                            label_or_uri, p11_kit_uri_message(r));
-            goto done;
-        }
-        if ((err = tok_uri_check_token(t, uri)) != CSA_OK)
-            goto done;
-        if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL)
-            tmpl[n++] = *a;
-        if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL)
-            tmpl[n++] = *a;
-        if (n == 1) {
-            err = csa_raise(CSA_ERR_CONFIG,
-                            "key URI '%s' names no object (add object= or "
-                            "id=)",
-                            label_or_uri);
-            goto done;
-        }
-    }
+    if ((err = tok_key_template(label_or_uri, &uri, tmpl, &n)) != CSA_OK ||
+        (uri != NULL && (err = tok_uri_check_token(t, uri)) != CSA_OK))
+        goto done;
     err = tok_find_one(t, tmpl, n, &h, "private key matching it");
     if (err != CSA_OK) {
         csa_err_context("key '%s'", label_or_uri);

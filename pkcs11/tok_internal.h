@@ -142,4 +142,12 @@ csa_err tok_ec_point_decode(tok_key_type type, const unsigned char *in,
                             size_t len, const unsigned char **pt,
                             size_t *ptlen);
 
+/* The search template for a private key named by a label or a pkcs11:
+ * URI (object= and/or id=): CKA_CLASS is tmpl[0] already (*n == 1); adds
+ * CKA_LABEL and/or CKA_ID.  *uri (free with p11_kit_uri_free, also on
+ * error) is the parsed URI, NULL for a label; the template points into it.
+ * No token is touched (fuzz target). */
+csa_err tok_key_template(const char *label_or_uri, P11KitUri **uri,
+                         CK_ATTRIBUTE tmpl[3], CK_ULONG *n);
+
 #endif
