@@ -16,6 +16,8 @@
 
 json_object *acct_by_thumb(const char *thumb, const char **id)
 {
+    if (thumb == NULL)
+        return NULL;
     json_object_object_foreach(state_tab("accounts"), k, v)
     {
         const char *t = jstr(v, "thumb");
@@ -52,28 +54,48 @@ static void acct_reply(const struct req *rq, struct resp *rs, int status,
     resp_json(rs, status, acct_render(rq, a, id));
 }
 
+/* RFC 8555 §7.3: contact is an array of URL strings; csca takes mailto:
+ * only (§7.3 lets a server refuse other schemes). */
 static int check_contact(struct resp *rs, json_object *payload)
 {
     json_object *c;
+    char what[32], why[200];
     size_t i;
+    int r = member(rs, payload, "contact", json_type_array, false, &c);
 
-    if (!json_object_object_get_ex(payload, "contact", &c))
-        return 0;
-    if (!json_object_is_type(c, json_type_array)) {
-        resp_problem(rs, 400, "malformed", "contact must be an array");
-        return -1;
-    }
+    if (r <= 0)
+        return r;
     for (i = 0; i < json_object_array_length(c); i++) {
         json_object *e = json_object_array_get_idx(c, i);
-        const char *s = json_object_get_string(e);
-        if (!json_object_is_type(e, json_type_string) ||
-            strncmp(s, "mailto:", 7) != 0) {
+        snprintf(what, sizeof(what), "contact[%zu]", i);
+        if (!value_is(e, json_type_string, what, why, sizeof(why))) {
+            resp_problem(rs, 400, "malformed", "%s", why);
+            return -1;
+        }
+        if (strncmp(json_object_get_string(e), "mailto:", 7) != 0) {
             resp_problem(rs, 400, "unsupportedContact",
                          "only mailto: contacts are supported");
             return -1;
         }
     }
     return 0;
+}
+
+/* The members of newAccount and of an account update, by type (RFC 8555
+ * §7.1.2, §7.3).  The values are read later, through these same names. */
+static int check_account_members(struct resp *rs, json_object *payload)
+{
+    json_object *v;
+
+    if (member(rs, payload, "termsOfServiceAgreed", json_type_boolean, false,
+               &v) < 0 ||
+        member(rs, payload, "onlyReturnExisting", json_type_boolean, false,
+               &v) < 0 ||
+        member(rs, payload, "externalAccountBinding", json_type_object, false,
+               &v) < 0 ||
+        member(rs, payload, "status", json_type_string, false, &v) < 0)
+        return -1;
+    return check_contact(rs, payload);
 }
 
 static const EVP_MD *hs_md(const char *alg)
@@ -154,8 +176,11 @@ static const char *eab_verify(const struct req *rq, struct resp *rs,
         goto done;
     }
     snprintf(want, sizeof(want), "%s/new-account", rq->base);
-    kid = jstr(prot, "kid");
-    reg = kid ? reg_eab(kid) : NULL;
+    if (member_str_why(prot, "kid", true, &kid, why, sizeof(why)) < 0) {
+        resp_problem(rs, 400, "malformed", "externalAccountBinding: %s", why);
+        goto done;
+    }
+    reg = reg_eab(kid);
     if (reg == NULL) {
         resp_problem(rs, 401, "unauthorized",
                      "externalAccountBinding kid is not registered");
@@ -210,8 +235,10 @@ static int eab_step(const struct req *rq, struct resp *rs, struct jws *j,
     json_object *eab;
 
     *eab_kid = NULL;
-    if (!json_object_object_get_ex(j->payload, "externalAccountBinding",
-                                   &eab)) {
+    if (member(rs, j->payload, "externalAccountBinding", json_type_object,
+               false, &eab) < 0)
+        return -1;
+    if (eab == NULL) {
         if (!CS.o.require_eab)
             return 0;
         resp_problem(rs, 400, "externalAccountRequired",
@@ -240,24 +267,29 @@ void h_new_account(const struct req *rq, struct resp *rs)
         return;
     thumb = jwk_thumbprint(j.jwk);
     if (j.payload == NULL || thumb == NULL) {
-        resp_problem(rs, 400, "malformed", "newAccount needs a payload");
+        resp_problem(rs, 400, "malformed",
+                     "newAccount needs a payload and a complete jwk");
         goto done;
     }
+    if (check_account_members(rs, j.payload) != 0)
+        goto done;
     if ((a = acct_by_thumb(thumb, &id)) != NULL) {
-        if (strcmp(jstr(a, "status"), "valid") != 0)
+        const char *st = jstr(a, "status");
+        if (st == NULL || strcmp(st, "valid") != 0)
             resp_problem(rs, 401, "unauthorized", "account is %s",
-                         jstr(a, "status"));
+                         st ? st : "without a status");
         else
             acct_reply(rq, rs, 200, a, id);
         goto done;
     }
-    if (json_object_object_get_ex(j.payload, "onlyReturnExisting", &v) &&
+    if (member(rs, j.payload, "onlyReturnExisting", json_type_boolean, false,
+               &v) == 1 &&
         json_object_get_boolean(v)) {
         resp_problem(rs, 400, "accountDoesNotExist",
                      "no account for this key (onlyReturnExisting)");
         goto done;
     }
-    if (check_contact(rs, j.payload) != 0 || eab_step(rq, rs, &j, &eab_kid))
+    if (eab_step(rq, rs, &j, &eab_kid) != 0)
         goto done;
     a = acct_new(j.jwk, thumb, j.payload, eab_kid);
     newid = state_add("accounts", a);
@@ -275,12 +307,12 @@ done:
 static int acct_update(struct resp *rs, json_object *a, json_object *payload)
 {
     json_object *v;
+    const char *st;
 
-    if (check_contact(rs, payload) != 0)
+    if (check_account_members(rs, payload) != 0)
         return -1;
-    if (json_object_object_get_ex(payload, "status", &v)) {
-        if (!json_object_is_type(v, json_type_string) ||
-            strcmp(json_object_get_string(v), "deactivated") != 0) {
+    if (member_str(rs, payload, "status", false, &st) == 1) {
+        if (strcmp(st, "deactivated") != 0) {
             resp_problem(rs, 400, "malformed",
                          "a client may only set status to deactivated");
             return -1;
@@ -335,52 +367,94 @@ done:
     jws_clear(&j);
 }
 
+/* The inner JWS's header: jwk, alg, the outer url, no nonce. */
+static int key_change_header(struct resp *rs, json_object *prot,
+                             const struct jws *outer, json_object **jwk,
+                             const char **alg)
+{
+    const char *url;
+    char why[200];
+    size_t wl = sizeof(why);
+
+    if (member_str_why(prot, "alg", true, alg, why, wl) < 0 ||
+        member_str_why(prot, "url", true, &url, why, wl) < 0 ||
+        member_why(prot, "jwk", json_type_object, true, jwk, why, wl) < 0) {
+        resp_problem(rs, 400, "malformed", "keyChange inner JWS header: %s",
+                     why);
+        return -1;
+    }
+    if (json_object_object_get_ex(prot, "nonce", NULL) ||
+        strcmp(url, jstr(outer->prot, "url")) != 0) {
+        resp_problem(rs, 400, "malformed",
+                     "keyChange inner JWS needs the outer url and no nonce");
+        return -1;
+    }
+    return 0;
+}
+
+/* The inner payload: {"account": our kid, "oldKey": the current key}. */
+static int key_change_payload(struct resp *rs, json_object *pl,
+                              const struct jws *outer, const char *kid)
+{
+    json_object *old;
+    const char *account, *cur = jstr(outer->acct, "thumb");
+    char why[200], *t = NULL;
+    int ok;
+
+    if (!value_is(pl, json_type_object, "keyChange inner payload", why,
+                  sizeof(why)) ||
+        member_str_why(pl, "account", true, &account, why, sizeof(why)) < 0 ||
+        member_why(pl, "oldKey", json_type_object, true, &old, why,
+                   sizeof(why)) < 0) {
+        resp_problem(rs, 400, "malformed", "keyChange: %s", why);
+        return -1;
+    }
+    t = jwk_thumbprint(old);
+    ok = strcmp(account, kid) == 0 && t != NULL && cur != NULL &&
+         strcmp(t, cur) == 0;
+    free(t);
+    if (!ok)
+        resp_problem(rs, 400, "malformed",
+                     "keyChange payload needs account=%s and the current "
+                     "key as oldKey",
+                     kid);
+    return ok ? 0 : -1;
+}
+
 /* Inner JWS of keyChange (RFC 8555 §7.3.5): signed by the new key. */
 static int key_change_inner(const struct req *rq, struct resp *rs,
                             struct jws *outer, json_object **newjwk)
 {
-    const char *body = json_object_to_json_string(outer->payload);
-    json_object *prot = NULL, *pl = NULL, *jwk, *old;
+    const char *body = json_object_to_json_string(outer->payload), *alg;
+    json_object *prot = NULL, *pl = NULL, *jwk;
     char why[200], *pb64 = NULL, *yb64 = NULL, *input = NULL;
-    char *kid = url_of(rq, "/acct/%s", outer->acct_id), *t1 = NULL;
+    char *kid = url_of(rq, "/acct/%s", outer->acct_id);
     uint8_t *sig = NULL, *pt = NULL;
     size_t siglen, ptl;
     EVP_PKEY *pk = NULL;
     int rc = -1;
 
     if (jws_parse_flat(body, strlen(body), &prot, &pb64, &yb64, &sig, &siglen,
-                       why, sizeof(why)) != 0 ||
-        !json_object_object_get_ex(prot, "jwk", &jwk) ||
-        json_object_object_get_ex(prot, "nonce", NULL) || !jstr(prot, "url") ||
-        strcmp(jstr(prot, "url"), jstr(outer->prot, "url")) != 0 ||
-        !jstr(prot, "alg")) {
-        resp_problem(rs, 400, "malformed",
-                     "keyChange inner JWS needs jwk, alg, the outer url and "
-                     "no nonce");
+                       why, sizeof(why)) != 0) {
+        resp_problem(rs, 400, "malformed", "keyChange inner JWS: %s", why);
         goto done;
     }
+    if (key_change_header(rs, prot, outer, &jwk, &alg) != 0)
+        goto done;
     if ((pk = jwk_to_pkey(jwk, why, sizeof(why))) == NULL) {
         resp_problem(rs, 400, "badPublicKey", "%s", why);
         goto done;
     }
     if (asprintf(&input, "%s.%s", pb64, yb64) < 0 ||
-        sig_verify(pk, jstr(prot, "alg"), (uint8_t *)input, strlen(input), sig,
-                   siglen, why, sizeof(why)) != 0) {
+        sig_verify(pk, alg, (uint8_t *)input, strlen(input), sig, siglen, why,
+                   sizeof(why)) != 0) {
         resp_problem(rs, 400, "malformed", "keyChange inner JWS: %s", why);
         goto done;
     }
     if (b64url_dec(yb64, &pt, &ptl) == 0)
         pl = json_tokener_parse((const char *)pt);
-    if (!json_object_object_get_ex(pl, "oldKey", &old) ||
-        !jstr(pl, "account") || strcmp(jstr(pl, "account"), kid) != 0 ||
-        (t1 = jwk_thumbprint(old)) == NULL ||
-        strcmp(t1, jstr(outer->acct, "thumb")) != 0) {
-        resp_problem(rs, 400, "malformed",
-                     "keyChange payload needs account=%s and the current "
-                     "key as oldKey",
-                     kid);
+    if (kid == NULL || key_change_payload(rs, pl, outer, kid) != 0)
         goto done;
-    }
     *newjwk = json_object_get(jwk);
     rc = 0;
 done:
@@ -393,7 +467,6 @@ done:
     free(input);
     free(kid);
     free(pt);
-    free(t1);
     return rc;
 }
 
@@ -406,9 +479,17 @@ void h_key_change(const struct req *rq, struct resp *rs)
 
     if (jws_check(rq, rs, JWS_KID, &j) != 0)
         return;
-    if (j.payload == NULL || key_change_inner(rq, rs, &j, &newjwk) != 0)
+    if (j.payload == NULL) {
+        resp_problem(rs, 400, "malformed",
+                     "keyChange payload must be the inner JWS");
         goto done;
-    thumb = jwk_thumbprint(newjwk);
+    }
+    if (key_change_inner(rq, rs, &j, &newjwk) != 0)
+        goto done;
+    if ((thumb = jwk_thumbprint(newjwk)) == NULL) {
+        resp_problem(rs, 400, "badPublicKey", "new key has no thumbprint");
+        goto done;
+    }
     if (acct_by_thumb(thumb, &other) != NULL) {
         rs->location = url_of(rq, "/acct/%s", other);
         resp_problem(rs, 409, "conflict",

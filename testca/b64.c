@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 /* Returns a NUL-terminated string the caller frees. */
@@ -68,12 +69,16 @@ static int dec_padded(const char *in, size_t n, uint8_t **out, size_t *outlen)
     return 0;
 }
 
+/* The decoders take NULL (a member that was absent) as bad input. */
 int b64url_dec(const char *in, uint8_t **out, size_t *outlen)
 {
-    size_t n = strlen(in), i;
+    size_t n, i;
     char *tmp;
     int r;
 
+    if (in == NULL)
+        return -1;
+    n = strlen(in);
     if (n % 4 == 1)
         return -1;
     tmp = malloc(n + 4);
@@ -100,7 +105,11 @@ int b64url_dec(const char *in, uint8_t **out, size_t *outlen)
 
 int b64std_dec(const char *in, uint8_t **out, size_t *outlen)
 {
-    size_t n = strlen(in), i;
+    size_t n, i;
+
+    if (in == NULL)
+        return -1;
+    n = strlen(in);
 
     for (i = 0; i < n; i++) {
         char c = in[i];
@@ -115,7 +124,7 @@ int b64std_dec(const char *in, uint8_t **out, size_t *outlen)
 int b32_dec(const char *in, uint8_t **out, size_t *outlen)
 {
     static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    uint8_t *buf = malloc(strlen(in) * 5 / 8 + 1);
+    uint8_t *buf = in ? malloc(strlen(in) * 5 / 8 + 1) : NULL;
     size_t n = 0;
     unsigned bits = 0, acc = 0;
 
@@ -142,13 +151,17 @@ int b32_dec(const char *in, uint8_t **out, size_t *outlen)
     return 0;
 }
 
+/* Tokens may be secrets (the management token): the raw bytes are wiped
+ * from the stack. */
 char *rand_token(size_t nbytes)
 {
     uint8_t buf[64];
+    char *out = NULL;
 
-    if (nbytes > sizeof(buf) || RAND_bytes(buf, (int)nbytes) != 1)
-        return NULL;
-    return b64url_enc(buf, nbytes);
+    if (nbytes <= sizeof(buf) && RAND_bytes(buf, (int)nbytes) == 1)
+        out = b64url_enc(buf, nbytes);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return out;
 }
 
 char *hex_enc(const uint8_t *in, size_t len)

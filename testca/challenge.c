@@ -26,7 +26,7 @@ char *key_authorization(const char *token, json_object *jwk)
 {
     char *t = jwk_thumbprint(jwk), *out = NULL;
 
-    if (t != NULL && asprintf(&out, "%s.%s", token, t) < 0)
+    if (t != NULL && token != NULL && asprintf(&out, "%s.%s", token, t) < 0)
         out = NULL;
     free(t);
     return out;
@@ -168,20 +168,37 @@ static int chain_ok(X509 *leaf, STACK_OF(X509) * inter, json_object *acct,
     return ok ? 0 : -1;
 }
 
+/* cert-01 and ppkp-01 answers carry alg and a base64url signature.  A
+ * malformed answer is refused before it can count as a wrong one. */
+static int signed_shape_ok(json_object *pl, char *why, size_t whylen)
+{
+    const char *alg, *s;
+    uint8_t *sig = NULL;
+    size_t n = 0;
+
+    if (member_str_why(pl, "alg", true, &alg, why, whylen) < 0 ||
+        member_str_why(pl, "signature", true, &s, why, whylen) < 0)
+        return -1;
+    if (b64url_dec(s, &sig, &n) != 0) {
+        snprintf(why, whylen, "\"signature\" is not base64url");
+        return -1;
+    }
+    free(sig);
+    return 0;
+}
+
+/* Does the answer's signature over the key authorization verify with pk?
+ * (Its shape was checked by signed_shape_ok.) */
 static int sig_of(json_object *pl, const char *ka, EVP_PKEY *pk, char *why,
                   size_t whylen)
 {
     uint8_t *sig = NULL;
     size_t n = 0;
-    int r;
+    int r = -1;
 
-    if (!jstr(pl, "alg") || !jstr(pl, "signature") ||
-        b64url_dec(jstr(pl, "signature"), &sig, &n) != 0) {
-        snprintf(why, whylen, "response needs alg and base64url signature");
-        return -1;
-    }
-    r = sig_verify(pk, jstr(pl, "alg"), (const uint8_t *)ka, strlen(ka), sig, n,
-                   why, whylen);
+    if (b64url_dec(jstr(pl, "signature"), &sig, &n) == 0)
+        r = sig_verify(pk, jstr(pl, "alg"), (const uint8_t *)ka, strlen(ka),
+                       sig, n, why, whylen);
     if (r != 0)
         strncat(why, " over the key authorization", whylen - strlen(why) - 1);
     free(sig);
@@ -192,23 +209,27 @@ static int sig_of(json_object *pl, const char *ka, EVP_PKEY *pk, char *why,
 static int check_cert01(json_object *pl, json_object *acct, const char *ka,
                         char *why, size_t whylen)
 {
-    json_object *x5c;
+    json_object *x5c, *e;
     STACK_OF(X509) *inter = sk_X509_new_null();
     X509 *leaf = NULL;
-    size_t i, n;
+    char what[32];
+    size_t i, n = 0;
     int r = -1;
 
-    if (!json_object_object_get_ex(pl, "x5c", &x5c) ||
-        !json_object_is_type(x5c, json_type_array) ||
-        (n = json_object_array_length(x5c)) == 0 || n > MAX_X5C) {
+    if (member_why(pl, "x5c", json_type_array, true, &x5c, why, whylen) < 0)
+        goto done;
+    if ((n = json_object_array_length(x5c)) == 0 || n > MAX_X5C) {
         snprintf(why, whylen, "cert-01 response needs x5c (1..%d certs)",
                  MAX_X5C);
         goto done;
     }
     for (i = 0; i < n; i++) {
-        X509 *x = x509_from_b64(
-            json_object_get_string(json_object_array_get_idx(x5c, i)));
-        if (x == NULL) {
+        X509 *x;
+        e = json_object_array_get_idx(x5c, i);
+        snprintf(what, sizeof(what), "x5c[%zu]", i);
+        if (!value_is(e, json_type_string, what, why, whylen))
+            goto done;
+        if ((x = x509_from_b64(json_object_get_string(e))) == NULL) {
             snprintf(why, whylen, "x5c[%zu] is not base64 DER", i);
             goto done;
         }
@@ -217,6 +238,8 @@ static int check_cert01(json_object *pl, json_object *acct, const char *ka,
         else
             sk_X509_push(inter, x);
     }
+    if (signed_shape_ok(pl, why, whylen) != 0)
+        goto done;
     r = chain_ok(leaf, inter, acct, why, whylen) == 0 &&
                 sig_of(pl, ka, X509_get0_pubkey(leaf), why, whylen) == 0
             ? 1
@@ -231,15 +254,14 @@ static int check_ppkp01(json_object *pl, json_object *acct, const char *ka,
                         char *why, size_t whylen)
 {
     json_object *a = reg_list("ppkp"), *jwk;
-    const char *kid = jstr(pl, "kid");
+    const char *kid;
     EVP_PKEY *pk = NULL;
     size_t i;
     int r = 0;
 
-    if (kid == NULL) {
-        snprintf(why, whylen, "ppkp-01 response needs kid");
+    if (member_str_why(pl, "kid", true, &kid, why, whylen) < 0 ||
+        signed_shape_ok(pl, why, whylen) != 0)
         return -1;
-    }
     for (i = 0; i < json_object_array_length(a); i++) {
         json_object *e = json_object_array_get_idx(a, i);
         if (for_org(e, acct) && jstr(e, "thumbprint") &&
@@ -268,37 +290,50 @@ static bool is_otp(const char *type)
            !strcmp(type, "otp-01");
 }
 
+/* hotp-01/totp-01/otp-01: {"otp": "<code>"}, rate-limited per account.
+ * 1 accepted, 0 wrong answer (why), -1 problem already set. */
+static int evaluate_otp(struct resp *rs, struct jws *j, const char *type,
+                        char *why, size_t whylen)
+{
+    const char *otp;
+    long retry = 0;
+    int r;
+
+    if (member_str(rs, j->payload, "otp", true, &otp) < 0)
+        return -1;
+    if (!otp_rate_ok(j->acct_id, &retry)) {
+        rs->retry_after = retry;
+        resp_problem(rs, 429, "rateLimited",
+                     "too many OTP answers from this account; retry in %ld s",
+                     retry);
+        return -1;
+    }
+    r = otp_check(type, j->acct, otp, why, whylen);
+    if (r < 0)
+        resp_problem(rs, 403, "unauthorized", "%s", why);
+    else if (r == 0)
+        snprintf(why, whylen, "wrong or already used one-time password");
+    return r;
+}
+
 /* 1 accepted, 0 wrong answer, -1 problem already set. */
 static int evaluate(struct resp *rs, struct jws *j, json_object *c, char *why,
                     size_t whylen)
 {
     const char *type = jstr(c, "type");
     char *ka = key_authorization(jstr(c, "token"), j->jwk);
-    long retry = 0;
     int r = -1;
 
-    if (!strcmp(type, "dns-01") || !strcmp(type, "http-01")) {
+    if (type == NULL || ka == NULL) {
+        resp_problem(rs, 500, "serverInternal", "challenge record is broken");
+    } else if (!strcmp(type, "dns-01") || !strcmp(type, "http-01")) {
         if (!CS.o.always_valid)
             resp_problem(rs, 400, "malformed",
                          "csca checks %s only in --always-valid mode", type);
         else
             r = 1;
     } else if (is_otp(type)) {
-        if (!jstr(j->payload, "otp")) {
-            resp_problem(rs, 400, "malformed", "%s response needs \"otp\"",
-                         type);
-        } else if (!otp_rate_ok(j->acct_id, &retry)) {
-            rs->retry_after = retry;
-            resp_problem(rs, 429, "rateLimited",
-                         "too many OTP answers from this account; retry in "
-                         "%ld s",
-                         retry);
-        } else if ((r = otp_check(type, j->acct, jstr(j->payload, "otp"), why,
-                                  whylen)) < 0) {
-            resp_problem(rs, 403, "unauthorized", "%s", why);
-        } else if (r == 0) {
-            snprintf(why, whylen, "wrong or already used one-time password");
-        }
+        r = evaluate_otp(rs, j, type, why, whylen);
     } else {
         r = (!strcmp(type, "cert-01") ? check_cert01 : check_ppkp01)(
             j->payload, j->acct, ka, why, whylen);

@@ -40,7 +40,8 @@ struct csca_opts {
     const char *registry;  /* registry file; default <state>/registry.json */
     const char *port_file; /* write the bound port here */
     const char *otp_program;
-    const char *default_org; /* organisation of accounts without EAB */
+    const char *default_org;     /* organisation of accounts without EAB */
+    const char *mgmt_token_file; /* default <state>/mgmt.token */
     unsigned port;
     long validity; /* seconds */
     bool require_eab;
@@ -82,8 +83,9 @@ bool nonce_use(const char *nonce);
 struct req {
     const char *method;
     const char *path;
-    const char *query_certid; /* ?certid= for management endpoints */
-    char base[96];            /* "https://host:port" */
+    const char *query_certid;  /* ?certid= for management endpoints */
+    const char *authorization; /* Authorization header, or NULL */
+    char base[96];             /* "https://host:port" */
     const char *ctype;
     const uint8_t *body;
     size_t len;
@@ -95,8 +97,9 @@ struct resp {
     const char *ctype;
     char *location;
     char *link_up;
-    long retry_after;  /* <0: none */
-    const char *ptype; /* problem type for the log */
+    long retry_after;             /* <0: none */
+    const char *ptype;            /* problem type for the log */
+    const char *www_authenticate; /* challenge of a 401, or NULL */
 };
 
 void resp_json(struct resp *rs, int status, json_object *obj); /* consumes */
@@ -137,11 +140,37 @@ json_object *state_tab(const char *table);
 json_object *state_get(const char *table, const char *id);
 char *state_add(const char *table, json_object *obj); /* consumes obj */
 int atomic_write(const char *path, const char *data, size_t len, int mode);
+/* As atomic_write, but -1 with errno EEXIST when path already exists. */
+int atomic_create(const char *path, const char *data, size_t len, int mode);
 char *read_file(const char *path, size_t *len);
 const char *jstr(json_object *o, const char *key);
 long long jint(json_object *o, const char *key);
 char *time_str(time_t t);
 time_t time_parse(const char *s);
+
+/* member.c: typed getters for what a request carries ("typed getters at
+ * the edge").  Each returns 1 when the member is present with the wanted
+ * type (*out borrowed from o), 0 when it is absent and optional (*out
+ * NULL), and -1 when it is missing though required, null, or of another
+ * type: the _why forms then write a sentence naming the member into why,
+ * the others set a 400 malformed problem with it.  o may be NULL or a
+ * non-object (then every member is absent). */
+int member_why(json_object *o, const char *name, enum json_type type,
+               bool required, json_object **out, char *why, size_t whylen);
+int member(struct resp *rs, json_object *o, const char *name,
+           enum json_type type, bool required, json_object **out);
+int member_str_why(json_object *o, const char *name, bool required,
+                   const char **out, char *why, size_t whylen);
+int member_str(struct resp *rs, json_object *o, const char *name, bool required,
+               const char **out);
+/* Is v of this type?  If not, why says so, calling it what. */
+bool value_is(json_object *v, enum json_type type, const char *what, char *why,
+              size_t whylen);
+
+/* mgmt.c: the credential of the /csca/ management endpoints. */
+int mgmt_init(void);
+bool mgmt_authorized(const char *authorization);
+const char *mgmt_token_path(void);
 
 /* pki.c: CA and TLS material in the state directory. */
 int pki_init(void);

@@ -4,7 +4,8 @@
  * Listens on 127.0.0.1 only.  One internal polling thread: handlers run
  * one at a time, so the state needs no lock.  Bodies are bounded to
  * CSCA_MAX_BODY; every request is logged (method, path, status, problem
- * type) and counted for GET /csca/stats.
+ * type) and counted for GET /csca/stats.  The management endpoints under
+ * /csca/ answer only requests that carry mgmt.c's bearer token.
  */
 #include "csca.h"
 
@@ -108,9 +109,12 @@ static void h_directory(const struct req *rq, struct resp *rs)
     resp_json(rs, 200, d);
 }
 
+/* Counters so far (this request is counted after it is answered); {}
+ * before the first one. */
 static void h_stats(struct resp *rs)
 {
-    resp_json(rs, 200, json_object_get(CS.stats));
+    resp_json(rs, 200,
+              CS.stats ? json_object_get(CS.stats) : json_object_new_object());
 }
 
 static void count(const char *endpoint, int status)
@@ -194,6 +198,28 @@ static const char *route_get(const struct req *rq, struct resp *rs)
         return h_text(rs, "csca test CA: no warranty, test use only.\n",
                       "text/plain"),
                "terms";
+    if (strcmp(rq->method, "GET") == 0 &&
+        match_id(rq->path, "/renewal-info/", "", id, sizeof(id)))
+        return h_renewal_info(rq, rs, id), "renewalInfo";
+    return NULL;
+}
+
+/* Management endpoints.  Checked before anything else under /csca/ is
+ * looked at, so without the token nothing is done and an unknown
+ * management path is not told apart from a known one. */
+static const char *route_mgmt(const struct req *rq, struct resp *rs)
+{
+    if (strncmp(rq->path, "/csca/", 6) != 0)
+        return NULL;
+    if (!mgmt_authorized(rq->authorization)) {
+        rs->www_authenticate = "Bearer realm=\"csca\"";
+        resp_problem(rs, 401, "unauthorized",
+                     "management endpoints need \"Authorization: Bearer "
+                     "TOKEN\", TOKEN being the content of csca's "
+                     "management token file (mgmt.token in the state "
+                     "directory, or --mgmt-token-file)");
+        return "mgmtUnauthorized";
+    }
     if (is(rq, "GET", "/csca/stats"))
         return h_stats(rs), "stats";
     if (is(rq, "POST", "/csca/stats/reset")) {
@@ -205,10 +231,9 @@ static const char *route_get(const struct req *rq, struct resp *rs)
         return h_registry_reload(rq, rs), "registryReload";
     if (is(rq, "POST", "/csca/ari-past"))
         return h_ari_past(rq, rs), "ariPast";
-    if (strcmp(rq->method, "GET") == 0 &&
-        match_id(rq->path, "/renewal-info/", "", id, sizeof(id)))
-        return h_renewal_info(rq, rs, id), "renewalInfo";
-    return NULL;
+    resp_problem(rs, 404, "malformed", "no management resource %s %s",
+                 rq->method, rq->path);
+    return "notFound";
 }
 
 static const char *route_post(const struct req *rq, struct resp *rs)
@@ -253,7 +278,9 @@ static const char *dispatch(const struct req *rq, struct resp *rs, bool too_big)
                      CSCA_MAX_BODY);
         return "tooBig";
     }
-    name = route_get(rq, rs);
+    name = route_mgmt(rq, rs);
+    if (name == NULL)
+        name = route_get(rq, rs);
     if (name == NULL)
         name = route_post(rq, rs);
     if (name != NULL)
@@ -289,6 +316,8 @@ static void add_headers(struct MHD_Response *r, const struct req *rq,
     }
     if (rs->location)
         MHD_add_response_header(r, "Location", rs->location);
+    if (rs->www_authenticate)
+        MHD_add_response_header(r, "WWW-Authenticate", rs->www_authenticate);
     if (rs->link_up) {
         snprintf(buf, sizeof(buf), "<%s>;rel=\"up\"", rs->link_up);
         MHD_add_response_header(r, "Link", buf);
@@ -324,6 +353,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *url,
     rq.ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     rq.query_certid =
         MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "certid");
+    rq.authorization =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     rq.body = (const uint8_t *)(b->buf ? b->buf : "");
     rq.len = b->len;
     name = dispatch(&rq, &rs, b->too_big);

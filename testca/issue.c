@@ -98,10 +98,12 @@ static bool profile_allowed(json_object *acct, const char *profile)
     if (org == NULL)
         return strcmp(profile, "tls") == 0 && CS.o.always_valid;
     json_object_object_get_ex(org, "profiles", &ps);
-    for (i = 0; i < json_object_array_length(ps); i++)
-        if (strcmp(json_object_get_string(json_object_array_get_idx(ps, i)),
-                   profile) == 0)
+    for (i = 0; i < json_object_array_length(ps); i++) {
+        json_object *p = json_object_array_get_idx(ps, i);
+        if (json_object_is_type(p, json_type_string) &&
+            strcmp(json_object_get_string(p), profile) == 0)
             return true;
+    }
     return false;
 }
 
@@ -483,6 +485,7 @@ void h_revoke(const struct req *rq, struct resp *rs)
 {
     struct jws j;
     json_object *rec, *reason = NULL;
+    const char *cert;
     uint8_t *der = NULL;
     size_t n;
     X509 *x = NULL;
@@ -491,18 +494,24 @@ void h_revoke(const struct req *rq, struct resp *rs)
 
     if (jws_check(rq, rs, JWS_EITHER, &j) != 0)
         return;
-    if (j.payload == NULL || !jstr(j.payload, "certificate") ||
-        b64url_dec(jstr(j.payload, "certificate"), &der, &n) != 0) {
-        resp_problem(rs, 400, "malformed", "revokeCert needs certificate");
+    if (member_str(rs, j.payload, "certificate", true, &cert) < 0 ||
+        member(rs, j.payload, "reason", json_type_int, false, &reason) < 0)
+        goto done;
+    if (b64url_dec(cert, &der, &n) != 0) {
+        resp_problem(rs, 400, "malformed",
+                     "revokeCert certificate is not base64url");
         goto done;
     }
-    if (json_object_object_get_ex(j.payload, "reason", &reason))
-        r = json_object_get_int(reason);
-    if (reason && (!json_object_is_type(reason, json_type_int) || r < 0 ||
-                   r > 10 || r == 7)) {
-        resp_problem(rs, 400, "badRevocationReason", "reason %d not allowed",
-                     r);
-        goto done;
+    /* RFC 5280 §5.3.1 CRLReason; 7 is unused.  Range-checked as int64 so
+     * a huge value cannot wrap into the allowed range. */
+    if (reason != NULL) {
+        int64_t v = json_object_get_int64(reason);
+        if (v < 0 || v > 10 || v == 7) {
+            resp_problem(rs, 400, "badRevocationReason",
+                         "reason %lld not allowed", (long long)v);
+            goto done;
+        }
+        r = (int)v;
     }
     if ((rec = cert_by_der(der, n, &x)) == NULL) {
         resp_problem(rs, 404, "malformed", "certificate not issued by csca");

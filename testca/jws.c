@@ -15,8 +15,10 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
-static const char *const allowed_algs[] = {"ES256", "ES384", "RS256", "PS256",
-                                           "EdDSA"};
+/* RFC 7518 §3.1 names; ES512 is ECDSA P-521 with SHA-512 (r||s of 66
+ * bytes each).  alg_key_match() pairs each with the key it fits. */
+static const char *const allowed_algs[] = {"ES256", "ES384", "ES512",
+                                           "RS256", "PS256", "EdDSA"};
 
 static bool alg_allowed(const char *alg)
 {
@@ -112,8 +114,10 @@ static EVP_PKEY *jwk_rsa(json_object *jwk, char *why, size_t whylen)
     }
     bn = BN_bin2bn(n, (int)nl, NULL);
     be = BN_bin2bn(e, (int)el, NULL);
-    if (BN_num_bits(bn) < 2048) {
-        snprintf(why, whylen, "RSA key has %d bits, at least 2048 needed",
+    /* Upper bound: verifying with a huge modulus costs the CA, not the
+     * client; 8192 bits is more than any real account key. */
+    if (BN_num_bits(bn) < 2048 || BN_num_bits(bn) > 8192) {
+        snprintf(why, whylen, "RSA key has %d bits, 2048 to 8192 wanted",
                  BN_num_bits(bn));
         goto done;
     }
@@ -176,37 +180,35 @@ EVP_PKEY *jwk_to_pkey(json_object *jwk, char *why, size_t whylen)
     return NULL;
 }
 
-/* RFC 7638: SHA-256 over the required members in lexicographic order. */
+/* RFC 7638: SHA-256 over the required members in lexicographic order.
+ * NULL when a required member is missing or not a string. */
 char *jwk_thumbprint(json_object *jwk)
 {
-    const char *kty = jstr(jwk, "kty");
-    char buf[2048];
+    const char *kty = jstr(jwk, "kty"), *crv = jstr(jwk, "crv");
+    const char *x = jstr(jwk, "x"), *y = jstr(jwk, "y");
+    const char *e = jstr(jwk, "e"), *n = jstr(jwk, "n");
+    char *buf = NULL, *out = NULL;
     uint8_t md[32];
-    int n;
+    int len = -1;
 
     if (kty == NULL)
         return NULL;
-    if (strcmp(kty, "EC") == 0 && jstr(jwk, "crv") && jstr(jwk, "x") &&
-        jstr(jwk, "y"))
-        n = snprintf(
-            buf, sizeof(buf),
-            "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-            jstr(jwk, "crv"), jstr(jwk, "x"), jstr(jwk, "y"));
-    else if (strcmp(kty, "RSA") == 0 && jstr(jwk, "e") && jstr(jwk, "n"))
-        n = snprintf(buf, sizeof(buf),
-                     "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
-                     jstr(jwk, "e"), jstr(jwk, "n"));
-    else if (strcmp(kty, "OKP") == 0 && jstr(jwk, "crv") && jstr(jwk, "x"))
-        n = snprintf(buf, sizeof(buf),
-                     "{\"crv\":\"%s\",\"kty\":\"OKP\",\"x\":\"%s\"}",
-                     jstr(jwk, "crv"), jstr(jwk, "x"));
-    else
+    if (strcmp(kty, "EC") == 0 && crv && x && y)
+        len = asprintf(
+            &buf, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+            crv, x, y);
+    else if (strcmp(kty, "RSA") == 0 && e && n)
+        len =
+            asprintf(&buf, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e, n);
+    else if (strcmp(kty, "OKP") == 0 && crv && x)
+        len = asprintf(&buf, "{\"crv\":\"%s\",\"kty\":\"OKP\",\"x\":\"%s\"}",
+                       crv, x);
+    if (len < 0)
         return NULL;
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return NULL;
-    if (EVP_Digest(buf, (size_t)n, md, NULL, EVP_sha256(), NULL) != 1)
-        return NULL;
-    return b64url_enc(md, sizeof(md));
+    if (EVP_Digest(buf, (size_t)len, md, NULL, EVP_sha256(), NULL) == 1)
+        out = b64url_enc(md, sizeof(md));
+    free(buf);
+    return out;
 }
 
 /* Raw r||s (JWS) to DER ECDSA-Sig-Value (what OpenSSL verifies). */
@@ -388,36 +390,53 @@ done:
     return rc;
 }
 
+/* RFC 8555 §6.5 badSignatureAlgorithm lists what we accept. */
+static void bad_alg(struct resp *rs)
+{
+    json_object *p = json_object_new_object(), *a = json_object_new_array();
+    size_t i;
+
+    for (i = 0; i < sizeof(allowed_algs) / sizeof(allowed_algs[0]); i++)
+        json_object_array_add(a, json_object_new_string(allowed_algs[i]));
+    json_object_object_add(p, "type",
+                           json_object_new_string("urn:ietf:params:acme:error:"
+                                                  "badSignatureAlgorithm"));
+    json_object_object_add(
+        p, "detail",
+        json_object_new_string("JWS alg is missing or not allowed"));
+    json_object_object_add(p, "algorithms", a);
+    resp_problem_obj(rs, 400, p);
+}
+
+/* alg, nonce and url of RFC 8555 §6.2, §6.4, §6.5.  A member of the wrong
+ * type is answered as that member being bad, with a detail naming it. */
 static int check_header(const struct req *rq, struct resp *rs,
                         json_object *prot, const char **alg)
 {
-    const char *nonce = jstr(prot, "nonce"), *url = jstr(prot, "url");
-    char want[1200];
+    const char *nonce, *url;
+    char want[1200], why[200];
 
     *alg = jstr(prot, "alg");
     if (*alg == NULL || !alg_allowed(*alg)) {
-        json_object *p = json_object_new_object(), *a = json_object_new_array();
-        size_t i;
-        for (i = 0; i < sizeof(allowed_algs) / sizeof(allowed_algs[0]); i++)
-            json_object_array_add(a, json_object_new_string(allowed_algs[i]));
-        json_object_object_add(
-            p, "type",
-            json_object_new_string("urn:ietf:params:acme:error:"
-                                   "badSignatureAlgorithm"));
-        json_object_object_add(
-            p, "detail",
-            json_object_new_string("JWS alg is missing or not allowed"));
-        json_object_object_add(p, "algorithms", a);
-        resp_problem_obj(rs, 400, p);
+        bad_alg(rs);
         return -1;
     }
-    if (nonce == NULL || !nonce_use(nonce)) {
-        resp_problem(rs, 400, "badNonce", "JWS nonce is %s",
-                     nonce ? "unknown, expired or already used" : "missing");
+    if (member_str_why(prot, "nonce", true, &nonce, why, sizeof(why)) < 0) {
+        resp_problem(rs, 400, "badNonce", "JWS header: %s", why);
+        return -1;
+    }
+    if (!nonce_use(nonce)) {
+        resp_problem(rs, 400, "badNonce",
+                     "JWS nonce is unknown, expired or already used");
         return -1;
     }
     snprintf(want, sizeof(want), "%s%s", rq->base, rq->path);
-    if (url == NULL || strcmp(url, want) != 0) {
+    if (member_str_why(prot, "url", true, &url, why, sizeof(why)) < 0) {
+        resp_problem(rs, 401, "unauthorized", "JWS header: %s (want %s)", why,
+                     want);
+        return -1;
+    }
+    if (strcmp(url, want) != 0) {
         resp_problem(rs, 401, "unauthorized",
                      "JWS url is not the request URL %s", want);
         return -1;
@@ -430,9 +449,15 @@ static int find_key(const struct req *rq, struct resp *rs, enum jws_key mode,
                     struct jws *j)
 {
     bool has_jwk = json_object_object_get_ex(j->prot, "jwk", NULL);
-    const char *kid = jstr(j->prot, "kid");
+    const char *kid, *st;
+    json_object *jwk;
     char pre[160], why[200];
 
+    /* Present means present: a kid of the wrong type must not let the jwk
+     * beside it pass as "exactly one". */
+    if (member_str(rs, j->prot, "kid", false, &kid) < 0 ||
+        member(rs, j->prot, "jwk", json_type_object, false, &jwk) < 0)
+        return -1;
     if (has_jwk == (kid != NULL) || (mode == JWS_KID && kid == NULL) ||
         (mode == JWS_JWK && !has_jwk)) {
         resp_problem(rs, 400, "malformed",
@@ -444,7 +469,7 @@ static int find_key(const struct req *rq, struct resp *rs, enum jws_key mode,
         return -1;
     }
     if (has_jwk) {
-        json_object_object_get_ex(j->prot, "jwk", &j->jwk);
+        j->jwk = jwk;
     } else {
         snprintf(pre, sizeof(pre), "%s/acct/", rq->base);
         if (strncmp(kid, pre, strlen(pre)) != 0 ||
@@ -454,9 +479,10 @@ static int find_key(const struct req *rq, struct resp *rs, enum jws_key mode,
             return -1;
         }
         j->acct_id = kid + strlen(pre);
-        if (strcmp(jstr(j->acct, "status"), "valid") != 0) {
+        st = jstr(j->acct, "status");
+        if (st == NULL || strcmp(st, "valid") != 0) {
             resp_problem(rs, 401, "unauthorized", "account is %s",
-                         jstr(j->acct, "status"));
+                         st ? st : "without a status");
             return -1;
         }
         json_object_object_get_ex(j->acct, "key", &j->jwk);

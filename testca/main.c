@@ -26,6 +26,9 @@ static void usage(FILE *f)
            "  --otp-program PATH    verifier for otp-01 (env CSCA_OTP_*)\n"
            "  --otp-rate N          OTP answers per account per minute (10)\n"
            "  --default-org NAME    organisation of accounts made without EAB\n"
+           "  --mgmt-token-file F   bearer token of the /csca/ management\n"
+           "                        endpoints (default DIR/mgmt.token; made\n"
+           "                        mode 0600 when absent)\n"
            "       csca org add|eab add|otp add|ppkp add|admin add|list ...\n"
            "       (see docs/csca.md)\n");
 }
@@ -76,6 +79,7 @@ enum {
     OPT_OTP_PROGRAM,
     OPT_OTP_RATE,
     OPT_DEFAULT_ORG,
+    OPT_MGMT_TOKEN_FILE,
     OPT_STATE,
 };
 
@@ -92,6 +96,7 @@ static const struct option serve_opts[] = {
     {"otp-program", required_argument, NULL, OPT_OTP_PROGRAM},
     {"otp-rate", required_argument, NULL, OPT_OTP_RATE},
     {"default-org", required_argument, NULL, OPT_DEFAULT_ORG},
+    {"mgmt-token-file", required_argument, NULL, OPT_MGMT_TOKEN_FILE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -135,6 +140,9 @@ static int serve_opt(int c, const char *arg)
     case OPT_DEFAULT_ORG:
         CS.o.default_org = arg;
         return 0;
+    case OPT_MGMT_TOKEN_FILE:
+        CS.o.mgmt_token_file = arg;
+        return 0;
     default:
         return -1;
     }
@@ -165,7 +173,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "csca: cannot create %s\n", CS.o.state_dir);
         return 1;
     }
-    if (registry_load() != 0 || state_load() != 0 || pki_init() != 0)
+    if (registry_load() != 0 || state_load() != 0 || pki_init() != 0 ||
+        mgmt_init() != 0)
         return 1;
     if (CS.o.default_org != NULL && reg_org(CS.o.default_org) == NULL) {
         fprintf(stderr, "csca: --default-org %s is not in the registry\n",

@@ -3,7 +3,7 @@
  * Persisted ACME state: one JSON document <state>/state.json with a table
  * per object kind (accounts, orders, authzs, challs, certs) plus OTP
  * counters and EAB bindings.  Saved after every change with
- * write-temp / fsync / rename / fsync-dir, so a test can kill and restart
+ * mkstemp / fsync / rename / fsync-dir, so a test can kill and restart
  * the CA and a crash never leaves a torn file.
  */
 #include "csca.h"
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const tables[] = {"accounts", "orders", "authzs",  "challs",
@@ -105,36 +106,94 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
-/* Write temp, fsync, rename over path, fsync the directory. */
-int atomic_write(const char *path, const char *data, size_t len, int mode)
+/* Write data to a fresh temporary file next to path: mkstemp's O_EXCL
+ * and random name mean no other process can have prepared that name (a
+ * predictable "path.tmp.PID" could be a planted symlink).  The file is
+ * created 0600, then given its intended mode, written and fsync'd.  On
+ * success *tmp is the temporary's name (the caller's, to rename or link
+ * and free); on error nothing is left behind and errno says why. */
+static int write_temp(const char *path, const char *data, size_t len, int mode,
+                      char **tmp)
 {
-    char tmp[4096];
-    int fd;
     size_t off = 0;
+    int fd, err;
 
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd < 0)
+    if (asprintf(tmp, "%s.tmp.XXXXXX", path) < 0) {
+        *tmp = NULL;
         return -1;
+    }
+    fd = mkostemp(*tmp, O_CLOEXEC);
+    if (fd < 0)
+        goto fail;
+    if (fchmod(fd, (mode_t)mode) != 0)
+        goto fail_fd;
     while (off < len) {
         ssize_t w = write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            break;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            goto fail_fd;
+        }
         off += (size_t)w;
     }
-    if (off != len || fsync(fd) != 0) {
+    if (fsync(fd) != 0)
+        goto fail_fd;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail_fd;
+    }
+    return 0;
+fail_fd:
+    err = errno;
+    if (fd >= 0)
         close(fd);
-        unlink(tmp);
+    unlink(*tmp);
+    errno = err;
+fail:
+    free(*tmp);
+    *tmp = NULL;
+    return -1;
+}
+
+/* Write temp, fsync, rename over path, fsync the directory.  A crash
+ * leaves either the old or the new file, never a torn one. */
+int atomic_write(const char *path, const char *data, size_t len, int mode)
+{
+    char *tmp = NULL;
+    int err;
+
+    if (write_temp(path, data, len, mode, &tmp) != 0)
         return -1;
-    }
-    close(fd);
     if (rename(tmp, path) != 0) {
+        err = errno;
         unlink(tmp);
+        free(tmp);
+        errno = err;
         return -1;
     }
+    free(tmp);
     return fsync_dir(path);
+}
+
+/* Like atomic_write, but never replaces: link(2) fails with EEXIST when
+ * path exists (even as a dangling symlink), so two processes creating the
+ * same file cannot both win, and the file appears complete or not at
+ * all. */
+int atomic_create(const char *path, const char *data, size_t len, int mode)
+{
+    char *tmp = NULL;
+    int rc, err;
+
+    if (write_temp(path, data, len, mode, &tmp) != 0)
+        return -1;
+    rc = link(tmp, path);
+    err = errno;
+    unlink(tmp);
+    free(tmp);
+    errno = err;
+    return rc == 0 ? fsync_dir(path) : -1;
 }
 
 static char *state_path(void)

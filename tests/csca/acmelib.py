@@ -55,6 +55,11 @@ def der_to_raw(der, width):
     return out
 
 
+EC_WIDTH = {"P-256": 32, "P-384": 48, "P-521": 66}
+EC_ALG = {"P-256": ("ES256", "-sha256"), "P-384": ("ES384", "-sha384"),
+          "P-521": ("ES512", "-sha512")}
+
+
 class Key:
     """A private key in a PEM file, made by openssl genpkey."""
 
@@ -63,7 +68,7 @@ class Key:
         if path is None:
             fd, path = tempfile.mkstemp(suffix=".pem", dir=workdir)
             os.close(fd)
-            if kind in ("P-256", "P-384"):
+            if kind in EC_WIDTH:
                 ossl("genpkey", "-algorithm", "EC", "-pkeyopt",
                      "ec_paramgen_curve:" + kind, "-out", path)
             elif kind == "Ed25519":
@@ -77,8 +82,9 @@ class Key:
 
     def _jwk(self):
         der = ossl("pkey", "-in", self.path, "-pubout", "-outform", "DER")
-        if self.kind in ("P-256", "P-384"):
-            w = 32 if self.kind == "P-256" else 48
+        if self.kind in EC_WIDTH:
+            # SubjectPublicKeyInfo ends with the point 04 || x || y
+            w = EC_WIDTH[self.kind]
             pt = der[-2 * w:]
             return {"kty": "EC", "crv": self.kind, "x": b64u(pt[:w]),
                     "y": b64u(pt[w:])}
@@ -94,8 +100,9 @@ class Key:
 
     @property
     def alg(self):
-        return {"P-256": "ES256", "P-384": "ES384", "Ed25519": "EdDSA"}.get(
-            self.kind, "RS256")
+        if self.kind in EC_ALG:
+            return EC_ALG[self.kind][0]
+        return "EdDSA" if self.kind == "Ed25519" else "RS256"
 
     def thumbprint(self):
         members = {k: self.jwk[k] for k in sorted(self.jwk)}
@@ -112,10 +119,10 @@ class Key:
                 f.flush()
                 return ossl("pkeyutl", "-sign", "-rawin", "-inkey", self.path,
                             "-in", f.name)
-        if alg in ("ES256", "ES384"):
-            md = "-sha256" if alg == "ES256" else "-sha384"
-            der = ossl("dgst", md, "-sign", self.path, data=data)
-            return der_to_raw(der, 32 if alg == "ES256" else 48)
+        for crv, (es, md) in EC_ALG.items():
+            if alg == es:
+                der = ossl("dgst", md, "-sign", self.path, data=data)
+                return der_to_raw(der, EC_WIDTH[crv])
         if alg == "PS256":
             return ossl("dgst", "-sha256", "-sign", self.path, "-sigopt",
                         "rsa_padding_mode:pss", "-sigopt",
@@ -136,12 +143,16 @@ class Problem(Exception):
 class Server:
     """csca serve in a throwaway state directory, on a free port."""
 
-    def __init__(self, csca, workdir, args=(), state=None):
+    def __init__(self, csca, workdir, args=(), state=None, token_file=None):
         self.csca = csca
         self.workdir = workdir
         self.state = state or os.path.join(workdir, "state")
         self.args = list(args)
         self.proc = None
+        # the management endpoints' bearer token (csca makes it at start)
+        self.token_file = token_file or os.path.join(self.state, "mgmt.token")
+        if token_file:
+            self.args += ["--mgmt-token-file", token_file]
         os.makedirs(self.state, exist_ok=True)
 
     def registry(self, *args, stdin=None):
@@ -189,20 +200,31 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def http(self, method, url, body=None, ctype=None):
+    def http(self, method, url, body=None, ctype=None, headers=None):
         if url.startswith("/"):
             url = self.base + url
         req = urllib.request.Request(url, data=body, method=method)
         if ctype:
             req.add_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
         try:
             with urllib.request.urlopen(req, context=self.ctx, timeout=20) as r:
                 return r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), e.read()
 
-    def get_json(self, path):
-        st, h, b = self.http("GET", path)
+    def get_json(self, path, headers=None):
+        st, h, b = self.http("GET", path, headers=headers)
+        return st, h, json.loads(b) if b else None
+
+    def mgmt_auth(self):
+        with open(self.token_file) as f:
+            return {"Authorization": "Bearer " + f.read().strip()}
+
+    def mgmt(self, method, path):
+        """A /csca/ management request with the bearer token."""
+        st, h, b = self.http(method, path, headers=self.mgmt_auth())
         return st, h, json.loads(b) if b else None
 
 
@@ -235,7 +257,7 @@ class Client:
         p64 = b64u(json.dumps(prot))
         y64 = "" if payload is None else b64u(json.dumps(payload))
         sig = key.sign((p64 + "." + y64).encode(), alg if alg in (
-            "ES256", "ES384", "EdDSA", "RS256", "PS256") else None)
+            "ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256") else None)
         return {"protected": p64, "payload": y64, "signature": b64u(sig)}
 
     def take_nonce(self):

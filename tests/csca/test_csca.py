@@ -89,17 +89,32 @@ def g_jws():
         body["signature"] = b64u(bytes(sig))
         post_expect(c, url, body, "malformed", 400)
         # algorithms outside the allowlist, and alg not fitting the key
-        for alg in ("HS256", "none", "ES512", "RS384"):
+        for alg in ("HS256", "none", "ES521", "RS384"):
             prot = {"alg": alg, "nonce": c.new_nonce(), "url": url,
                     "kid": c.kid}
             _, _, doc = post_expect(c, url, sign_jws_raw(c, url, payload, prot),
                                     "badSignatureAlgorithm", 400)
             check("ES256" in doc.get("algorithms", []),
                   "badSignatureAlgorithm without algorithms list")
-        prot = {"alg": "ES384", "nonce": c.new_nonce(), "url": url,
-                "kid": c.kid}
-        post_expect(c, url, sign_jws_raw(c, url, payload, prot),
-                    "badSignatureAlgorithm", 400)
+        for alg in ("ES384", "ES512"):
+            prot = {"alg": alg, "nonce": c.new_nonce(), "url": url,
+                    "kid": c.kid}
+            post_expect(c, url, sign_jws_raw(c, url, payload, prot),
+                        "badSignatureAlgorithm", 400)
+        # ES512: a P-521 account key signs r||s of 2 x 66 bytes
+        c521 = account(s, WORK, kind="P-521")
+        check(c521.get(c521.kid)["status"] == "valid", "ES512 account")
+        _, _, a = c521.post(c521.kid, {"contact": ["mailto:a@example.com"]})
+        check(a["contact"] == ["mailto:a@example.com"], "ES512 update")
+        for cut in (1, 2, -1):
+            body = c521.jws(url, payload)
+            sig = b64u_dec(body["signature"])
+            check(len(sig) == 132, "ES512 signature is %d bytes" % len(sig))
+            sig = sig[:-cut] if cut > 0 else sig + b"\0"
+            body["signature"] = b64u(sig)
+            _, _, doc = post_expect(c521, url, body, "malformed", 400)
+            check("132 bytes" in doc.get("detail", ""),
+                  "wrong-length ES512 detail: %s" % doc)
         # jwk where a kid is required; kid on newAccount
         post_expect(c, url, c.jws(url, payload, use_jwk=True), "malformed")
         na = c.dir["newAccount"]
@@ -453,7 +468,7 @@ def g_ppkp():
         good = open(reg).read()
         with open(reg, "w") as f:
             f.write('{"orgs":[{"name":"x","domains":["x"],"factors":["no"]}]}')
-        st, _, _ = s.http("POST", "/csca/registry/reload")
+        st, _, _ = s.mgmt("POST", "/csca/registry/reload")
         check(st == 400, "broken registry accepted: %d" % st)
         with open(reg, "w") as f:
             f.write(good)
@@ -462,7 +477,7 @@ def g_ppkp():
         expect_problem(lambda: signed_answer(c, ch, late,
                                              kid=late.thumbprint()),
                        "incorrectResponse")
-        st, _, _ = s.http("POST", "/csca/registry/reload")
+        st, _, _ = s.mgmt("POST", "/csca/registry/reload")
         check(st == 200, "reload %d" % st)
         r = signed_answer(c, ch, late, kid=late.thumbprint())
         check(r["status"] == "valid", "key added at run time")
@@ -649,7 +664,7 @@ def g_ari():
         st, _, _ = s.get_json("/renewal-info/bad")
         check(st == 400, "bad CertID gives 400")
         # management: move this certificate's window into the past
-        st, _, _ = s.http("POST", "/csca/ari-past?certid=" + certid)
+        st, _, _ = s.mgmt("POST", "/csca/ari-past?certid=" + certid)
         check(st == 200, "ari-past")
         st, h, ri = s.get_json("/renewal-info/" + certid)
         end = time.mktime(time.strptime(ri["suggestedWindow"]["end"],
@@ -664,7 +679,7 @@ def g_ari():
         expect_problem(lambda: c.new_order([{"type": "dns", "value": DOMAIN}],
                                            replaces="AAAA.AAAA"), "malformed")
         # stats endpoint counts requests by endpoint
-        st, _, stats = s.get_json("/csca/stats")
+        st, _, stats = s.mgmt("GET", "/csca/stats")
         check(stats["by_endpoint"]["newOrder"] >= 3, "stats %s" % stats)
     finally:
         s.stop()
@@ -695,6 +710,8 @@ def g_restart():
               == "600", "state.json mode")
         check(oct(os.stat(os.path.join(s.state, "registry.json")).st_mode)
               [-3:] == "600", "registry.json mode")
+        left = [f for f in os.listdir(s.state) if ".tmp." in f]
+        check(not left, "temporary files left in the state dir: %s" % left)
         log = open(os.path.join(WORK, "csca.log")).read()
         check(base64_seed_absent(seed, log), "OTP seed in the log")
     finally:
@@ -781,6 +798,324 @@ def g_alwaysvalid():
         expect_problem(lambda: c.post(chall_of(azs[0][1], "dns-01")["url"],
                                       {}), "malformed")
         check(c.get(o["_url"])["status"] == "pending", "still pending")
+    finally:
+        s.stop()
+
+
+# ---------------------------------------------------------- management --
+
+def start_fails(s, why):
+    """csca must refuse to start; its log must say why."""
+    logpath = os.path.join(s.workdir, "csca.log")
+    before = os.path.getsize(logpath) if os.path.exists(logpath) else 0
+    try:
+        s.start()
+    except RuntimeError:
+        s.proc = None
+        s.log.close()
+        with open(logpath) as f:
+            f.seek(before)
+            log = f.read()
+        check(why in log, "start refused, but the log lacks %r:\n%s"
+              % (why, log))
+        return log
+    s.stop()
+    raise AssertionError("csca started although %s" % why)
+
+
+@group
+def g_mgmt():
+    s = new_server(CSCA, WORK)
+    tok_path = os.path.join(s.state, "mgmt.token")
+    s.start()
+    try:
+        st = os.stat(tok_path)
+        check(oct(st.st_mode)[-3:] == "600", "mgmt.token mode %o" % st.st_mode)
+        token = open(tok_path).read().strip()
+        check(len(b64u_dec(token)) == 32, "token is not 32 bytes base64url")
+        c = account(s, WORK)
+        ok, _, stats = s.mgmt("GET", "/csca/stats")
+        check(ok == 200 and stats["total"] > 0, "stats with token: %d" % ok)
+        bad = [None, "Bearer", "Bearer " + token[:-1], "Bearer " + token + "x",
+               "Basic " + token, "Bearer " + token[:-1] + "A"
+               if token[-1] != "A" else "Bearer " + token[:-1] + "B"]
+        for method, path in (("GET", "/csca/stats"),
+                             ("POST", "/csca/stats/reset"),
+                             ("POST", "/csca/ari-past"),
+                             ("POST", "/csca/registry/reload"),
+                             ("GET", "/csca/no-such-thing")):
+            for auth in bad:
+                hdr = {"Authorization": auth} if auth else {}
+                st, h, b = s.http(method, path, headers=hdr)
+                check(st == 401, "%s %s with %r gave %d" % (method, path,
+                                                           auth, st))
+                doc = json.loads(b)
+                check(doc["type"] == "urn:ietf:params:acme:error:unauthorized"
+                      and h.get("Content-Type") == "application/problem+json",
+                      "401 without a problem document: %s" % b[:200])
+                check(h.get("WWW-Authenticate", "").startswith("Bearer"),
+                      "401 without WWW-Authenticate")
+        # nothing was done: the counters were not reset
+        _, _, stats = s.mgmt("GET", "/csca/stats")
+        check(stats["by_endpoint"].get("newAccount") == 1,
+              "stats reset without the token: %s" % stats)
+        check(stats["by_endpoint"].get("mgmtUnauthorized", 0) >= 30,
+              "refused requests not counted: %s" % stats)
+        # the scheme is case-insensitive; an unknown path with the token 404
+        st, _, _ = s.http("GET", "/csca/stats",
+                          headers={"Authorization": "bearer " + token})
+        check(st == 200, "lower-case scheme refused: %d" % st)
+        st, _, _ = s.mgmt("GET", "/csca/no-such-thing")
+        check(st == 404, "unknown management path with token: %d" % st)
+        st, _, _ = s.mgmt("POST", "/csca/stats/reset")
+        check(st == 200, "reset with token: %d" % st)
+        _, _, stats = s.mgmt("GET", "/csca/stats")
+        check(stats["by_endpoint"] == {"statsReset": 1},
+              "reset did nothing: %s" % stats)
+        # ACME endpoints need no token
+        c.get(c.kid)
+        log = open(os.path.join(WORK, "csca.log")).read()
+        check(token not in log, "token in csca's log")
+        check(s.stop() == 0, "clean exit")
+        # a restart keeps the token
+        s.start()
+        check(open(tok_path).read().strip() == token, "token changed")
+        check(s.mgmt("GET", "/csca/stats")[0] == 200, "token after restart")
+        s.stop()
+        # refused token files: group-readable, symlink, junk, another owner
+        os.chmod(tok_path, 0o640)
+        start_fails(s, tok_path)
+        start_fails(s, "mode 640")
+        os.chmod(tok_path, 0o600)
+        real = os.path.join(WORK, "elsewhere.token")
+        shutil.copy(tok_path, real)
+        os.chmod(real, 0o600)
+        os.unlink(tok_path)
+        os.symlink(real, tok_path)
+        start_fails(s, "symbolic link")
+        os.unlink(tok_path)
+        with open(os.open(tok_path, os.O_WRONLY | os.O_CREAT, 0o600),
+                  "w") as f:
+            f.write("too-short\n")
+        start_fails(s, "base64url")
+        if os.geteuid() == 0:
+            shutil.copy(real, tok_path)
+            os.chown(tok_path, 65534, 65534)
+            start_fails(s, "not by csca's user")
+        os.unlink(tok_path)
+        # --mgmt-token-file: made there, and the default file is not
+        other = os.path.join(WORK, "tok", "m.token")
+        os.makedirs(os.path.dirname(other))
+        s2 = new_server(CSCA, WORK, name="state2")
+        s2.token_file = other
+        s2.args += ["--mgmt-token-file", other]
+        s2.start()
+        try:
+            check(os.path.exists(other) and not os.path.exists(
+                os.path.join(s2.state, "mgmt.token")), "--mgmt-token-file")
+            check(oct(os.stat(other).st_mode)[-3:] == "600", "custom mode")
+            check(s2.mgmt("GET", "/csca/stats")[0] == 200, "custom token")
+            st, _, _ = s2.http("GET", "/csca/stats",
+                               headers={"Authorization": "Bearer " + token})
+            check(st == 401, "another csca's token accepted: %d" % st)
+        finally:
+            s2.stop()
+        left = [f for f in os.listdir(s.state) + os.listdir(
+            os.path.dirname(other)) if ".tmp." in f]
+        check(not left, "temporary files left: %s" % left)
+    finally:
+        s.stop()
+
+
+# ------------------------------------------------- wrong-typed members --
+
+def key_change_body(c, new, payload, prot_extra=None, drop=()):
+    """An inner keyChange JWS by key new, header members changed at will."""
+    prot = {"alg": new.alg, "jwk": new.jwk, "url": c.dir["keyChange"]}
+    prot.update(prot_extra or {})
+    for k in drop:
+        prot.pop(k, None)
+    p64 = b64u(json.dumps(prot))
+    y64 = b64u(json.dumps(payload) if not isinstance(payload, bytes)
+               else payload)
+    sig = new.sign((p64 + "." + y64).encode())
+    return {"protected": p64, "payload": y64, "signature": b64u(sig)}
+
+
+def refused(c, url, payload, name=None, ptype="malformed", **kw):
+    """A well-signed request whose payload (or header) is wrong must get a
+    4xx problem of ptype; with name, the detail must name the member."""
+    try:
+        st, _, body = c.post(url, payload, **kw)
+    except Problem as e:
+        check(400 <= e.status < 500, "%s %s: HTTP %d" % (url, payload,
+                                                         e.status))
+        want = "urn:ietf:params:acme:error:" + ptype
+        check(e.type == want, "%s %s: want %s, got %s" % (url, payload, want,
+                                                          e))
+        detail = (e.body or {}).get("detail", "")
+        if name:
+            check(name in detail, "%s %s: detail does not name %s: %s"
+                  % (url, payload, name, detail))
+        return
+    raise AssertionError("%s accepted %s: %d %s" % (url, payload, st, body))
+
+
+@group
+def g_members():
+    s = new_server(CSCA, WORK, ["--require-eab"])
+    add_org(s, ORG, ["ppkp-01"])
+    add_org(s, "Other", ["hotp-01", "cert-01"], domain="other.test")
+    eab = add_eab(s, "k1", ORG)
+    eab2 = add_eab(s, "k2", "Other")
+    add_otp(s, "h1", "Other", "hotp")
+    pk = Key(WORK)
+    s.registry("ppkp", "add", "--org", ORG,
+               stdin=json.dumps({"jwk": pk.jwk}).encode())
+    s.start()
+    try:
+        c = account(s, WORK, eab)
+        # newAccount, by a key without an account
+        n = Client(s, Key(WORK))
+        na = n.dir["newAccount"]
+        for p, name in (({"termsOfServiceAgreed": "yes"},
+                         "termsOfServiceAgreed"),
+                        ({"termsOfServiceAgreed": None},
+                         "termsOfServiceAgreed"),
+                        ({"onlyReturnExisting": None}, "onlyReturnExisting"),
+                        ({"onlyReturnExisting": "false"},
+                         "onlyReturnExisting"),
+                        ({"contact": None}, "contact"),
+                        ({"contact": "mailto:a@example.com"}, "contact"),
+                        ({"contact": [None]}, "contact[0]"),
+                        ({"contact": ["mailto:a@example.com", 5]},
+                         "contact[1]"),
+                        ({"externalAccountBinding": None},
+                         "externalAccountBinding"),
+                        ({"externalAccountBinding": [1]},
+                         "externalAccountBinding")):
+            refused(n, na, p, name, use_jwk=True)
+        e = n.eab(*eab2)
+        prot = json.loads(b64u_dec(e["protected"]))
+        prot["kid"] = 5
+        e["protected"] = b64u(json.dumps(prot))
+        refused(n, na, {"externalAccountBinding": e}, "kid", use_jwk=True)
+        refused(n, na, None, use_jwk=True)
+        # JWS header members
+        refused(n, na, {}, "jwk", use_jwk=True, extra={"jwk": None})
+        refused(n, na, {}, "jwk", use_jwk=True, extra={"jwk": "x"})
+        refused(n, na, {}, "kid", use_jwk=True, extra={"kid": 5})
+        refused(n, na, {}, "nonce", "badNonce", use_jwk=True, nonce=5)
+        refused(n, na, {}, "url", "unauthorized", use_jwk=True,
+                extra={"url": None})
+        # account update
+        for p, name in (({"status": None}, "status"), ({"status": 1}, "status"),
+                        ({"contact": None}, "contact"),
+                        ({"contact": [{}]}, "contact[0]"),
+                        ({"termsOfServiceAgreed": 1}, "termsOfServiceAgreed")):
+            refused(c, c.kid, p, name)
+        # newOrder and newAuthz
+        ident = {"type": "dns", "value": DOMAIN}
+        for p, name in (({}, "identifiers"), ({"identifiers": None},
+                                              "identifiers"),
+                        ({"identifiers": "x"}, "identifiers"),
+                        ({"identifiers": [None]}, "identifiers[0]"),
+                        ({"identifiers": [ident, 5]}, "identifiers[1]"),
+                        ({"identifiers": [{"type": None, "value": DOMAIN}]},
+                         "type"),
+                        ({"identifiers": [{"type": "dns"}]}, "value"),
+                        ({"identifiers": [{"type": "dns", "value": 7}]},
+                         "value"),
+                        ({"identifiers": [ident], "replaces": None},
+                         "replaces"),
+                        ({"identifiers": [ident], "replaces": 3}, "replaces")):
+            refused(c, c.dir["newOrder"], p, name)
+        refused(c, c.dir["newOrder"], None, "identifiers")
+        for p, name in (({"identifier": None}, "identifier"),
+                        ({"identifier": "x"}, "identifier"),
+                        ({"identifier": {"type": 1, "value": DOMAIN}},
+                         "type")):
+            refused(c, c.dir["newAuthz"], p, name)
+        # challenge responses: hotp-01, cert-01 (account of "Other"),
+        # ppkp-01; malformed answers do not count as wrong ones
+        c2 = account(s, WORK, eab2)
+        o2, azs = order_challenges(c2, "other.test")
+        challs = [ch for _, chs in azs for ch in chs]
+        hc, cc = chall_of(challs, "hotp-01"), chall_of(challs, "cert-01")
+        for p, name in (({}, "otp"), ({"otp": None}, "otp"),
+                        ({"otp": 123456}, "otp"), ({"otp": ["1"]}, "otp")):
+            refused(c2, hc["url"], p, name)
+        for p, name in (({}, "x5c"), ({"x5c": None}, "x5c"),
+                        ({"x5c": "x"}, "x5c"), ({"x5c": [None]}, "x5c[0]"),
+                        ({"x5c": [5]}, "x5c[0]")):
+            refused(c2, cc["url"], p, name)
+        o, azs = order_challenges(c)
+        pc = chall_of(azs[0][1], "ppkp-01")
+        for p, name in (({}, "kid"), ({"kid": None}, "kid"),
+                        ({"kid": pk.thumbprint(), "alg": None,
+                          "signature": "AA"}, "alg"),
+                        ({"kid": pk.thumbprint(), "alg": "ES256",
+                          "signature": 5}, "signature")):
+            refused(c, pc["url"], p, name)
+        for cl, ch in ((c2, hc), (c2, cc), (c, pc)):
+            check(cl.get(ch["url"])["status"] == "pending",
+                  "a malformed answer changed the challenge: %s" % ch)
+        # authorization deactivation
+        for p in ({"status": None}, {"status": 5}, {}):
+            refused(c, o["authorizations"][0], p, "status")
+        # finalize: a ready order, then malformed csr members
+        signed_answer(c, pc, pk, kid=pk.thumbprint())
+        for p, name in (({}, "csr"), ({"csr": None}, "csr"),
+                        ({"csr": 5}, "csr"), (None, "csr")):
+            refused(c, o["finalize"], p, name)
+        o = c.finalize(o, csr_for(c, WORK)[1])
+        pem = c.download(o["certificate"])
+        cert_text(pem, WORK)
+        der = b64u(ossl("x509", "-in", os.path.join(WORK, "leaf.pem"),
+                        "-outform", "DER"))
+        # revokeCert
+        rc = c.dir["revokeCert"]
+        for p, name in (({}, "certificate"), ({"certificate": None},
+                                              "certificate"),
+                        ({"certificate": 5}, "certificate"),
+                        ({"certificate": der, "reason": None}, "reason"),
+                        ({"certificate": der, "reason": "1"}, "reason"),
+                        ({"certificate": der, "reason": 1.0}, "reason")):
+            refused(c, rc, p, name)
+        for r in (7, -1, 11, 2 ** 32 + 1):
+            refused(c, rc, {"certificate": der, "reason": r}, None,
+                    "badRevocationReason")
+        refused(c, rc, None, "certificate")
+        # keyChange: the outer payload, the inner header and payload
+        kc = c.dir["keyChange"]
+        new = Key(WORK)
+        good = {"account": c.kid, "oldKey": c.key.jwk}
+        refused(c, kc, None)
+        refused(c, kc, {})
+        for extra, drop, name in (({"jwk": None}, (), "jwk"),
+                                  ({"jwk": "x"}, (), "jwk"),
+                                  ({}, ("jwk",), "jwk"),
+                                  ({"alg": 5}, (), "alg"),
+                                  ({"url": None}, (), "url")):
+            refused(c, kc, key_change_body(c, new, good, extra, drop), name)
+        for inner, name in (({"account": None, "oldKey": c.key.jwk},
+                             "account"),
+                            ({"account": 5, "oldKey": c.key.jwk}, "account"),
+                            ({"account": c.kid, "oldKey": None}, "oldKey"),
+                            ({"account": c.kid, "oldKey": "x"}, "oldKey"),
+                            ({"account": c.kid}, "oldKey"),
+                            ([], "payload"), (b"null", "payload")):
+            refused(c, kc, key_change_body(c, new, inner), name)
+        # still alive, still working, and the key did not change
+        check(s.alive(), "csca died")
+        c.get(c.kid)
+        c.post(rc, {"certificate": der, "reason": 1})
+        c.post(kc, key_change_body(c, new, good))
+        c.key = new
+        check(c.get(c.kid)["status"] == "valid", "keyChange after all that")
+        st, _, stats = s.mgmt("GET", "/csca/stats")
+        check(st == 200 and stats["by_status"].get("500") is None,
+              "a server error among the answers: %s" % stats)
     finally:
         s.stop()
 

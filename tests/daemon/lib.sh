@@ -111,8 +111,8 @@ csca_stop() {
     info "csca pid $CSCA_PID stopped"
 }
 # csca management endpoints (TLS root of this csca trusted, nothing else)
-csca_get() { curl -sS --cacert "$CSCA_STATE/tls-root.pem" "$CSCA_URL$1"; }
-csca_post() { curl -sS --cacert "$CSCA_STATE/tls-root.pem" -X POST "$CSCA_URL$1"; }
+csca_get() { curl -sS --cacert "$CSCA_STATE/tls-root.pem" -H "Authorization: Bearer $(cat "$CSCA_STATE/mgmt.token")" "$CSCA_URL$1"; }
+csca_post() { curl -sS --cacert "$CSCA_STATE/tls-root.pem" -H "Authorization: Bearer $(cat "$CSCA_STATE/mgmt.token")" -X POST "$CSCA_URL$1"; }
 csca_total() { csca_get /csca/stats | jq -r '.total // 0'; }
 
 # d_config FILE [agent key=value...] < identity blocks

@@ -112,11 +112,15 @@ csca_stop() {
 }
 
 # stats : csca's request counters (JSON) on stdout
+# (csca's management endpoints take the token csca wrote in its state dir)
 stats() {
-    curl -sS --cacert "$CS/tls-root.pem" "https://127.0.0.1:$PORT/csca/stats"
+    curl -sS --cacert "$CS/tls-root.pem" \
+        -H "Authorization: Bearer $(cat "$CS/mgmt.token")" \
+        "https://127.0.0.1:$PORT/csca/stats"
 }
 stats_reset() {
-    curl -sS --cacert "$CS/tls-root.pem" -X POST \
+    curl -sS --fail --cacert "$CS/tls-root.pem" \
+        -H "Authorization: Bearer $(cat "$CS/mgmt.token")" -X POST \
         "https://127.0.0.1:$PORT/csca/stats/reset" >/dev/null
 }
 # stat_of JSON ENDPOINT : by_endpoint count (0 when absent)
