@@ -120,6 +120,10 @@ csa_err acme_account_register(acme_client *c, const acme_account_opts *o,
         goto done;
     req.url = dir->new_account;
     req.payload = payload;
+    /* RFC 8555 §7.3.1: for a key that already has an account the CA
+     * answers 200 with its URL, so a repeat after a lost answer finds the
+     * account the first attempt created. */
+    req.repeat = ACME_REPEATABLE;
     req.use_jwk = 1;
     req.max = ACME_MAX_JSON;
     req.accept = ACME_CT_JSON;
@@ -156,7 +160,7 @@ done:
 
 /* POSTs payload to the account URL and returns the account object. */
 static csa_err account_post(acme_client *c, const char *payload,
-                            acme_account **out)
+                            acme_repeat repeat, acme_account **out)
 {
     acme_http_resp r = {0};
     json_object *obj = NULL;
@@ -167,7 +171,7 @@ static csa_err account_post(acme_client *c, const char *payload,
     if (c->kid == NULL)
         return csa_raise(CSA_ERR_INVALID,
                          "no account URL is known: register first");
-    err = acme_post_json(c, c->kid, payload, &r, &obj);
+    err = acme_post_json(c, c->kid, payload, repeat, &r, &obj);
     if (err == CSA_OK && out != NULL)
         err = account_from_json(obj, c->kid, out);
     json_object_put(obj);
@@ -184,11 +188,13 @@ csa_err acme_account_update(acme_client *c, const char *const *contact,
     if (p == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     json_object_object_add(p, "contact", contact_array(contact, n_contact));
+    /* the contact list is replaced, not appended to (§7.3.2): setting it
+     * twice leaves what setting it once does */
     err = account_post(
         c,
         json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN |
                                               JSON_C_TO_STRING_NOSLASHESCAPE),
-        out);
+        ACME_REPEATABLE, out);
     json_object_put(p);
     return err;
 }
@@ -196,7 +202,10 @@ csa_err acme_account_update(acme_client *c, const char *const *contact,
 csa_err acme_account_deactivate(acme_client *c)
 {
     acme_account *a = NULL;
-    csa_err err = account_post(c, "{\"status\":\"deactivated\"}", &a);
+    /* Sent once: after a lost answer a repeat would meet a deactivated
+     * account (unauthorized) and report a success as a failure. */
+    csa_err err =
+        account_post(c, "{\"status\":\"deactivated\"}", ACME_SEND_ONCE, &a);
 
     if (err == CSA_OK && a->status != ACME_STATUS_DEACTIVATED)
         err = csa_raise(CSA_ERR_PROTOCOL,
@@ -249,6 +258,10 @@ csa_err acme_key_change(acme_client *c, const csa_signer *new_key)
         goto done;
     req.url = dir->key_change;
     req.payload = inner;
+    /* Sent once: after a lost answer the account may already be on the
+     * new key, and a repeat signed by the old one would be refused and
+     * make the caller keep a key the CA no longer knows. */
+    req.repeat = ACME_SEND_ONCE;
     req.max = ACME_MAX_JSON;
     if ((err = acme_post(c, &req, &r)) != CSA_OK)
         goto done;

@@ -49,6 +49,11 @@ typedef struct {
      * besides the base allowlist (csa_spawn.h), NULL-terminated; NULL =
      * none.  Borrowed; must outlive the client. */
     const char *const *hook_env;
+    /* First wait after a transient failure (HTTP 500/502/503/504, a
+     * timeout, a broken connection) of a request that is safe to repeat;
+     * later waits double, each with +-50% jitter (docs/protocol.md,
+     * "Transient failures").  0 = 1000 ms; tests make it short. */
+    long retry_base_ms;
 } acme_client_opts;
 
 /* Creates a client; copies the options.  No network I/O happens here.

@@ -17,6 +17,8 @@
 #define ACME_NONCE_POOL 8           /* nonces kept for reuse */
 #define ACME_BADNONCE_TRIES 5       /* attempts when the CA says badNonce */
 #define ACME_RATELIMIT_TRIES 2      /* waits on rateLimited / 503 */
+#define ACME_TRANSIENT_TRIES 4      /* attempts in all on 5xx / timeouts */
+#define ACME_RETRY_BASE_MAX 60000L  /* cap of retry_base_ms */
 #define ACME_MAX_LINKS 16           /* Link rel="alternate" kept */
 
 #define ACME_CT_JSON "application/json"
@@ -27,6 +29,7 @@ struct acme_client {
     CURL *curl;
     char *directory_url, *ca_bundle, *user_agent;
     long connect_timeout_s, timeout_s, poll_deadline_s, max_retry_after_s;
+    long retry_base_ms;          /* first transient-failure wait */
     const volatile int *cancel;  /* borrowed */
     const char *const *hook_env; /* borrowed */
     acme_directory dir;
@@ -50,15 +53,59 @@ typedef struct {
     char *retry_after_raw;
     char *links[ACME_MAX_LINKS]; /* raw Link header values */
     size_t n_links;
+    int curl_rc; /* the CURLcode of a failed exchange, else CURLE_OK */
+    /* Set by acme_get and acme_post when they return: the attempts made
+     * after transient failures, and whether an earlier attempt may have
+     * reached the CA and taken effect (its answer was lost). */
+    unsigned attempts;
+    int maybe_applied;
 } acme_http_resp;
 
 void acme_http_resp_clear(acme_http_resp *r);
 
+/* Whether a request may be sent again after a transient failure whose
+ * outcome is unknown.  GET, HEAD and POST-as-GET always may. */
+typedef enum {
+    ACME_SEND_ONCE = 0, /* a second arrival could act twice (newOrder) */
+    ACME_REPEATABLE     /* a second arrival changes nothing more */
+} acme_repeat;
+
 /* method: "GET", "HEAD" or "POST" (body is a JWS, sent as
  * application/jose+json).  max caps the body.  Returns CSA_OK for any HTTP
- * status; transport, TLS and size failures are errors. */
+ * status; transport, TLS and size failures are errors.  One attempt: an
+ * ACME_SEND_ONCE request goes on a new connection, because libcurl sends
+ * a request again by itself when a reused connection dies before any
+ * answer. */
 csa_err acme_http_do(acme_client *c, const char *method, const char *url,
-                     const char *body, size_t max, acme_http_resp *r);
+                     const char *body, size_t max, acme_repeat repeat,
+                     acme_http_resp *r);
+
+/* Transient failures (retry.c, docs/protocol.md "Transient failures").
+ * One request's repeat state: repeatable says a second arrival at the CA
+ * cannot take effect twice.  Start it zeroed, repeatable set. */
+typedef struct {
+    int repeatable;
+    unsigned repeats;  /* attempts made again so far */
+    int maybe_applied; /* a failed attempt may have reached the CA */
+} acme_retry;
+/* Called after an attempt at url failed (*err) or answered other than
+ * 2xx (*err == CSA_OK, r->status).  Returns 1 when the failure is
+ * transient and the attempt is to be made again: the wait (backoff with
+ * jitter, or the CA's Retry-After) is over, and a warning was logged.
+ * Returns 0 to stop; *err then changes only when the wait was cancelled
+ * (CSA_ERR_INTERRUPTED). */
+int acme_retry_again(acme_client *c, acme_retry *rt, const char *method,
+                     const char *url, const acme_http_resp *r, csa_err *err);
+/* Records rt's outcome in r (attempts, maybe_applied). */
+void acme_retry_done(const acme_retry *rt, acme_http_resp *r);
+/* Prefixes "after N attempts" to the current error when r was repeated. */
+void acme_retry_context(const acme_http_resp *r);
+/* GET or HEAD with repeats after transient failures: every GET is safe to
+ * repeat.  Same contract as acme_http_do; a 5xx that outlasted the
+ * repeats is returned as a response for the caller to report (then
+ * acme_retry_context). */
+csa_err acme_get(acme_client *c, const char *method, const char *url,
+                 size_t max, acme_http_resp *r);
 
 /* Nonce pool. */
 void acme_nonce_put(acme_client *c, const char *nonce);
@@ -77,9 +124,10 @@ csa_err acme_jws_eab(const char *eab_kid, const csa_secret *b64key,
 /* Expected JOSE signature length for alg, 0 if not fixed. */
 size_t acme_jws_sig_len(const char *alg);
 
-/* Signed POST with badNonce / rateLimited retries.  signer NULL = the
- * account key; use_jwk: embed the jwk instead of the kid.  accept is the
- * expected content type on success.  Errors from a problem document give
+/* Signed POST with badNonce / rateLimited / transient retries, each
+ * attempt a new JWS with a fresh nonce.  signer NULL = the account key;
+ * use_jwk: embed the jwk instead of the kid.  accept is the expected
+ * content type on success.  Errors from a problem document give
  * CSA_ERR_CA_PROBLEM with type, detail and subproblems in the message. */
 typedef struct {
     const char *url;
@@ -89,11 +137,15 @@ typedef struct {
     int secret_payload; /* log the payload's size only (e.g. an OTP) */
     size_t max;
     const char *accept;
+    acme_repeat repeat; /* ignored for POST-as-GET, which repeats */
 } acme_post_req;
 csa_err acme_post(acme_client *c, const acme_post_req *req, acme_http_resp *r);
 /* POST, then parse the JSON object body.  *obj is the caller's (put). */
 csa_err acme_post_json(acme_client *c, const char *url, const char *payload,
-                       acme_http_resp *r, json_object **obj);
+                       acme_repeat repeat, acme_http_resp *r,
+                       json_object **obj);
+/* Is the client's last problem urn:ietf:params:acme:error:<name>? */
+int acme_last_problem_is(const acme_client *c, const char *name);
 
 /* Problem documents (RFC 7807, RFC 8555 §6.7). */
 typedef struct {
@@ -134,9 +186,10 @@ void acme_strv_free(char **v, size_t n);
 /* Records the last problem type on the client (NULL clears). */
 void acme_set_last_problem(acme_client *c, const char *type);
 
-/* Sleeps s seconds in short steps; CSA_ERR_INTERRUPTED when the client's
- * cancel flag is raised meanwhile. */
+/* Sleeps s seconds (ms milliseconds) in short steps; CSA_ERR_INTERRUPTED
+ * when the client's cancel flag is raised meanwhile. */
 csa_err acme_sleep(const acme_client *c, long s);
+csa_err acme_sleep_ms(const acme_client *c, long ms);
 /* Polling back-off: sleep for the next interval, bounded by deadline.
  * Returns CSA_ERR_TIMEOUT if the deadline passed. */
 csa_err acme_poll_sleep(const acme_client *c, time_t deadline, long retry,

@@ -127,12 +127,13 @@ csa_err acme_renewal_info(acme_client *c, const unsigned char *cert_der,
     sprintf(url, "%s%s%s", dir->renewal_info,
             dir->renewal_info[strlen(dir->renewal_info) - 1] == '/' ? "" : "/",
             id);
-    if ((err = acme_http_do(c, "GET", url, NULL, ACME_MAX_JSON, &resp)))
+    if ((err = acme_get(c, "GET", url, ACME_MAX_JSON, &resp)))
         goto done;
     if (resp.status != 200 || resp.content_type == NULL ||
         strcmp(resp.content_type, ACME_CT_JSON) != 0) {
         err = csa_raise(CSA_ERR_PROTOCOL, "renewal information %s: HTTP %ld",
                         url, resp.status);
+        acme_retry_context(&resp);
         goto done;
     }
     if ((err = renewal_parse(&resp, r)) != CSA_OK)

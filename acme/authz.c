@@ -4,6 +4,7 @@
  * newAuthz, choose a challenge from the caller's preferences, respond, and
  * poll until the CA decides.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -114,7 +115,10 @@ csa_err acme_authz_from_json(json_object *obj, const char *url, acme_authz *a)
     return authz_challenges(obj, a);
 }
 
-/* POSTs payload (NULL = POST-as-GET) to url and parses an authz. */
+/* POSTs payload (NULL = POST-as-GET) to url and parses an authz.  A
+ * payload is sent once: newAuthz creates an authorization each time (csca
+ * hands out the next factor), and a repeated deactivation after a lost
+ * answer would be refused although the first went through. */
 static csa_err authz_post(acme_client *c, const char *url, const char *payload,
                           acme_authz **out, long *retry_after)
 {
@@ -126,7 +130,7 @@ static csa_err authz_post(acme_client *c, const char *url, const char *payload,
     *out = NULL;
     if (a == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    if ((err = acme_post_json(c, url, payload, &r, &obj)))
+    if ((err = acme_post_json(c, url, payload, ACME_SEND_ONCE, &r, &obj)))
         goto done;
     /* newAuthz answers with the new authorization's URL in Location */
     err =
@@ -202,6 +206,41 @@ const acme_challenge *acme_challenge_select(const acme_authz *a,
     return NULL;
 }
 
+/*
+ * A CA may refuse a second "{}" once the challenge left "pending" (Pebble
+ * answers malformed), so a repeat whose earlier attempt went through, its
+ * answer lost, looks like a failure.  The challenge's own
+ * state then tells: anything but pending means the validation started,
+ * and the authorization wait that follows reports how it ended.
+ */
+static csa_err respond_lost_answer(acme_client *c, const char *url,
+                                   const acme_http_resp *r, csa_err err)
+{
+    acme_http_resp cr = {0};
+    json_object *obj = NULL;
+    acme_status st;
+    char refusal[512];
+
+    if (err != CSA_ERR_CA_PROBLEM || !r->maybe_applied)
+        return err;
+    snprintf(refusal, sizeof(refusal), "%s", csa_errmsg());
+    err = acme_post_json(c, url, NULL, ACME_REPEATABLE, &cr, &obj);
+    if (err == CSA_OK) {
+        st = acme_status_parse(acme_json_str(obj, "status"));
+        if (st == ACME_STATUS_PENDING || st == ACME_STATUS_UNKNOWN)
+            err = csa_raise(CSA_ERR_CA_PROBLEM, "%s (the challenge is %s)",
+                            refusal, acme_status_name(st));
+        else
+            csa_info("acme",
+                     "challenge %s: an earlier answer whose reply was "
+                     "lost was accepted; the challenge is %s",
+                     url, acme_status_name(st));
+    }
+    json_object_put(obj);
+    acme_http_resp_clear(&cr);
+    return err;
+}
+
 csa_err acme_challenge_respond(acme_client *c, const char *url,
                                const char *payload_json)
 {
@@ -214,7 +253,14 @@ csa_err acme_challenge_respond(acme_client *c, const char *url,
 
     /* anything but "{}" may carry an OTP or a signature: log its size only */
     req.secret_payload = strcmp(req.payload, "{}") != 0;
+    /* "{}" only says "validate now" (§7.5.1) and may be said twice.  An
+     * OTP is sent once: the CA may have consumed it with an answer we
+     * never saw, and a second sending would count as a replayed, wrong
+     * answer (docs/protocol.md §4.1, §6). */
+    req.repeat = req.secret_payload ? ACME_SEND_ONCE : ACME_REPEATABLE;
     err = acme_post(c, &req, &r);
+    if (!req.secret_payload)
+        err = respond_lost_answer(c, url, &r, err);
     acme_http_resp_clear(&r);
     if (err != CSA_OK)
         csa_err_context("answering challenge %s", url);

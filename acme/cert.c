@@ -162,7 +162,17 @@ csa_err acme_revoke(acme_client *c, const unsigned char *cert_der,
     req.signer = cert_key;
     req.use_jwk = cert_key != NULL;
     req.max = ACME_MAX_JSON;
+    /* A certificate is revoked once (§7.6): a repeat after a lost answer
+     * is refused with alreadyRevoked, which then means our first attempt
+     * went through. */
+    req.repeat = ACME_REPEATABLE;
     err = acme_post(c, &req, &r);
+    if (err == CSA_ERR_CA_PROBLEM && r.maybe_applied &&
+        acme_last_problem_is(c, "alreadyRevoked")) {
+        csa_info("acme", "an earlier revocation whose answer was lost was "
+                         "accepted: the CA says alreadyRevoked");
+        err = CSA_OK;
+    }
     if (err == CSA_OK)
         csa_info("acme", "certificate revoked (signed by the %s key)",
                  cert_key ? "certificate" : "account");

@@ -42,6 +42,9 @@ csa_err acme_client_new(const acme_client_opts *opts, acme_client **out)
         opts->poll_deadline_s > 0 ? opts->poll_deadline_s : 120;
     c->max_retry_after_s =
         opts->max_retry_after_s > 0 ? opts->max_retry_after_s : 10;
+    c->retry_base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 1000;
+    if (c->retry_base_ms > ACME_RETRY_BASE_MAX)
+        c->retry_base_ms = ACME_RETRY_BASE_MAX;
     c->cancel = opts->cancel;
     c->hook_env = opts->hook_env;
     *out = c;
@@ -171,13 +174,14 @@ csa_err acme_directory_get(acme_client *c, const acme_directory **dir)
         *dir = &c->dir;
         return CSA_OK;
     }
-    err = acme_http_do(c, "GET", c->directory_url, NULL, ACME_MAX_JSON, &r);
+    err = acme_get(c, "GET", c->directory_url, ACME_MAX_JSON, &r);
     if (err != CSA_OK)
         goto done;
     if (r.status != 200) {
         err = csa_raise(CSA_ERR_PROTOCOL,
                         "the ACME directory %s answered HTTP %ld",
                         c->directory_url, r.status);
+        acme_retry_context(&r);
         goto done;
     }
     if (r.content_type == NULL || strcmp(r.content_type, ACME_CT_JSON) != 0) {
@@ -209,7 +213,7 @@ done:
 /* Sleeps ms milliseconds in steps of at most 100 ms: a signal handler
  * that sets *cancel is noticed soon even when the signal hit another
  * thread. */
-static csa_err acme_sleep_ms(const acme_client *c, long ms)
+csa_err acme_sleep_ms(const acme_client *c, long ms)
 {
     struct timespec ts;
 

@@ -129,8 +129,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 static csa_err setup(acme_client *c, const char *method, const char *url,
-                     const char *body, struct curl_slist **hdrs,
-                     acme_http_resp *r)
+                     const char *body, acme_repeat repeat,
+                     struct curl_slist **hdrs, acme_http_resp *r)
 {
     CURL *h = c->curl;
 
@@ -149,6 +149,10 @@ static csa_err setup(acme_client *c, const char *method, const char *url,
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    /* libcurl re-sends a request whose reused connection died before any
+     * answer; the CA may have read it all the same (retry.c). */
+    if (repeat == ACME_SEND_ONCE)
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -210,7 +214,8 @@ static csa_err curl_error(const acme_client *c, CURLcode rc, const char *url,
 }
 
 csa_err acme_http_do(acme_client *c, const char *method, const char *url,
-                     const char *body, size_t max, acme_http_resp *r)
+                     const char *body, size_t max, acme_repeat repeat,
+                     acme_http_resp *r)
 {
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -219,13 +224,14 @@ csa_err acme_http_do(acme_client *c, const char *method, const char *url,
 
     acme_http_resp_clear(r);
     r->max = max;
-    err = setup(c, method, url, body, &hdrs, r);
+    err = setup(c, method, url, body, repeat, &hdrs, r);
     if (err != CSA_OK)
         goto done;
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
     csa_debug("acme", "%s %s", method, url);
     rc = curl_easy_perform(c->curl);
     if (rc != CURLE_OK) {
+        r->curl_rc = (int)rc; /* for retry.c: is this worth repeating? */
         err = curl_error(c, rc, url, errbuf, r);
         goto done;
     }

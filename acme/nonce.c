@@ -44,7 +44,8 @@ static csa_err nonce_fetch(acme_client *c, char **out)
     err = acme_directory_get(c, &dir);
     if (err != CSA_OK)
         return err;
-    err = acme_http_do(c, "HEAD", dir->new_nonce, NULL, ACME_MAX_JSON, &r);
+    /* HEAD newNonce only hands out a nonce: safe to repeat (§7.2) */
+    err = acme_get(c, "HEAD", dir->new_nonce, ACME_MAX_JSON, &r);
     if (err != CSA_OK)
         goto done;
     if ((r.status != 200 && r.status != 204) || r.nonce == NULL ||
@@ -52,6 +53,7 @@ static csa_err nonce_fetch(acme_client *c, char **out)
         err = csa_raise(CSA_ERR_PROTOCOL,
                         "newNonce %s answered HTTP %ld without a Replay-Nonce",
                         dir->new_nonce, r.status);
+        acme_retry_context(&r);
         goto done;
     }
     *out = r.nonce;

@@ -3,6 +3,7 @@
  * Orders (RFC 8555 §7.4): newOrder (with RFC 9773 "replaces"), fetching,
  * finalize with the caller's CSR, and polling through "processing".
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -163,7 +164,11 @@ csa_err acme_order_new(acme_client *c, const acme_identifier *ids, size_t n,
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((err = acme_post_json(c, dir->new_order, payload, &r, &obj)))
+    /* Sent once: after a lost answer the CA may hold an order already,
+     * and a second would be a second order (and a second "replaces" of
+     * the same certificate, which RFC 9773 §5 refuses). */
+    if ((err = acme_post_json(c, dir->new_order, payload, ACME_SEND_ONCE, &r,
+                              &obj)))
         goto done;
     if (r.location == NULL) {
         err = csa_raise(CSA_ERR_PROTOCOL, "newOrder answered without Location");
@@ -195,7 +200,8 @@ static csa_err order_refresh(acme_client *c, acme_order *o)
 
     if (url == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    if ((err = acme_post_json(c, url, NULL, &r, &obj)) == CSA_OK)
+    if ((err = acme_post_json(c, url, NULL, ACME_REPEATABLE, &r, &obj)) ==
+        CSA_OK)
         err = order_from_resp(&r, obj, url, o);
     json_object_put(obj);
     acme_http_resp_clear(&r);
@@ -225,6 +231,35 @@ csa_err acme_order_get(acme_client *c, const char *url, acme_order **out)
     return CSA_OK;
 }
 
+/*
+ * RFC 8555 §7.4: finalize moves a ready order on to "processing" and only
+ * a ready order may be finalized, so a repeat cannot issue twice; but a
+ * repeat whose earlier attempt went through (its answer lost) is refused
+ * with orderNotReady.  The order's own state then tells: processing or
+ * valid means the earlier attempt was accepted, with this CSR (the agent
+ * holds the identity's lock, so no one else finalizes it meanwhile).
+ */
+static csa_err finalize_lost_answer(acme_client *c, acme_order *o,
+                                    const acme_http_resp *r, csa_err err)
+{
+    char refusal[512];
+
+    if (err != CSA_ERR_CA_PROBLEM || !r->maybe_applied ||
+        !acme_last_problem_is(c, "orderNotReady"))
+        return err;
+    snprintf(refusal, sizeof(refusal), "%s", csa_errmsg());
+    if ((err = order_refresh(c, o)) != CSA_OK)
+        return err;
+    if (o->status != ACME_STATUS_PROCESSING && o->status != ACME_STATUS_VALID)
+        return csa_raise(CSA_ERR_CA_PROBLEM, "%s (the order is %s)", refusal,
+                         acme_status_name(o->status));
+    csa_info("acme",
+             "order %s: an earlier finalize whose answer was lost was "
+             "accepted; the order is %s",
+             o->url, acme_status_name(o->status));
+    return CSA_OK;
+}
+
 csa_err acme_order_finalize(acme_client *c, acme_order *o,
                             const unsigned char *csr_der, size_t csr_len)
 {
@@ -245,9 +280,12 @@ csa_err acme_order_finalize(acme_client *c, acme_order *o,
     json_object_object_add(p, "csr", json_object_new_string(csr64));
     err = acme_post_json(
         c, o->finalize,
-        json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN), &r, &obj);
+        json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN),
+        ACME_REPEATABLE, &r, &obj);
     if (err == CSA_OK)
         err = order_from_resp(&r, obj, url, o);
+    else
+        err = finalize_lost_answer(c, o, &r, err);
     if (err == CSA_OK)
         csa_info("acme", "order %s finalized: %s", url,
                  acme_status_name(o->status));

@@ -6,16 +6,27 @@ bodies, newAuthz, renewalInfo (RFC 9773) and an order that stays
 "processing" for a while.  It checks each JWS it gets (content type,
 protected nonce and url), and answers on 127.0.0.1 only.
 
+Transient failures: a request to /flaky/MODE/N/NAME fails N times, then
+is answered as NAME.  MODE is 500 (HTTP 500), close (the connection is
+closed without an answer) or hang (no answer for 4 s).  /fin-lost,
+/chal-lost and /revoke-lost act on their first request but answer it with
+500, as a CA whose answer was lost.  GET /count/PATH says how many
+requests PATH got.
+
     mock_ca.py CERT KEY PORTFILE
 """
 import base64
 import json
 import ssl
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 counts = {}
 nonce_seq = [0]
+lock = threading.Lock()
+state = {}
 
 
 def b64d(s):
@@ -31,19 +42,21 @@ class Handler(BaseHTTPRequestHandler):
     def base(self):
         return "https://127.0.0.1:%d" % self.server.server_address[1]
 
-    def send(self, status, ctype, body, headers=None):
+    def send(self, status, ctype, body, headers=None, nonce=True):
         if isinstance(body, str):
             body = body.encode()
         nonce_seq[0] += 1
         self.send_response(status)
-        self.send_header("Replay-Nonce", "nonce-%d" % nonce_seq[0])
+        if nonce:
+            self.send_header("Replay-Nonce", "nonce-%d" % nonce_seq[0])
         if ctype:
             self.send_header("Content-Type", ctype)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def problem(self, status, ptype, detail, headers=None):
         doc = {"type": "urn:ietf:params:acme:error:" + ptype, "detail": detail}
@@ -56,19 +69,62 @@ class Handler(BaseHTTPRequestHandler):
             "challenges": [{"type": "http-01", "url": self.base() + "/chal",
                             "token": "tok", "status": status}]})
 
+    def count(self):
+        with lock:
+            c = counts[self.path] = counts.get(self.path, 0) + 1
+        return c
+
+    def flaky(self):
+        """For /flaky/MODE/N/NAME: fails this request and returns None,
+        or returns NAME once N requests have failed."""
+        parts = self.path.split("/")
+        if len(parts) != 5 or parts[1] != "flaky":
+            return self.path
+        mode, n, name = parts[2], int(parts[3]), parts[4]
+        if self.count() > n:
+            return name
+        if mode == "500":
+            self.send(500, "text/html", "<h1>oops</h1>")
+        elif mode == "hang":
+            time.sleep(4)
+            self.close_connection = True
+        else:
+            self.close_connection = True
+        return None
+
+    def directory(self, variant):
+        b = self.base()
+        d = {"newNonce": b + "/nonce", "newAccount": b + "/new-acct",
+             "newOrder": b + "/new-order", "revokeCert": b + "/revoke",
+             "keyChange": b + "/key-change", "newAuthz": b + "/new-authz",
+             "renewalInfo": b + "/ari/",
+             "meta": {"caaIdentities": ["mock.test", "example.org"],
+                      "website": "https://mock.test/"}}
+        if variant == "dir":
+            d["newNonce"] = b + "/flaky/500/2/nonce"
+            d["newOrder"] = b + "/flaky/500/9/new-order"
+            d["revokeCert"] = b + "/revoke-lost"
+        elif variant == "/dir-close":
+            d["newOrder"] = b + "/flaky/close/9/new-order"
+        # without a nonce here, the first signed request asks newNonce
+        self.send(200, "application/json", json.dumps(d),
+                  nonce=variant == "/dir")
+
     def do_HEAD(self):
-        self.send(200, None, b"")
+        if self.flaky() is not None:
+            self.send(200, None, b"")
 
     def do_GET(self):
-        if self.path == "/dir":
-            b = self.base()
-            self.send(200, "application/json", json.dumps({
-                "newNonce": b + "/nonce", "newAccount": b + "/new-acct",
-                "newOrder": b + "/new-order", "revokeCert": b + "/revoke",
-                "keyChange": b + "/key-change", "newAuthz": b + "/new-authz",
-                "renewalInfo": b + "/ari/",
-                "meta": {"caaIdentities": ["mock.test", "example.org"],
-                         "website": "https://mock.test/"}}))
+        if self.path.startswith("/count/"):
+            with lock:
+                n = counts.get(self.path[len("/count"):], 0)
+            self.send(200, "text/plain", str(n))
+            return
+        name = self.flaky()
+        if name is None:
+            return
+        if name in ("/dir", "dir", "/dir-close"):
+            self.directory(name)
         elif self.path.startswith("/ari/"):
             counts["ari_path"] = self.path
             self.send(200, "application/json", json.dumps({
@@ -97,14 +153,67 @@ class Handler(BaseHTTPRequestHandler):
             self.payload = json.loads(b64d(jws["payload"]))
         return None
 
+    def order(self, status, finalize, cert=False):
+        doc = {"status": status, "finalize": self.base() + finalize,
+               "identifiers": [{"type": "dns", "value": "mock.test"}],
+               "authorizations": []}
+        if cert:
+            doc["certificate"] = self.base() + "/cert"
+        return json.dumps(doc)
+
+    def challenge(self, status):
+        return json.dumps({"type": "http-01", "url": self.base() + self.path,
+                           "token": "tok", "status": status})
+
+    def retried(self, name):
+        """Answers /flaky/.../NAME once its failures are over."""
+        if name in ("authz", "authz-cancel"):
+            self.send(200, "application/json", self.authz())
+        elif name == "order-ready":
+            self.send(200, "application/json",
+                      self.order("ready", "/flaky/500/2/fin"))
+        elif name == "fin":
+            self.send(200, "application/json",
+                      self.order("processing", "/flaky/500/2/fin"))
+        elif name in ("chal", "chal-otp"):
+            self.send(200, "application/json", self.challenge("processing"))
+        else:
+            self.problem(404, "malformed", "no such resource " + name)
+
+    def lost(self, p, c):
+        """The CA acted on the first request but its answer was lost."""
+        if c == 1 and not (p == "/chal-lost" and self.payload is None):
+            state[p] = True
+            self.send(500, "text/html", "<h1>lost</h1>")
+        elif p == "/fin-lost":
+            self.problem(403, "orderNotReady", "order is not ready")
+        elif p == "/revoke-lost":
+            self.problem(400, "alreadyRevoked", "already revoked")
+        elif self.payload is None:
+            self.send(200, "application/json", self.challenge(
+                "valid" if state.get(p) else "pending"))
+        else:
+            self.problem(400, "malformed", "challenge is not pending")
+
     def do_POST(self):
         bad = self.check_jws()
         if bad:
             self.problem(400, "malformed", "mock: " + bad)
             return
         p = self.path
-        c = counts[p] = counts.get(p, 0) + 1
-        if p == "/new-acct":
+        if p.startswith("/flaky/"):
+            name = self.flaky()
+            if name is not None:
+                self.retried(name)
+            return
+        c = self.count()
+        if p in ("/fin-lost", "/chal-lost", "/revoke-lost"):
+            self.lost(p, c)
+        elif p == "/order/lost":
+            done = state.get("/fin-lost", False)
+            self.send(200, "application/json", self.order(
+                "valid" if done else "ready", "/fin-lost", done))
+        elif p == "/new-acct":
             self.send(201, "application/json", '{"status":"valid"}',
                       {"Location": self.base() + "/acct/1"})
         elif p == "/retry503":

@@ -2,7 +2,8 @@
 /*
  * Failure paths and optional features against mock_ca.py (run_mock.sh):
  * Retry-After on 503 and rateLimited, bounded badNonce, size and content
- * type checks, newAuthz, ARI and polling through "processing".
+ * type checks, newAuthz, ARI, polling through "processing", and repeats
+ * after transient failures (counted by the mock, not timed).
  *   acme_mock_client BASE_URL CA_BUNDLE
  */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -43,7 +45,7 @@
         printf("expected error: %s\n", csa_errmsg());                          \
     } while (0)
 
-static const char *base;
+static const char *base, *bundle;
 static volatile int cancel_flag;
 
 static void on_alarm(int sig)
@@ -85,6 +87,176 @@ static void retries(acme_client *c)
         FAIL("a day-long Retry-After was waited for");
     EXPECT_ERR(acme_authz_get(c, url("/badnonce"), &a), CSA_ERR_CA_PROBLEM,
                "badNonce: mock rejects every nonce (5)");
+}
+
+static size_t on_count(char *data, size_t size, size_t nmemb, void *ud)
+{
+    char *buf = ud;
+    size_t n = size * nmemb, have = strlen(buf);
+
+    if (have + n < 32) {
+        memcpy(buf + have, data, n);
+        buf[have + n] = '\0';
+    }
+    return n;
+}
+
+/* How many requests the mock got for path (its GET /count/PATH). */
+static long mock_count(const char *path)
+{
+    char buf[32] = "", u[512];
+    CURL *h = curl_easy_init();
+    CURLcode rc;
+
+    snprintf(u, sizeof(u), "%s/count%s", base, path);
+    curl_easy_setopt(h, CURLOPT_URL, u);
+    curl_easy_setopt(h, CURLOPT_CAINFO, bundle);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_count);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
+    rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK)
+        FAIL("GET %s: %s", u, curl_easy_strerror(rc));
+    return strtol(buf, NULL, 10);
+}
+
+#define EXPECT_COUNT(path, n)                                                  \
+    do {                                                                       \
+        long got_ = mock_count(path);                                          \
+        if (got_ != (n))                                                       \
+            FAIL("the mock got %ld requests for %s, expected %d", got_,        \
+                 (path), (n));                                                 \
+    } while (0)
+
+/* A client of the mock's directory dir_path, registered as /acct/1. */
+static acme_client *mock_client(const char *dir_path, long timeout_s,
+                                long retry_base_ms, const csa_signer *key)
+{
+    acme_client_opts o = {.ca_bundle = bundle,
+                          .timeout_s = timeout_s,
+                          .max_retry_after_s = 3,
+                          .cancel = &cancel_flag,
+                          .retry_base_ms = retry_base_ms};
+    acme_client *c = NULL;
+    char dir[512];
+
+    snprintf(dir, sizeof(dir), "%s%s", base, dir_path);
+    o.directory_url = dir;
+    OK(acme_client_new(&o, &c));
+    OK(acme_client_set_account(c, key, url("/acct/1")));
+    return c;
+}
+
+/* Safe requests outlast two failures: GET, HEAD newNonce, POST-as-GET,
+ * finalize and "{}"; a lost answer to finalize, "{}" or revokeCert is
+ * recognised by the CA's refusal of the repeat. */
+static void transient_repeated(acme_client *c)
+{
+    const acme_directory *dir = NULL;
+    acme_authz *a = NULL;
+    acme_order *o = NULL;
+    static const unsigned char der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+
+    OK(acme_directory_get(c, &dir));
+    EXPECT_COUNT("/flaky/500/2/dir", 3);
+    OK(acme_authz_get(c, url("/flaky/500/2/authz"), &a));
+    acme_authz_free(a);
+    EXPECT_COUNT("/flaky/500/2/authz", 3);
+    EXPECT_COUNT("/flaky/500/2/nonce", 3);
+    OK(acme_order_get(c, url("/flaky/close/2/order-ready"), &o));
+    EXPECT_COUNT("/flaky/close/2/order-ready", 3);
+    OK(acme_order_finalize(c, o, der, sizeof(der)));
+    if (o->status != ACME_STATUS_PROCESSING)
+        FAIL("finalize left the order %s", acme_status_name(o->status));
+    EXPECT_COUNT("/flaky/500/2/fin", 3);
+    acme_order_free(o);
+    /* the first finalize went through, its answer lost: orderNotReady */
+    OK(acme_order_get(c, url("/order/lost"), &o));
+    OK(acme_order_finalize(c, o, der, sizeof(der)));
+    if (o->status != ACME_STATUS_VALID || o->certificate == NULL)
+        FAIL("lost finalize left the order %s", acme_status_name(o->status));
+    EXPECT_COUNT("/fin-lost", 2);
+    acme_order_free(o);
+    OK(acme_challenge_respond(c, url("/flaky/500/2/chal"), "{}"));
+    EXPECT_COUNT("/flaky/500/2/chal", 3);
+    OK(acme_challenge_respond(c, url("/chal-lost"), "{}"));
+    EXPECT_COUNT("/chal-lost", 3); /* {}, {} refused, POST-as-GET */
+    OK(acme_revoke(c, der, sizeof(der), -1, NULL));
+    EXPECT_COUNT("/revoke-lost", 2);
+}
+
+/* Requests that could act twice are sent once; the others give up after
+ * ACME_TRANSIENT_TRIES attempts. */
+static void transient_once(acme_client *c, const csa_signer *key)
+{
+    acme_identifier id = {"dns", "mock.test"};
+    acme_authz *a = NULL;
+    acme_order *o = NULL;
+    const acme_directory *dir = NULL;
+    acme_client *c2;
+
+    EXPECT_ERR(acme_order_new(c, &id, 1, NULL, &o), CSA_ERR_PROTOCOL,
+               "with HTTP 500");
+    if (strstr(csa_errmsg(), url("/flaky/500/9/new-order")) == NULL)
+        FAIL("the error does not name the newOrder URL");
+    EXPECT_COUNT("/flaky/500/9/new-order", 1);
+    EXPECT_ERR(acme_challenge_respond(c, url("/flaky/500/9/chal-otp"),
+                                      "{\"otp\":\"123456\"}"),
+               CSA_ERR_PROTOCOL, "HTTP 500");
+    EXPECT_COUNT("/flaky/500/9/chal-otp", 1);
+    EXPECT_ERR(acme_authz_get(c, url("/flaky/500/9/authz"), &a),
+               CSA_ERR_PROTOCOL, "after 4 attempts");
+    EXPECT_COUNT("/flaky/500/9/authz", 4);
+    c2 = mock_client("/flaky/close/9/dir", 0, 10, key);
+    EXPECT_ERR(acme_directory_get(c2, &dir), CSA_ERR_NETWORK,
+               "after 4 attempts");
+    EXPECT_COUNT("/flaky/close/9/dir", 4);
+    acme_client_free(c2);
+    /* libcurl itself re-sends on a reused connection that died unanswered:
+     * newOrder must not ride on one */
+    c2 = mock_client("/dir-close", 0, 10, key);
+    EXPECT_ERR(acme_order_new(c2, &id, 1, NULL, &o), CSA_ERR_NETWORK,
+               "/flaky/close/9/new-order");
+    EXPECT_COUNT("/flaky/close/9/new-order", 1);
+    acme_client_free(c2);
+}
+
+/* A timeout is repeated; the cancel flag ends a backoff wait at once. */
+static void transient_timeout(const csa_signer *key)
+{
+    acme_client *c = mock_client("/dir", 2, 10, key);
+    acme_authz *a = NULL;
+    double t0;
+
+    OK(acme_authz_get(c, url("/flaky/hang/1/authz"), &a));
+    acme_authz_free(a);
+    EXPECT_COUNT("/flaky/hang/1/authz", 2);
+    acme_client_free(c);
+    /* the first wait is 15 to 45 s: only the flag can end it */
+    c = mock_client("/dir", 0, 30000, key);
+    cancel_flag = 0;
+    signal(SIGALRM, on_alarm);
+    alarm(1);
+    t0 = now_s();
+    EXPECT_ERR(acme_authz_get(c, url("/flaky/500/9/authz-cancel"), &a),
+               CSA_ERR_INTERRUPTED, "stopped");
+    if (now_s() - t0 > 10)
+        FAIL("cancel took %.1f s", now_s() - t0);
+    EXPECT_COUNT("/flaky/500/9/authz-cancel", 1);
+    cancel_flag = 0;
+    acme_client_free(c);
+}
+
+static void transient(const csa_signer *key)
+{
+    acme_client *c;
+
+    cancel_flag = 0; /* raised by features() */
+    c = mock_client("/flaky/500/2/dir", 0, 10, key);
+    transient_repeated(c);
+    transient_once(c, key);
+    acme_client_free(c);
+    transient_timeout(key);
 }
 
 static void limits(acme_client *c)
@@ -199,11 +371,13 @@ int main(int argc, char **argv)
     if (argc != 3)
         return 2;
     base = argv[1];
+    bundle = argv[2];
     snprintf(dir_url, sizeof(dir_url), "%s/dir", base);
     opts.directory_url = dir_url;
     opts.ca_bundle = argv[2];
     opts.max_retry_after_s = 3;
     opts.cancel = &cancel_flag;
+    opts.retry_base_ms = 10;
     OK(acme_client_new(&opts, &c));
     OK(acme_directory_get(c, &dir));
     if (dir->n_caa_identities != 2 || dir->new_authz == NULL ||
@@ -219,6 +393,7 @@ int main(int argc, char **argv)
     limits(c);
     features(c);
     ari(c);
+    transient(soft_signer_get(k));
     acme_client_free(c);
     soft_signer_free(k);
     printf("mock scenarios passed\n");

@@ -491,9 +491,14 @@ static int mode_unreachable(void)
     acme_client *c;
 
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/dir", closed_port());
-    c = client_for(url, NULL);
+    /* a refused connection carried no request: it is tried 4 times, after
+     * waits kept short here */
+    OK(acme_client_new(
+        &(acme_client_opts){.directory_url = url, .retry_base_ms = 10}, &c));
     EXPECT_ERR(acme_directory_get(c, &dir), CSA_ERR_NETWORK,
                "cannot reach the CA");
+    if (strstr(csa_errmsg(), "after 4 attempts") == NULL)
+        FAIL("the refused connection was not tried 4 times");
     acme_client_free(c);
     /* plain http is refused outright */
     c = client_for("http://127.0.0.1:1/dir", NULL);
