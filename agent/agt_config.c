@@ -206,6 +206,18 @@ static int agt_agent_key(agt_parse *p, const char *k, const char *v)
                         "1h), not '%s'",
                         v);
     }
+    if (!strcmp(k, "parallel")) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+
+        if (end == v || *end != '\0' || n < 1 || n > AGT_PARALLEL_MAX)
+            return agt_fail(p,
+                            "parallel must be a number of renewals from 1 "
+                            "to %d, not '%s'",
+                            AGT_PARALLEL_MAX, v);
+        c->parallel = (int)n;
+        return 1;
+    }
     return agt_fail(p, "unknown key '%s' in [agent]", k);
 }
 
@@ -437,6 +449,7 @@ csa_err agt_config_parse(const char *path, const char *text, agt_config **out)
     p.cfg->retry_base = 60;
     p.cfg->retry_max = 6 * 3600;
     p.cfg->signer_wait = 300;
+    p.cfg->parallel = AGT_PARALLEL_DEFAULT;
     if (p.cfg->path == NULL || p.cfg->text == NULL) {
         agt_config_free(p.cfg);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");

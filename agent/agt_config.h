@@ -42,6 +42,10 @@ typedef struct {
     char *ppkp_key;    /* ppkp-01: registered key (label or URI) */
 } agt_identity;
 
+/* [agent] parallel: renewals whose CA conversations run at once. */
+#define AGT_PARALLEL_DEFAULT 4
+#define AGT_PARALLEL_MAX 64
+
 /* The largest configuration file read (10,000 identities are ~2 MB). */
 #define AGT_CONFIG_MAX (16 * 1024 * 1024)
 
@@ -79,6 +83,7 @@ typedef struct {
     long retry_base;   /* first back-off after a failure, seconds */
     long retry_max;    /* back-off cap, seconds */
     long signer_wait;  /* how long a swap waits for `csagent exec` */
+    int parallel;      /* renewals at once in a round of `run` */
     agt_identity *ids; /* n_ids of them, allocated as the file needs */
     int n_ids;
     int cap_ids;

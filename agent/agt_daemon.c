@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,28 +135,15 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
     X509_free(x);
 }
 
-static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
+/* What a renewal's end means for the identity's schedule.  plan: work
+ * out the next renewal of a renewed identity now (it may ask the CA for
+ * renewal information, through the session's network process); without
+ * it the caller does that later. */
+static void agt_renew_end(agt_daemon *d, const agt_identity *id, agt_sched *e,
+                          csa_err err, bool plan)
 {
-    char *serial = NULL, *certid = NULL;
-    X509 *x = NULL;
-    time_t now;
-    csa_err err;
+    time_t now = time(NULL);
 
-    sd_notifyf(0, "STATUS=renewing %s", id->name);
-    csa_info("agent", "%s: renewing (%s)", id->name, e->why);
-    if (agt_current_cert(d->s.tok, id, &x) == CSA_OK)
-        agt_cert_id_of(x, &certid);
-    csa_err_clear();
-    /* The account lock is held shared only for the renewal (see
-     * agt_daemon_open): it also re-reads the account key, which a rollover
-     * may have changed while the daemon slept. */
-    err = agt_account_lock(&d->s, AGT_LOCK_SHARED);
-    if (err == CSA_OK)
-        err = agt_account_ensure(&d->s, false, NULL);
-    if (err == CSA_OK)
-        err = agt_enroll(&d->s, id, certid, &serial);
-    agt_account_unlock(&d->s);
-    now = time(NULL);
     if (err == CSA_ERR_BUSY) {
         /* Another agent is renewing it: look again in a minute. */
         e->next = now + 60;
@@ -164,7 +152,8 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
         e->failures = 0;
         e->renewals_total++;
         e->last_error[0] = '\0';
-        agt_sched_compute(d, id, e, now);
+        if (plan)
+            agt_sched_compute(d, id, e, now);
     } else {
         e->failures++;
         e->failures_total++;
@@ -176,9 +165,47 @@ static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
         csa_error("agent", "%s: renewal failed: %s; next try in %lds", id->name,
                   e->last_error, (long)(e->next - now));
     }
+}
+
+static void agt_renew_done(agt_daemon *d, const agt_identity *id, agt_sched *e,
+                           csa_err err)
+{
+    agt_renew_end(d, id, e, err, true);
+}
+
+/* The CertID (RFC 9773) of the identity's current certificate, or NULL. */
+static char *agt_renew_start(agt_daemon *d, const agt_identity *id,
+                             agt_sched *e)
+{
+    char *certid = NULL;
+    X509 *x = NULL;
+
+    sd_notifyf(0, "STATUS=renewing %s", id->name);
+    csa_info("agent", "%s: renewing (%s)", id->name, e->why);
+    if (agt_current_cert(d->s.tok, id, &x) == CSA_OK)
+        agt_cert_id_of(x, &certid);
+    X509_free(x);
+    csa_err_clear();
+    return certid;
+}
+
+static void agt_renew(agt_daemon *d, const agt_identity *id, agt_sched *e)
+{
+    char *serial = NULL, *certid = agt_renew_start(d, id, e);
+    csa_err err;
+
+    /* The account lock is held shared only for the renewal (see
+     * agt_daemon_open): it also re-reads the account key, which a rollover
+     * may have changed while the daemon slept. */
+    err = agt_account_lock(&d->s, AGT_LOCK_SHARED);
+    if (err == CSA_OK)
+        err = agt_account_ensure(&d->s, false, NULL);
+    if (err == CSA_OK)
+        err = agt_enroll(&d->s, id, certid, &serial);
+    agt_account_unlock(&d->s);
+    agt_renew_done(d, id, e, err);
     free(serial);
     free(certid);
-    X509_free(x);
 }
 
 /* The old entry of an identity of that name, to keep its counters and
@@ -267,15 +294,171 @@ static void agt_daemon_reap(agt_daemon *d, time_t now)
     }
 }
 
+/* One renewal slot of a parallel round: a network process and the
+ * renewal it carries. */
+typedef struct {
+    agt_net *net;
+    agt_enrollment *e;
+    int idx;
+} agt_slot;
+
+/* Starts the next due identity that begins well on slot; false when none
+ * is left (or a stop or the CA's rate limit says not to start more). */
+static bool agt_slot_fill(agt_daemon *d, agt_slot *slot, const int *due,
+                          int n_due, int *next, bool *halt)
+{
+    while (*next < n_due && !*halt && !agt_stop_pending(d)) {
+        int i = due[(*next)++];
+        const agt_identity *id = &d->g->cfg->ids[i];
+        agt_sched *e = &d->sched[i];
+        char *certid = agt_renew_start(d, id, e);
+        csa_err err = agt_enroll_begin(&d->s, id, certid, slot->net, &slot->e);
+
+        free(certid);
+        if (err == CSA_OK) {
+            slot->idx = i;
+            return true;
+        }
+        agt_renew_done(d, id, e, err);
+    }
+    return false;
+}
+
+/* The due identities, up to [agent] parallel at once: each renewal's
+ * conversation with the CA runs in its own network process; this process
+ * answers their requests as they come (token work is short and done one
+ * at a time).  A renewal the CA refuses with rateLimited stops new starts
+ * for the round; the rest are tried again after retry_base. */
+static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
+{
+    int n = d->g->cfg->parallel < n_due ? d->g->cfg->parallel : n_due;
+    agt_slot *slots = calloc((size_t)n, sizeof(*slots));
+    struct pollfd *fds = calloc((size_t)n, sizeof(*fds));
+    int *renewed = calloc((size_t)n_due, sizeof(*renewed));
+    int i, next = 0, active = 0, failed = 0, n_renewed = 0;
+    bool halt = false;
+    csa_err err;
+
+    if (slots == NULL || fds == NULL || renewed == NULL) {
+        free(slots);
+        free(fds);
+        free(renewed);
+        return -1;
+    }
+    err = agt_account_lock(&d->s, AGT_LOCK_SHARED);
+    if (err == CSA_OK)
+        err = agt_account_ensure(&d->s, false, NULL);
+    for (i = 0; err == CSA_OK && i < n; i++) {
+        if (i == 0)
+            slots[i].net = d->s.net;
+        else if ((err = agt_net_start(d->g->cfg, d->s.policy_text,
+                                      &slots[i].net)) == CSA_OK)
+            err = agt_net_set_account(slots[i].net,
+                                      agt_jws_key_signer(d->s.account_signer),
+                                      agt_net_kid(d->s.net));
+    }
+    if (err != CSA_OK) {
+        /* Every due renewal fails the way the first would have. */
+        char msg[1024];
+
+        snprintf(msg, sizeof(msg), "%s", csa_errmsg());
+        for (i = 0; i < n_due; i++) {
+            csa_raise(err, "%s", msg);
+            agt_renew_done(d, &d->g->cfg->ids[due[i]], &d->sched[due[i]], err);
+        }
+        failed = n_due;
+        goto out;
+    }
+    csa_info("agent", "%d renewal(s) due, %d at a time", n_due, n);
+    for (i = 0; i < n; i++)
+        active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
+    while (active > 0) {
+        for (i = 0; i < n; i++) {
+            fds[i].fd = slots[i].e ? agt_net_fd(slots[i].net) : -1;
+            fds[i].events = POLLIN;
+            fds[i].revents = 0;
+        }
+        if (poll(fds, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            csa_error("agent", "poll: %s", strerror(errno));
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            STACK_OF(X509) *chain = NULL;
+            csa_ipc_msg done;
+            bool finished = false;
+            const char *problem;
+            int idx = slots[i].idx;
+
+            if (slots[i].e == NULL || fds[i].revents == 0)
+                continue;
+            err = agt_net_step(slots[i].net, &finished, &done);
+            if (!finished && err == CSA_OK)
+                continue;
+            if (err == CSA_OK)
+                err = agt_net_order_chain(&done, &chain);
+            problem = agt_net_last_problem(slots[i].net);
+            if (err != CSA_OK && problem != NULL &&
+                strstr(problem, ":rateLimited") != NULL)
+                halt = true;
+            err = agt_enroll_end(slots[i].e, err, chain, NULL);
+            slots[i].e = NULL;
+            active--;
+            /* planned after the round: the session's network process
+             * (slot 0) may still be busy with another renewal */
+            agt_renew_end(d, &d->g->cfg->ids[idx], &d->sched[idx], err, false);
+            if (err == CSA_OK)
+                renewed[n_renewed++] = idx;
+            failed += err != CSA_OK;
+            active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
+        }
+    }
+    for (i = 0; i < n_renewed; i++)
+        agt_sched_compute(d, &d->g->cfg->ids[renewed[i]], &d->sched[renewed[i]],
+                          time(NULL));
+    for (; halt && next < n_due; next++) {
+        agt_sched *e = &d->sched[due[next]];
+
+        e->next = time(NULL) + d->g->cfg->retry_base;
+        snprintf(e->why, sizeof(e->why), "the CA is rate-limiting");
+    }
+out:
+    /* A poll failure leaves renewals in flight: they end as failures. */
+    for (i = 0; i < n; i++) {
+        if (slots[i].e != NULL) {
+            int idx = slots[i].idx;
+
+            err = agt_enroll_end(
+                slots[i].e,
+                csa_raise(CSA_ERR_INTERRUPTED, "the renewal was abandoned"),
+                NULL, NULL);
+            agt_renew_done(d, &d->g->cfg->ids[idx], &d->sched[idx], err);
+            failed++;
+        }
+        if (i > 0)
+            agt_net_stop(slots[i].net);
+    }
+    agt_account_unlock(&d->s);
+    free(slots);
+    free(fds);
+    free(renewed);
+    return failed;
+}
+
 static int agt_daemon_round(agt_daemon *d, int force)
 {
     time_t now = time(NULL);
-    int i, failed = 0;
+    int i, failed = 0, n_due = 0, *due;
 
     if (!d->session_open)
         return 0;
     agt_daemon_reap(d, now);
-    for (i = 0; i < d->n && !agt_stop_pending(d); i++) {
+    if ((due = calloc(d->n ? (size_t)d->n : 1, sizeof(*due))) == NULL) {
+        csa_error("agent", "out of memory for %d identities", d->n);
+        return 1;
+    }
+    for (i = 0; i < d->n; i++) {
         agt_sched *e = &d->sched[i];
         const agt_identity *id = &d->g->cfg->ids[i];
 
@@ -286,9 +469,17 @@ static int agt_daemon_round(agt_daemon *d, int force)
             if (e->next > now)
                 continue;
         }
-        agt_renew(d, id, e);
-        failed += e->failures > 0;
+        due[n_due++] = i;
     }
+    if (d->g->cfg->parallel > 1 && n_due > 1) {
+        failed = agt_daemon_parallel(d, due, n_due);
+    } else {
+        for (i = 0; i < n_due && !agt_stop_pending(d); i++) {
+            agt_renew(d, &d->g->cfg->ids[due[i]], &d->sched[due[i]]);
+            failed += d->sched[due[i]].failures > 0;
+        }
+    }
+    free(due);
     agt_daemon_publish(d);
     return failed;
 }

@@ -124,36 +124,71 @@ done:
     free(serial);
 }
 
-csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
-                   char **serial)
+/* One renewal in progress (agt_enroll_begin .. agt_enroll_end). */
+struct agt_enrollment {
+    agt_session *s;
+    const agt_identity *id;
+    int lock;
+    tok_key *key;
+    STACK_OF(X509) * anchors;
+    agt_order_ctx octx;
+    agt_net_order_cb ocb;
+};
+
+csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
+                         const char *replaces, agt_net *net,
+                         agt_enrollment **out)
 {
-    STACK_OF(X509) *chain = NULL, *anchors = NULL;
-    tok_key *key = NULL;
-    agt_order_ctx octx = {0};
-    agt_net_order_cb ocb = {agt_order_challenge, agt_order_csr, &octx};
-    int lock = -1;
+    agt_enrollment *e = calloc(1, sizeof(*e));
     csa_err err;
 
-    if (serial != NULL)
-        *serial = NULL;
-    if ((lock = agt_swap_lock(s->state_dir, id)) < 0)
+    *out = NULL;
+    if (e == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    e->s = s;
+    e->id = id;
+    if ((e->lock = agt_swap_lock(s->state_dir, id)) < 0) {
+        free(e);
         return csa_raise(CSA_ERR_BUSY,
                          "identity %s is being renewed by another csagent "
                          "(%s/%s.lock); try again later",
                          id->name, s->state_dir, id->name);
+    }
     /* Under the lock, what a crashed run left is finished first. */
     if ((err = agt_swap_recover(s->tok, s->state_dir, id)) != CSA_OK ||
         (err = agt_check_order(s, id)) != CSA_OK ||
-        (err = agt_anchors_load(s->cfg, s->pol, &anchors)) != CSA_OK ||
-        (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &key)) !=
-            CSA_OK)
+        (err = agt_anchors_load(s->cfg, s->pol, &e->anchors)) != CSA_OK ||
+        (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &e->key)) !=
+            CSA_OK) {
+        agt_enroll_end(e, err, NULL, NULL);
+        return err;
+    }
+    e->octx = (agt_order_ctx){s, id, e->key};
+    e->ocb = (agt_net_order_cb){agt_order_challenge, agt_order_csr, &e->octx};
+    if ((err = agt_net_order_submit(net, id->name, replaces, &e->ocb)) !=
+        CSA_OK) {
+        agt_enroll_end(e, err, NULL, NULL);
+        return err;
+    }
+    *out = e;
+    return CSA_OK;
+}
+
+csa_err agt_enroll_end(agt_enrollment *e, csa_err err, STACK_OF(X509) * chain,
+                       char **serial)
+{
+    agt_session *s = e->s;
+    const agt_identity *id = e->id;
+
+    if (serial != NULL)
+        *serial = NULL;
+    if (err == CSA_OK &&
+        ((err = agt_verify_issued(id, s->pol, e->key, chain, e->anchors,
+                                  time(NULL))) != CSA_OK ||
+         (err = agt_swap_commit(s->tok, s->state_dir, id, e->key, chain)) !=
+             CSA_OK))
         goto done;
-    octx = (agt_order_ctx){s, id, key};
-    if ((err = agt_net_order(s->net, id->name, replaces, &ocb, &chain)) !=
-            CSA_OK ||
-        (err = agt_verify_issued(id, s->pol, key, chain, anchors,
-                                 time(NULL))) != CSA_OK ||
-        (err = agt_swap_commit(s->tok, s->state_dir, id, key, chain)) != CSA_OK)
+    if (err != CSA_OK)
         goto done;
     agt_notify(s, id, sk_X509_value(chain, 0));
     if (serial != NULL)
@@ -161,7 +196,7 @@ csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
     csa_info("agent", "%s: certificate swapped in under label '%s'", id->name,
              id->label);
 done:
-    if (err != CSA_OK && key != NULL) {
+    if (err != CSA_OK && e->key != NULL) {
         /* Nothing was stored under the label: drop the pending objects. */
         csa_err saved = err;
         char msg[1024];
@@ -171,9 +206,31 @@ done:
             csa_warn("agent", "%s: rollback: %s", id->name, csa_errmsg());
         csa_raise(saved, "%s", msg);
     }
-    tok_key_free(key);
+    tok_key_free(e->key);
     sk_X509_pop_free(chain, X509_free);
-    sk_X509_pop_free(anchors, X509_free);
-    agt_swap_unlock(lock);
+    sk_X509_pop_free(e->anchors, X509_free);
+    agt_swap_unlock(e->lock);
+    free(e);
     return err;
+}
+
+csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
+                   char **serial)
+{
+    STACK_OF(X509) *chain = NULL;
+    agt_enrollment *e = NULL;
+    csa_ipc_msg done;
+    bool finished = false;
+    csa_err err;
+
+    if (serial != NULL)
+        *serial = NULL;
+    if ((err = agt_enroll_begin(s, id, replaces, s->net, &e)) != CSA_OK)
+        return err;
+    do
+        err = agt_net_step(s->net, &finished, &done);
+    while (err == CSA_OK && !finished);
+    if (err == CSA_OK)
+        err = agt_net_order_chain(&done, &chain);
+    return agt_enroll_end(e, err, chain, serial);
 }

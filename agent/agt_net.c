@@ -24,6 +24,7 @@ struct agt_net {
     const csa_signer *cert;    /* during a revocation */
     char *kid;
     char *problem;
+    const agt_net_order_cb *cb; /* of the job in progress */
 };
 
 static const uint8_t agt_done_tags[] = {AGT_NET_T_ERR,
@@ -335,17 +336,14 @@ static csa_err agt_net_config_msg(agt_net *n);
 
 /* Sends job, answers requests until the job's end, and returns the end
  * message in done (the caller frees it) and the job's error. */
-static csa_err agt_net_job(agt_net *n, csa_ipc_out *job,
-                           const agt_net_order_cb *cb, csa_ipc_msg *done)
+static csa_err agt_net_submit(agt_net *n, csa_ipc_out *job,
+                              const agt_net_order_cb *cb)
 {
-    csa_ipc_msg m;
-    csa_err err, job_err = CSA_OK;
-    char *msg = NULL, *problem = NULL, *kid = NULL;
+    csa_err err;
 
-    memset(done, 0, sizeof(*done));
     if (n->fd < 0) {
         /* It ended (or was stopped after an error): a fresh one, told the
-         * account first. */
+         * configuration and the account first. */
         if ((err = agt_net_spawn(n)) != CSA_OK ||
             (err = agt_net_config_msg(n)) != CSA_OK ||
             (n->account != NULL && (err = agt_net_account_msg(n)) != CSA_OK)) {
@@ -354,18 +352,43 @@ static csa_err agt_net_job(agt_net *n, csa_ipc_out *job,
             return err;
         }
     }
-    if ((err = csa_ipc_send(n->fd, job)) != CSA_OK)
+    n->cb = cb;
+    if ((err = csa_ipc_send(n->fd, job)) != CSA_OK) {
+        csa_err_context("the network process");
+        csa_warn("holder", "stopping the network process: %s", csa_errmsg());
+        agt_net_reap(n);
+    }
+    return err;
+}
+
+int agt_net_fd(const agt_net *n)
+{
+    return n->fd;
+}
+
+csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
+{
+    csa_ipc_msg m;
+    csa_err err, job_err = CSA_OK;
+    char *msg = NULL, *problem = NULL, *kid = NULL;
+
+    *finished = false;
+    memset(done, 0, sizeof(*done));
+    if (n->fd < 0) {
+        *finished = true;
+        return csa_raise(CSA_ERR_IO, "the network process is not running");
+    }
+    if ((err = csa_ipc_recv(n->fd, CSA_IPC_MAX, &m)) != CSA_OK)
         goto broken;
-    for (;;) {
-        if ((err = csa_ipc_recv(n->fd, CSA_IPC_MAX, &m)) != CSA_OK)
-            goto broken;
-        if (m.type == AGT_NET_R_DONE)
-            break;
-        err = agt_net_answer(n, &m, cb);
+    if (m.type != AGT_NET_R_DONE) {
+        err = agt_net_answer(n, &m, n->cb);
         csa_ipc_msg_free(&m);
         if (err != CSA_OK)
             goto broken;
+        return CSA_OK;
     }
+    *finished = true;
+    n->cb = NULL;
     if ((err = agt_net_read_done(&m, &job_err, &msg, &problem, &kid)) !=
         CSA_OK) {
         csa_ipc_msg_free(&m);
@@ -386,9 +409,28 @@ static csa_err agt_net_job(agt_net *n, csa_ipc_out *job,
     free(msg);
     return job_err;
 broken:
+    *finished = true;
+    n->cb = NULL;
     csa_err_context("the network process");
     csa_warn("holder", "stopping the network process: %s", csa_errmsg());
     agt_net_reap(n);
+    return err;
+}
+
+/* Sends job, answers requests until the job's end, and returns the end
+ * message in done (the caller frees it) and the job's error. */
+static csa_err agt_net_job(agt_net *n, csa_ipc_out *job,
+                           const agt_net_order_cb *cb, csa_ipc_msg *done)
+{
+    bool finished = false;
+    csa_err err;
+
+    memset(done, 0, sizeof(*done));
+    if ((err = agt_net_submit(n, job, cb)) != CSA_OK)
+        return err;
+    do
+        err = agt_net_step(n, &finished, done);
+    while (err == CSA_OK && !finished);
     return err;
 }
 
@@ -653,34 +695,50 @@ csa_err agt_net_renewal_info(agt_net *n, const unsigned char *der, size_t len,
     return CSA_OK;
 }
 
-csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
-                      const agt_net_order_cb *cb, STACK_OF(X509) * *chain)
+csa_err agt_net_order_submit(agt_net *n, const char *identity,
+                             const char *replaces, const agt_net_order_cb *cb)
 {
     csa_ipc_out o;
-    csa_ipc_msg done;
+
+    csa_ipc_begin(&o, AGT_NET_J_ORDER);
+    csa_ipc_put_str(&o, AGT_NET_T_IDENTITY, identity);
+    csa_ipc_put_str(&o, AGT_NET_T_REPLACES, replaces);
+    return agt_net_submit(n, &o, cb);
+}
+
+csa_err agt_net_order_chain(csa_ipc_msg *done, STACK_OF(X509) * *chain)
+{
     const unsigned char *der;
     size_t len;
     csa_err err;
 
     *chain = NULL;
-    csa_ipc_begin(&o, AGT_NET_J_ORDER);
-    csa_ipc_put_str(&o, AGT_NET_T_IDENTITY, identity);
-    csa_ipc_put_str(&o, AGT_NET_T_REPLACES, replaces);
-    if ((err = agt_net_job(n, &o, cb, &done)) != CSA_OK)
-        return err;
-    if ((err = csa_ipc_bytes(&done, AGT_NET_T_CHAIN, AGT_NET_CHAIN_MAX, true,
-                             &der, &len)) != CSA_OK)
-        goto done;
     /* DER only: the network process parsed the PEM; what it sends is
      * parsed here by OpenSSL and then verified before any use. */
-    err = agt_chain_from_der(der, len, chain);
-done:
-    csa_ipc_msg_free(&done);
-    if (err != CSA_OK) {
-        sk_X509_pop_free(*chain, X509_free);
-        *chain = NULL;
-    }
+    if ((err = csa_ipc_bytes(done, AGT_NET_T_CHAIN, AGT_NET_CHAIN_MAX, true,
+                             &der, &len)) == CSA_OK)
+        err = agt_chain_from_der(der, len, chain);
+    csa_ipc_msg_free(done);
     return err;
+}
+
+csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
+                      const agt_net_order_cb *cb, STACK_OF(X509) * *chain)
+{
+    csa_ipc_msg done;
+    bool finished = false;
+    csa_err err;
+
+    *chain = NULL;
+    memset(&done, 0, sizeof(done));
+    if ((err = agt_net_order_submit(n, identity, replaces, cb)) != CSA_OK)
+        return err;
+    do
+        err = agt_net_step(n, &finished, &done);
+    while (err == CSA_OK && !finished);
+    if (err != CSA_OK)
+        return err;
+    return agt_net_order_chain(&done, chain);
 }
 
 csa_err agt_net_check_request(const unsigned char *body, size_t len)

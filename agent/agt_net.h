@@ -29,6 +29,7 @@
 #ifndef AGT_NET_H
 #define AGT_NET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <openssl/x509.h>
 
@@ -163,6 +164,18 @@ typedef struct {
  * process's requests through cb.  *chain: leaf first, parsed from DER. */
 csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
                       const agt_net_order_cb *cb, STACK_OF(X509) * *chain);
+
+/* The same in steps, for several network processes at once: submit the
+ * job; whenever agt_net_fd(n) is readable, agt_net_step answers one
+ * request (cb, borrowed until the end) or, *finished, returns the job's
+ * error and its end message in done; agt_net_order_chain turns that into
+ * the chain (and frees done). */
+csa_err agt_net_order_submit(agt_net *n, const char *identity,
+                             const char *replaces, const agt_net_order_cb *cb);
+csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done);
+csa_err agt_net_order_chain(csa_ipc_msg *done, STACK_OF(X509) * *chain);
+/* The socket to poll, -1 when the process is not running. */
+int agt_net_fd(const agt_net *n);
 
 /* The readers of the network process's messages (also for the fuzzer):
  * each checks the fields it takes and refuses any other. */

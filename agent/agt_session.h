@@ -105,4 +105,18 @@ csa_err agt_account_rollover(agt_session *s);
 csa_err agt_enroll(agt_session *s, const agt_identity *id, const char *replaces,
                    char **serial);
 
+/* The same in two halves, so that several renewals can wait for their CA
+ * conversations at once (the daemon's [agent] parallel).  begin takes the
+ * identity's lock, finishes what a crash left, checks the order against
+ * the policy, generates the pending key and submits the order to net;
+ * the caller steps net (agt_net_step) until the job finished and passes
+ * its error and chain (owned by end) to end, which verifies, swaps in (or
+ * rolls back), lets the lock go and frees e. */
+typedef struct agt_enrollment agt_enrollment;
+csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
+                         const char *replaces, agt_net *net,
+                         agt_enrollment **out);
+csa_err agt_enroll_end(agt_enrollment *e, csa_err err, STACK_OF(X509) * chain,
+                       char **serial);
+
 #endif
