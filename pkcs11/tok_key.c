@@ -14,42 +14,6 @@ static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81,
                                          0x04, 0x00, 0x23};
 static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 
-static const struct {
-    const char *name;
-    const char *alias;
-} key_type_names[TOK_KEY__MAX] = {
-    [TOK_KEY_RSA3072] = {"rsa3072", "rsa-3072"},
-    [TOK_KEY_RSA4096] = {"rsa4096", "rsa-4096"},
-    [TOK_KEY_EC_P256] = {"p256", "ec-p256"},
-    [TOK_KEY_EC_P384] = {"p384", "ec-p384"},
-    [TOK_KEY_EC_P521] = {"p521", "ec-p521"},
-    [TOK_KEY_ED25519] = {"ed25519", "eddsa"},
-};
-
-csa_err tok_key_type_parse(const char *name, tok_key_type *out)
-{
-    int i;
-
-    for (i = 0; i < TOK_KEY__MAX; i++) {
-        if (strcmp(name, key_type_names[i].name) == 0 ||
-            strcmp(name, key_type_names[i].alias) == 0) {
-            *out = (tok_key_type)i;
-            return CSA_OK;
-        }
-    }
-    return csa_raise(CSA_ERR_INVALID,
-                     "unknown key type '%s' (expected rsa3072, rsa4096, "
-                     "p256, p384, p521 or ed25519)",
-                     name);
-}
-
-const char *tok_key_type_name(tok_key_type type)
-{
-    if ((unsigned)type >= TOK_KEY__MAX)
-        return "unknown";
-    return key_type_names[type].name;
-}
-
 static int tok_type_is_rsa(tok_key_type type)
 {
     return type == TOK_KEY_RSA3072 || type == TOK_KEY_RSA4096;

@@ -51,33 +51,6 @@ static const tok_curve *tok_curve_of_type(tok_key_type type)
     return NULL;
 }
 
-csa_err tok_ec_curve_of(const unsigned char *params, size_t len,
-                        tok_key_type *out)
-{
-    size_t i;
-
-    for (i = 0; i < TOK_NCURVES; i++) {
-        if (tok_curves[i].params_len == len &&
-            memcmp(tok_curves[i].params, params, len) == 0) {
-            *out = tok_curves[i].type;
-            return CSA_OK;
-        }
-    }
-    return csa_raise(CSA_ERR_UNSUPPORTED,
-                     "the curve of this key (CKA_EC_PARAMS of %zu bytes) is "
-                     "not supported (P-256, P-384, P-521, Ed25519)",
-                     len);
-}
-
-const char *tok_key_display_name(tok_key_type type)
-{
-    const tok_curve *c = tok_curve_of_type(type);
-
-    if (c != NULL)
-        return c->display;
-    return type == TOK_KEY_RSA4096 ? "RSA 4096" : "RSA 3072";
-}
-
 /*
  * CKA_EC_POINT is the point in a DER OCTET STRING on most tokens (PKCS#11
  * 2.40 §2.3.3) and the bare point on some.  A guess from the first bytes is
