@@ -64,19 +64,10 @@ static const tok_sig_desc *tok_sig_of(tok_sig_alg alg)
     return &tok_sigs[alg];
 }
 
-static int tok_key_is_rsa(const tok_key *k)
-{
-    return k->type == TOK_KEY_RSA3072 || k->type == TOK_KEY_RSA4096;
-}
-
+/* An algorithm fits the keys of its CKA_KEY_TYPE. */
 static csa_err tok_sig_check_key(const tok_key *k, const tok_sig_desc *d)
 {
-    int ok = d->ckk == CKK_RSA ? tok_key_is_rsa(k)
-             : d->md == NULL
-                 ? k->type == TOK_KEY_ED25519
-                 : (!tok_key_is_rsa(k) && k->type != TOK_KEY_ED25519);
-
-    if (!ok)
+    if (tok_keytype_of(k->type)->ckk != d->ckk)
         return csa_raise(CSA_ERR_INVALID,
                          "signature algorithm does not fit the %s key '%s'",
                          tok_key_type_name(k->type), k->label);
@@ -132,28 +123,6 @@ static csa_err tok_ecdsa_to_der(unsigned char *raw, size_t rawlen,
     return CSA_OK;
 }
 
-static size_t tok_ec_width(tok_key_type type)
-{
-    return type == TOK_KEY_EC_P521 ? 66 : type == TOK_KEY_EC_P384 ? 48 : 32;
-}
-
-/* The one signature length each key type gives: RSA the modulus size,
- * ECDSA r||s (PKCS#11 2.40 §2.3.1), EdDSA 64 bytes (RFC 8032 §5.1.6).
- * All fit tok_sign's out[1024]. */
-static size_t tok_sig_len(tok_key_type type)
-{
-    switch (type) {
-    case TOK_KEY_RSA3072:
-        return 384;
-    case TOK_KEY_RSA4096:
-        return 512;
-    case TOK_KEY_ED25519:
-        return 64;
-    default:
-        return 2 * tok_ec_width(type);
-    }
-}
-
 static CK_RV tok_sign_raw(tok_key *k, const tok_sig_desc *d,
                           const unsigned char *in, size_t inlen,
                           unsigned char *out, CK_ULONG *outlen)
@@ -176,6 +145,9 @@ csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
     size_t inlen = 0;
     CK_ULONG outlen = sizeof(out);
     const tok_sig_desc *d = tok_sig_of(alg);
+    /* The one signature length each key type gives: RSA the modulus
+     * size, ECDSA r||s, EdDSA 64 bytes; all fit out[]. */
+    size_t want = tok_keytype_of(k->type)->sig_len;
     csa_err err;
     CK_RV rv;
 
@@ -202,12 +174,12 @@ csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
         return tok_rv_raise(rv, "the token could not sign");
     /* A module that reports more than it was given room for must not make
      * us copy past out[]; a short one must not pass for a signature. */
-    if (outlen != tok_sig_len(k->type))
+    if (outlen != want)
         return csa_raise(CSA_ERR_TOKEN,
                          "the token returned a signature of %lu bytes for "
                          "the %s key '%s', expected %zu",
                          (unsigned long)outlen, tok_key_type_name(k->type),
-                         k->label, tok_sig_len(k->type));
+                         k->label, want);
     if (d->ckk == CKK_EC && enc == TOK_ENC_DER)
         return tok_ecdsa_to_der(out, outlen, sig, siglen);
     if ((*sig = malloc(outlen)) == NULL)
@@ -219,23 +191,13 @@ csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
 
 const char *tok_key_default_jws_alg(const tok_key *k)
 {
-    switch (k->type) {
-    case TOK_KEY_EC_P256:
-        return "ES256";
-    case TOK_KEY_EC_P384:
-        return "ES384";
-    case TOK_KEY_EC_P521:
-        return "ES512";
-    case TOK_KEY_ED25519:
-        return "EdDSA";
-    default:
-        return "RS256";
-    }
+    return tok_keytype_of(k->type)->jws_alg;
 }
 
 csa_err tok_key_sig_for_jws(const tok_key *k, const char *jws_alg,
                             tok_sig_alg *out)
 {
+    const tok_keytype *kt = tok_keytype_of(k->type);
     int a;
 
     for (a = 0; a < TOK_SIG__MAX; a++) {
@@ -245,10 +207,9 @@ csa_err tok_key_sig_for_jws(const tok_key *k, const char *jws_alg,
             continue;
         if (tok_sig_check_key(k, d) != CSA_OK)
             break;
-        if (d->ckk == CKK_EC &&
-            !((a == TOK_SIG_ECDSA_SHA256 && k->type == TOK_KEY_EC_P256) ||
-              (a == TOK_SIG_ECDSA_SHA384 && k->type == TOK_KEY_EC_P384) ||
-              (a == TOK_SIG_ECDSA_SHA512 && k->type == TOK_KEY_EC_P521)))
+        /* ECDSA: each curve has its one hash (RFC 7518 §3.4), the
+         * row's own alg. */
+        if (d->ckk == CKK_EC && (tok_sig_alg)a != kt->jws_sig)
             break;
         *out = (tok_sig_alg)a;
         return CSA_OK;
@@ -258,45 +219,21 @@ csa_err tok_key_sig_for_jws(const tok_key *k, const char *jws_alg,
                      tok_key_type_name(k->type), k->label);
 }
 
-/* The X.509 signature algorithm a key uses for CSRs. */
-static void tok_req_alg(const tok_key *k, tok_sig_alg *alg, int *nid)
-{
-    switch (k->type) {
-    case TOK_KEY_EC_P384:
-        *alg = TOK_SIG_ECDSA_SHA384, *nid = NID_ecdsa_with_SHA384;
-        break;
-    case TOK_KEY_EC_P521:
-        *alg = TOK_SIG_ECDSA_SHA512, *nid = NID_ecdsa_with_SHA512;
-        break;
-    case TOK_KEY_ED25519:
-        *alg = TOK_SIG_EDDSA, *nid = NID_ED25519;
-        break;
-    case TOK_KEY_EC_P256:
-        *alg = TOK_SIG_ECDSA_SHA256, *nid = NID_ecdsa_with_SHA256;
-        break;
-    default:
-        *alg = TOK_SIG_RSA_PKCS1_SHA256, *nid = NID_sha256WithRSAEncryption;
-    }
-}
-
 csa_err tok_sign_req(tok_key *k, X509_REQ *req)
 {
     unsigned char *tbs = NULL, *sig = NULL;
     size_t siglen = 0;
     X509_ALGOR *algor = X509_ALGOR_new();
     ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
-    tok_sig_alg alg;
-    int nid, tbslen;
+    const tok_keytype *kt = tok_keytype_of(k->type);
+    /* The parameters are NULL for RSA (RFC 4055 §5) and absent for ECDSA
+     * (RFC 5758 §3.2) and EdDSA (RFC 8410 §3). */
+    int ptype = kt->ckk == CKK_RSA ? V_ASN1_NULL : V_ASN1_UNDEF;
+    int tbslen;
     csa_err err = CSA_OK;
 
-    tok_req_alg(k, &alg, &nid);
     if (algor == NULL || bits == NULL ||
-        !X509_ALGOR_set0(algor, OBJ_nid2obj(nid),
-                         k->type == TOK_KEY_RSA3072 ||
-                                 k->type == TOK_KEY_RSA4096
-                             ? V_ASN1_NULL
-                             : V_ASN1_UNDEF,
-                         NULL) ||
+        !X509_ALGOR_set0(algor, OBJ_nid2obj(kt->x509_nid), ptype, NULL) ||
         !X509_REQ_set1_signature_algo(req, algor)) {
         err = csa_raise(CSA_ERR_NOMEM, "cannot set the CSR's algorithm");
         goto done;
@@ -306,7 +243,8 @@ csa_err tok_sign_req(tok_key *k, X509_REQ *req)
         err = csa_raise(CSA_ERR_INVALID, "cannot encode the CSR");
         goto done;
     }
-    err = tok_sign(k, alg, TOK_ENC_DER, tbs, (size_t)tbslen, &sig, &siglen);
+    err = tok_sign(k, kt->x509_sig, TOK_ENC_DER, tbs, (size_t)tbslen, &sig,
+                   &siglen);
     if (err != CSA_OK)
         goto done;
     if (!ASN1_BIT_STRING_set(bits, sig, (int)siglen)) {

@@ -398,7 +398,7 @@ static void test_cert_roundtrip(void **state)
 
 /* Every key type signs a CSR in the token with its one X.509 algorithm:
  * parameters NULL for RSA (RFC 4055 §5), absent for ECDSA (RFC 5758 §3.2)
- * and Ed25519 (RFC 8410 §6). */
+ * and Ed25519 (RFC 8410 §3). */
 static void test_csr_signed_in_token(void **state)
 {
     static const struct {
