@@ -185,27 +185,20 @@ done:
     return err;
 }
 
+/* The token layer's row for the type says what policy/ calls it. */
 pol_key agt_pol_key(const char *key_type)
 {
+    static const pol_key other = {POL_KEY_OTHER, 0, 0};
     tok_key_type t = TOK_KEY_EC_P256;
-    pol_key k = {POL_KEY_EC, 256, NID_X9_62_prime256v1};
+    const tok_key_shape *s;
+    int pt;
 
     if (key_type != NULL && tok_key_type_parse(key_type, &t) != CSA_OK) {
         csa_err_clear();
-        return (pol_key){POL_KEY_OTHER, 0, 0};
+        return other;
     }
-    switch (t) {
-    case TOK_KEY_RSA3072:
-        return (pol_key){POL_KEY_RSA, 3072, 0};
-    case TOK_KEY_RSA4096:
-        return (pol_key){POL_KEY_RSA, 4096, 0};
-    case TOK_KEY_EC_P384:
-        return (pol_key){POL_KEY_EC, 384, NID_secp384r1};
-    case TOK_KEY_EC_P521:
-        return (pol_key){POL_KEY_EC, 521, NID_secp521r1};
-    case TOK_KEY_ED25519:
-        return (pol_key){POL_KEY_ED25519, 256, 0};
-    default:
-        return k;
-    }
+    if ((s = tok_key_type_shape(t)) == NULL ||
+        (pt = pol_key_type_from_name(s->policy_name)) < 0)
+        return other;
+    return (pol_key){(pol_key_type)pt, s->bits, s->curve_nid};
 }

@@ -93,7 +93,19 @@ typedef struct {
 /* Parses a key type name: rsa3072, rsa4096, p256 (ec-p256), p384, p521,
  * ed25519. */
 csa_err tok_key_type_parse(const char *name, tok_key_type *out);
+/* The configuration name; "unknown" when out of range. */
 const char *tok_key_type_name(tok_key_type type);
+
+/* A key type as policy/ sees a public key (its pol_key): the key type
+ * name of the policy file ("rsa", "ecdsa", "ed25519"), the modulus or
+ * field bits, and the OpenSSL NID of an ECDSA curve (else 0). */
+typedef struct {
+    const char *policy_name;
+    unsigned bits;
+    int curve_nid;
+} tok_key_shape;
+/* Borrowed, static; NULL when type is out of range. */
+const tok_key_shape *tok_key_type_shape(tok_key_type type);
 
 /* Loads the module and selects the token.  module is a file path, or the
  * name of a module registered with p11-kit ("p11-kit:NAME" or a name

@@ -14,16 +14,7 @@ static csa_err tok_rsa_type(tok_ctx *t, CK_OBJECT_HANDLE o, tok_key_type *type)
     free(mod);
     if (err != CSA_OK)
         return err;
-    if (mlen * 8 == 4096)
-        *type = TOK_KEY_RSA4096;
-    else if (mlen * 8 == 3072)
-        *type = TOK_KEY_RSA3072;
-    else
-        return csa_raise(CSA_ERR_UNSUPPORTED,
-                         "RSA key of %zu bits is not supported (3072 or "
-                         "4096)",
-                         mlen * 8);
-    return CSA_OK;
+    return tok_rsa_type_of(mlen * 8, type);
 }
 
 /* The curve from CKA_EC_PARAMS, compared whole (a last OID byte alone
@@ -40,7 +31,7 @@ static csa_err tok_ec_type(tok_ctx *t, CK_OBJECT_HANDLE o, CK_KEY_TYPE kt,
     free(params);
     if (err != CSA_OK)
         return err;
-    if ((*type == TOK_KEY_ED25519) != (kt == CKK_EC_EDWARDS))
+    if (tok_keytype_of(*type)->ckk != kt)
         return csa_raise(CSA_ERR_TOKEN,
                          "the token's key type (0x%lx) and CKA_EC_PARAMS "
                          "(%s) disagree",
@@ -56,16 +47,14 @@ static csa_err tok_key_detect_type(tok_ctx *t, CK_OBJECT_HANDLE o,
 
     if (err != CSA_OK)
         return err;
-    switch (kt) {
-    case CKK_RSA:
-        return tok_rsa_type(t, o, type);
-    case CKK_EC:
-    case CKK_EC_EDWARDS:
-        return tok_ec_type(t, o, kt, type);
-    default:
+    if (!tok_keytype_knows_ckk(kt))
         return csa_raise(CSA_ERR_UNSUPPORTED, "key type 0x%lx is not supported",
                          (unsigned long)kt);
-    }
+    /* An RSA key's row is told by its modulus, a curve key's by its
+     * CKA_EC_PARAMS. */
+    if (kt == CKK_RSA)
+        return tok_rsa_type(t, o, type);
+    return tok_ec_type(t, o, kt, type);
 }
 
 /* Resolves the public half: a public key object with the same CKA_ID,

@@ -35,6 +35,44 @@ struct tok_key {
     char label[129];
 };
 
+/* tok_keytype.c: one row per key type, all that pkcs11/ knows of it.
+ * Code looks a type up here rather than switching over tok_key_type. */
+typedef struct {
+    const char *name;           /* configuration name: "p256" */
+    const char *alias;          /* also accepted: "ec-p256" */
+    const char *display;        /* `list` and messages: "EC P-256" */
+    CK_KEY_TYPE ckk;            /* CKA_KEY_TYPE */
+    CK_MECHANISM_TYPE gen_mech; /* for C_GenerateKeyPair */
+    CK_ULONG rsa_bits;          /* CKA_MODULUS_BITS; 0 for a curve */
+    /* CKA_EC_PARAMS: the curve's DER OID (generated with, recognised),
+     * and another form some tokens use (recognised only) or NULL. */
+    const unsigned char *params, *params_alt;
+    size_t params_len, params_alt_len;
+    const char *curve;    /* "P-256" (OpenSSL's group name), "Ed25519" */
+    int raw_pkey;         /* EVP_PKEY_ED25519...: a raw public key; 0: not */
+    size_t point_len;     /* bare CKA_EC_POINT: 04||X||Y, or the raw key */
+    size_t sig_len;       /* the one signature length the token returns */
+    const char *jws_alg;  /* default JWS alg */
+    tok_sig_alg jws_sig;  /* what the token signs that alg with */
+    tok_sig_alg x509_sig; /* CSR signatures */
+    int x509_nid;         /* and their AlgorithmIdentifier (OpenSSL NID) */
+    tok_key_shape shape;  /* what policy/ sees (tok_key_type_shape) */
+} tok_keytype;
+
+/* The row of a type; NULL when out of range (never for a tok_key's). */
+const tok_keytype *tok_keytype_of(tok_key_type type);
+/* Whether some key type has this CKA_KEY_TYPE. */
+bool tok_keytype_knows_ckk(CK_KEY_TYPE ckk);
+/* The curve named by a CKA_EC_PARAMS value (the DER OID, or the
+ * PrintableString "edwards25519" some tokens use); CSA_ERR_UNSUPPORTED for
+ * others. */
+csa_err tok_ec_curve_of(const unsigned char *params, size_t len,
+                        tok_key_type *out);
+/* The RSA key type of a modulus of bits; CSA_ERR_UNSUPPORTED for others. */
+csa_err tok_rsa_type_of(size_t bits, tok_key_type *out);
+/* "EC P-256", "Ed25519", "RSA 3072"... */
+const char *tok_key_display_name(tok_key_type type);
+
 /* tok_iface.c: the only calls into the CK_FUNCTION_LIST.  Each logs the
  * call and its CK_RV at debug level. */
 CK_RV tok_ck_initialize(tok_ctx *t);
@@ -127,13 +165,6 @@ csa_err tok_get_ulong(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
 int tok_get_bool(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type);
 csa_err tok_key_refresh(tok_key *key);
 
-/* tok_pub.c: the curve named by a CKA_EC_PARAMS value (the DER OID, or
- * the PrintableString "edwards25519" some tokens use); CSA_ERR_UNSUPPORTED
- * for others. */
-csa_err tok_ec_curve_of(const unsigned char *params, size_t len,
-                        tok_key_type *out);
-/* "EC P-256", "Ed25519", "RSA 3072"... */
-const char *tok_key_display_name(tok_key_type type);
 /* tok_pub.c: CKA_EC_POINT of a key of this type, bare (04||X||Y, or the 32
  * bytes of an Ed25519 key) or in a DER OCTET STRING, told apart by the
  * curve's exact lengths.  *pt points into in.  Anything else is an error

@@ -6,73 +6,6 @@
 #include "csa_log.h"
 #include "tok_internal.h"
 
-static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
-                                         0xce, 0x3d, 0x03, 0x01, 0x07};
-static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81,
-                                         0x04, 0x00, 0x22};
-static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81,
-                                         0x04, 0x00, 0x23};
-static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
-
-static const struct {
-    const char *name;
-    const char *alias;
-} key_type_names[TOK_KEY__MAX] = {
-    [TOK_KEY_RSA3072] = {"rsa3072", "rsa-3072"},
-    [TOK_KEY_RSA4096] = {"rsa4096", "rsa-4096"},
-    [TOK_KEY_EC_P256] = {"p256", "ec-p256"},
-    [TOK_KEY_EC_P384] = {"p384", "ec-p384"},
-    [TOK_KEY_EC_P521] = {"p521", "ec-p521"},
-    [TOK_KEY_ED25519] = {"ed25519", "eddsa"},
-};
-
-csa_err tok_key_type_parse(const char *name, tok_key_type *out)
-{
-    int i;
-
-    for (i = 0; i < TOK_KEY__MAX; i++) {
-        if (strcmp(name, key_type_names[i].name) == 0 ||
-            strcmp(name, key_type_names[i].alias) == 0) {
-            *out = (tok_key_type)i;
-            return CSA_OK;
-        }
-    }
-    return csa_raise(CSA_ERR_INVALID,
-                     "unknown key type '%s' (expected rsa3072, rsa4096, "
-                     "p256, p384, p521 or ed25519)",
-                     name);
-}
-
-const char *tok_key_type_name(tok_key_type type)
-{
-    if ((unsigned)type >= TOK_KEY__MAX)
-        return "unknown";
-    return key_type_names[type].name;
-}
-
-static int tok_type_is_rsa(tok_key_type type)
-{
-    return type == TOK_KEY_RSA3072 || type == TOK_KEY_RSA4096;
-}
-
-static void tok_ec_params(tok_key_type type, const unsigned char **p,
-                          size_t *len)
-{
-    switch (type) {
-    case TOK_KEY_EC_P384:
-        *p = oid_p384, *len = sizeof(oid_p384);
-        break;
-    case TOK_KEY_EC_P521:
-        *p = oid_p521, *len = sizeof(oid_p521);
-        break;
-    case TOK_KEY_ED25519:
-        *p = oid_ed25519, *len = sizeof(oid_ed25519);
-        break;
-    default:
-        *p = oid_p256, *len = sizeof(oid_p256);
-    }
-}
-
 /* Refuses a label that already resolves to a private key. */
 static csa_err tok_label_free(tok_ctx *t, const char *label)
 {
@@ -107,17 +40,17 @@ static csa_err tok_verify_private(tok_ctx *t, CK_OBJECT_HANDLE priv)
     return CSA_OK;
 }
 
+/* The mechanism and the public template's size or curve come from the
+ * type's row: an RSA row has rsa_bits, a curve row params. */
 static csa_err tok_generate_pair(tok_ctx *t, const char *label,
-                                 tok_key_type type, const unsigned char *id,
+                                 const tok_keytype *kt, const unsigned char *id,
                                  size_t id_len, CK_OBJECT_HANDLE *hpub,
                                  CK_OBJECT_HANDLE *hpriv)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG bits = type == TOK_KEY_RSA4096 ? 4096 : 3072;
+    CK_ULONG bits = kt->rsa_bits;
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
-    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
-    const unsigned char *params;
-    size_t plen;
+    CK_MECHANISM mech = {kt->gen_mech, NULL, 0};
     CK_ATTRIBUTE pub[8], priv[] = {
                              {CKA_TOKEN, &yes, sizeof(yes)},
                              {CKA_PRIVATE, &yes, sizeof(yes)},
@@ -138,16 +71,13 @@ static csa_err tok_generate_pair(tok_ctx *t, const char *label,
     pub[npub++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
     pub[npub++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
     pub[npub++] = (CK_ATTRIBUTE){CKA_ID, (void *)id, id_len};
-    if (tok_type_is_rsa(type)) {
-        mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+    if (kt->rsa_bits != 0) {
         pub[npub++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
         pub[npub++] =
             (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)};
     } else {
-        if (type == TOK_KEY_ED25519)
-            mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
-        tok_ec_params(type, &params, &plen);
-        pub[npub++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)params, plen};
+        pub[npub++] =
+            (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)kt->params, kt->params_len};
     }
     rv = tok_ck_generate_key_pair(t, &mech, pub, npub, priv,
                                   sizeof(priv) / sizeof(priv[0]), hpub, hpriv);
@@ -207,13 +137,14 @@ csa_err tok_key_generate_id(tok_ctx *t, const char *label, tok_key_type type,
                             bool allow_duplicate, tok_key **out)
 {
     CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
+    const tok_keytype *kt = tok_keytype_of(type);
     tok_key *k;
     csa_err err = tok_check_usable(t);
 
     *out = NULL;
     if (err != CSA_OK)
         return err;
-    if ((unsigned)type >= TOK_KEY__MAX || label == NULL || *label == '\0')
+    if (kt == NULL || label == NULL || *label == '\0')
         return csa_raise(CSA_ERR_INVALID, "bad key type or empty label");
     if (strlen(label) >= sizeof(((tok_key *)NULL)->label))
         return csa_raise(CSA_ERR_INVALID,
@@ -224,7 +155,7 @@ csa_err tok_key_generate_id(tok_ctx *t, const char *label, tok_key_type type,
                          id_len, TOK_ID_MAX);
     if (!allow_duplicate && (err = tok_label_free(t, label)) != CSA_OK)
         return err;
-    err = tok_generate_pair(t, label, type, id, id_len, &hpub, &hpriv);
+    err = tok_generate_pair(t, label, kt, id, id_len, &hpub, &hpriv);
     if (err != CSA_OK)
         return err;
     if ((err = tok_verify_private(t, hpriv)) != CSA_OK) {

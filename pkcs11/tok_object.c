@@ -244,7 +244,7 @@ static void tok_describe_key(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
 
         if (tok_get_attr_alloc(t, o, CKA_EC_PARAMS, &params, &plen) == CSA_OK &&
             tok_ec_curve_of(params, plen, &curve) == CSA_OK &&
-            (curve == TOK_KEY_ED25519) == (kt == CKK_EC_EDWARDS))
+            tok_keytype_of(curve)->ckk == kt)
             name = tok_key_display_name(curve);
         snprintf(i->type, sizeof(i->type), "%s", name);
     } else if (kt == CKK_GENERIC_SECRET || kt == CKK_SHA_1_HMAC ||

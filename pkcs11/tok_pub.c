@@ -9,75 +9,6 @@
 #include "csa_jwk.h"
 #include "tok_internal.h"
 
-/* One row per elliptic curve: how the token names it, how OpenSSL does,
- * and how long its public point is. */
-typedef struct {
-    tok_key_type type;
-    const char *display;         /* tok_obj_info.type */
-    const char *group;           /* OpenSSL group; NULL: raw key (EdDSA) */
-    const unsigned char *params; /* CKA_EC_PARAMS */
-    size_t params_len;
-    size_t point_len; /* bare point: 1 + 2w (04||X||Y), or the raw key */
-} tok_curve;
-
-static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
-                                         0xce, 0x3d, 0x03, 0x01, 0x07};
-static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81,
-                                         0x04, 0x00, 0x22};
-static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81,
-                                         0x04, 0x00, 0x23};
-static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
-/* PKCS#11 3.0 §2.3.10 also allows the curve name as a PrintableString. */
-static const unsigned char name_ed25519[] = {
-    0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'};
-
-static const tok_curve tok_curves[] = {
-    {TOK_KEY_EC_P256, "EC P-256", "P-256", oid_p256, sizeof(oid_p256), 65},
-    {TOK_KEY_EC_P384, "EC P-384", "P-384", oid_p384, sizeof(oid_p384), 97},
-    {TOK_KEY_EC_P521, "EC P-521", "P-521", oid_p521, sizeof(oid_p521), 133},
-    {TOK_KEY_ED25519, "Ed25519", NULL, oid_ed25519, sizeof(oid_ed25519), 32},
-    {TOK_KEY_ED25519, "Ed25519", NULL, name_ed25519, sizeof(name_ed25519), 32},
-};
-#define TOK_NCURVES (sizeof(tok_curves) / sizeof(tok_curves[0]))
-
-static const tok_curve *tok_curve_of_type(tok_key_type type)
-{
-    size_t i;
-
-    for (i = 0; i < TOK_NCURVES; i++) {
-        if (tok_curves[i].type == type)
-            return &tok_curves[i];
-    }
-    return NULL;
-}
-
-csa_err tok_ec_curve_of(const unsigned char *params, size_t len,
-                        tok_key_type *out)
-{
-    size_t i;
-
-    for (i = 0; i < TOK_NCURVES; i++) {
-        if (tok_curves[i].params_len == len &&
-            memcmp(tok_curves[i].params, params, len) == 0) {
-            *out = tok_curves[i].type;
-            return CSA_OK;
-        }
-    }
-    return csa_raise(CSA_ERR_UNSUPPORTED,
-                     "the curve of this key (CKA_EC_PARAMS of %zu bytes) is "
-                     "not supported (P-256, P-384, P-521, Ed25519)",
-                     len);
-}
-
-const char *tok_key_display_name(tok_key_type type)
-{
-    const tok_curve *c = tok_curve_of_type(type);
-
-    if (c != NULL)
-        return c->display;
-    return type == TOK_KEY_RSA4096 ? "RSA 4096" : "RSA 3072";
-}
-
 /*
  * CKA_EC_POINT is the point in a DER OCTET STRING on most tokens (PKCS#11
  * 2.40 §2.3.3) and the bare point on some.  A guess from the first bytes is
@@ -90,13 +21,13 @@ const char *tok_key_display_name(tok_key_type type)
 csa_err tok_ec_point_decode(tok_key_type type, const unsigned char *in,
                             size_t len, const unsigned char **pt, size_t *ptlen)
 {
-    const tok_curve *c = tok_curve_of_type(type);
+    const tok_keytype *c = tok_keytype_of(type);
     unsigned char hdr[3] = {0x04};
     size_t hlen, off;
 
     *pt = NULL;
     *ptlen = 0;
-    if (c == NULL)
+    if (c == NULL || c->point_len == 0)
         return csa_raise(CSA_ERR_INVALID, "a %s key has no CKA_EC_POINT",
                          tok_key_type_name(type));
     if (c->point_len < 0x80) {
@@ -123,7 +54,7 @@ csa_err tok_ec_point_decode(tok_key_type type, const unsigned char *in,
                          "expected the %zu-byte point, bare or in a %zu-byte "
                          "DER OCTET STRING",
                          c->display, len, c->point_len, hlen + c->point_len);
-    if (c->group != NULL && in[off] != 0x04)
+    if (c->ckk == CKK_EC && in[off] != 0x04)
         return csa_raise(CSA_ERR_TOKEN,
                          "the token's CKA_EC_POINT for a %s key is not an "
                          "uncompressed point (first byte 0x%02x, not 0x04)",
@@ -155,23 +86,23 @@ static csa_err tok_pub_ec(tok_key *k, EVP_PKEY **out)
     const unsigned char *pt = NULL;
     size_t len = 0, ptlen = 0;
     OSSL_PARAM_BLD *bld = NULL;
-    const tok_curve *c = tok_curve_of_type(k->type);
+    const tok_keytype *c = tok_keytype_of(k->type);
     csa_err err = tok_get_attr_alloc(k->ctx, k->pub, CKA_EC_POINT, &raw, &len);
 
     if (err != CSA_OK)
         return err;
     if ((err = tok_ec_point_decode(k->type, raw, len, &pt, &ptlen)) != CSA_OK)
         goto done;
-    if (c->group == NULL) {
-        *out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pt, ptlen);
+    if (c->raw_pkey != 0) {
+        *out = EVP_PKEY_new_raw_public_key(c->raw_pkey, NULL, pt, ptlen);
         if (*out == NULL)
-            err = csa_raise(CSA_ERR_TOKEN, "bad Ed25519 public key");
+            err = csa_raise(CSA_ERR_TOKEN, "bad %s public key", c->display);
         goto done;
     }
     bld = OSSL_PARAM_BLD_new();
     if (bld == NULL ||
         !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                         c->group, 0) ||
+                                         c->curve, 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt,
                                           ptlen)) {
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");
@@ -246,7 +177,7 @@ csa_err tok_key_public(tok_key *k, EVP_PKEY **out)
         return err;
     if (k->pub == CK_INVALID_HANDLE)
         return tok_pub_from_cert(k, out);
-    if (k->type == TOK_KEY_RSA3072 || k->type == TOK_KEY_RSA4096)
+    if (tok_keytype_of(k->type)->ckk == CKK_RSA)
         return tok_pub_rsa(k, out);
     return tok_pub_ec(k, out);
 }

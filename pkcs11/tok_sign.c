@@ -20,61 +20,54 @@ static const unsigned char di_sha384[] = {
     0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
     0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30};
 
+/* One row per signature algorithm: its JWS name (RFC 7518 §3.1, RFC 8037
+ * §3.1), the CKA_KEY_TYPE it needs, the mechanism, the hash computed on
+ * the host (none: EdDSA signs the message itself), the DigestInfo prefix
+ * CKM_RSA_PKCS needs (RFC 8017 §9.2 note 1) and the PSS parameters. */
 typedef struct {
+    const char *jws;
+    CK_KEY_TYPE ckk;
     CK_MECHANISM_TYPE mech;
     const EVP_MD *(*md)(void);
-    int rsa, pss, ec, eddsa;
     const unsigned char *digest_info;
     size_t digest_info_len;
+    CK_RSA_PKCS_PSS_PARAMS pss; /* CKM_RSA_PKCS_PSS only */
 } tok_sig_desc;
 
-static int tok_sig_describe(tok_sig_alg alg, tok_sig_desc *d)
+#define TOK_SIG(j, k, m, h) .jws = (j), .ckk = (k), .mech = (m), .md = (h)
+#define TOK_DI(a) .digest_info = (a), .digest_info_len = sizeof(a)
+
+static const tok_sig_desc tok_sigs[TOK_SIG__MAX] = {
+    [TOK_SIG_ECDSA_SHA256] = {TOK_SIG("ES256", CKK_EC, CKM_ECDSA, EVP_sha256)},
+    [TOK_SIG_ECDSA_SHA384] = {TOK_SIG("ES384", CKK_EC, CKM_ECDSA, EVP_sha384)},
+    [TOK_SIG_ECDSA_SHA512] = {TOK_SIG("ES512", CKK_EC, CKM_ECDSA, EVP_sha512)},
+    [TOK_SIG_RSA_PKCS1_SHA256] = {TOK_SIG("RS256", CKK_RSA, CKM_RSA_PKCS,
+                                          EVP_sha256),
+                                  TOK_DI(di_sha256)},
+    [TOK_SIG_RSA_PKCS1_SHA384] = {TOK_SIG("RS384", CKK_RSA, CKM_RSA_PKCS,
+                                          EVP_sha384),
+                                  TOK_DI(di_sha384)},
+    [TOK_SIG_RSA_PSS_SHA256] = {TOK_SIG("PS256", CKK_RSA, CKM_RSA_PKCS_PSS,
+                                        EVP_sha256),
+                                .pss = {CKM_SHA256, CKG_MGF1_SHA256, 32}},
+    [TOK_SIG_RSA_PSS_SHA384] = {TOK_SIG("PS384", CKK_RSA, CKM_RSA_PKCS_PSS,
+                                        EVP_sha384),
+                                .pss = {CKM_SHA384, CKG_MGF1_SHA384, 48}},
+    [TOK_SIG_EDDSA] = {TOK_SIG("EdDSA", CKK_EC_EDWARDS, CKM_EDDSA, NULL)},
+};
+
+/* NULL for an algorithm out of range. */
+static const tok_sig_desc *tok_sig_of(tok_sig_alg alg)
 {
-    memset(d, 0, sizeof(*d));
-    switch (alg) {
-    case TOK_SIG_ECDSA_SHA256:
-        d->mech = CKM_ECDSA, d->md = EVP_sha256, d->ec = 1;
-        return 1;
-    case TOK_SIG_ECDSA_SHA384:
-        d->mech = CKM_ECDSA, d->md = EVP_sha384, d->ec = 1;
-        return 1;
-    case TOK_SIG_ECDSA_SHA512:
-        d->mech = CKM_ECDSA, d->md = EVP_sha512, d->ec = 1;
-        return 1;
-    case TOK_SIG_RSA_PKCS1_SHA256:
-        d->mech = CKM_RSA_PKCS, d->md = EVP_sha256, d->rsa = 1;
-        d->digest_info = di_sha256, d->digest_info_len = sizeof(di_sha256);
-        return 1;
-    case TOK_SIG_RSA_PKCS1_SHA384:
-        d->mech = CKM_RSA_PKCS, d->md = EVP_sha384, d->rsa = 1;
-        d->digest_info = di_sha384, d->digest_info_len = sizeof(di_sha384);
-        return 1;
-    case TOK_SIG_RSA_PSS_SHA256:
-        d->mech = CKM_RSA_PKCS_PSS, d->md = EVP_sha256, d->rsa = d->pss = 1;
-        return 1;
-    case TOK_SIG_RSA_PSS_SHA384:
-        d->mech = CKM_RSA_PKCS_PSS, d->md = EVP_sha384, d->rsa = d->pss = 1;
-        return 1;
-    case TOK_SIG_EDDSA:
-        d->mech = CKM_EDDSA, d->eddsa = 1;
-        return 1;
-    default:
-        return 0;
-    }
+    if ((unsigned)alg >= TOK_SIG__MAX || tok_sigs[alg].jws == NULL)
+        return NULL;
+    return &tok_sigs[alg];
 }
 
-static int tok_key_is_rsa(const tok_key *k)
-{
-    return k->type == TOK_KEY_RSA3072 || k->type == TOK_KEY_RSA4096;
-}
-
+/* An algorithm fits the keys of its CKA_KEY_TYPE. */
 static csa_err tok_sig_check_key(const tok_key *k, const tok_sig_desc *d)
 {
-    int ok = d->rsa     ? tok_key_is_rsa(k)
-             : d->eddsa ? k->type == TOK_KEY_ED25519
-                        : (!tok_key_is_rsa(k) && k->type != TOK_KEY_ED25519);
-
-    if (!ok)
+    if (tok_keytype_of(k->type)->ckk != d->ckk)
         return csa_raise(CSA_ERR_INVALID,
                          "signature algorithm does not fit the %s key '%s'",
                          tok_key_type_name(k->type), k->label);
@@ -88,7 +81,7 @@ static csa_err tok_sig_input(const tok_sig_desc *d, const unsigned char *data,
     unsigned int mdlen = 0;
     size_t off = 0;
 
-    if (d->eddsa)
+    if (d->md == NULL)
         return CSA_OK; /* signs data directly */
     if (d->digest_info != NULL) {
         memcpy(buf, d->digest_info, d->digest_info_len);
@@ -130,38 +123,14 @@ static csa_err tok_ecdsa_to_der(unsigned char *raw, size_t rawlen,
     return CSA_OK;
 }
 
-static size_t tok_ec_width(tok_key_type type)
-{
-    return type == TOK_KEY_EC_P521 ? 66 : type == TOK_KEY_EC_P384 ? 48 : 32;
-}
-
-/* The one signature length each key type gives: RSA the modulus size,
- * ECDSA r||s (PKCS#11 2.40 §2.3.1), EdDSA 64 bytes (RFC 8032 §5.1.6).
- * All fit tok_sign's out[1024]. */
-static size_t tok_sig_len(tok_key_type type)
-{
-    switch (type) {
-    case TOK_KEY_RSA3072:
-        return 384;
-    case TOK_KEY_RSA4096:
-        return 512;
-    case TOK_KEY_ED25519:
-        return 64;
-    default:
-        return 2 * tok_ec_width(type);
-    }
-}
-
 static CK_RV tok_sign_raw(tok_key *k, const tok_sig_desc *d,
                           const unsigned char *in, size_t inlen,
                           unsigned char *out, CK_ULONG *outlen)
 {
-    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    CK_RSA_PKCS_PSS_PARAMS pss = d->pss;
     CK_MECHANISM m = {d->mech, NULL, 0};
 
-    if (d->pss) {
-        if (d->md == EVP_sha384)
-            pss = (CK_RSA_PKCS_PSS_PARAMS){CKM_SHA384, CKG_MGF1_SHA384, 48};
+    if (d->mech == CKM_RSA_PKCS_PSS) {
         m.pParameter = &pss;
         m.ulParameterLen = sizeof(pss);
     }
@@ -175,40 +144,43 @@ csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
     unsigned char in[128], out[1024];
     size_t inlen = 0;
     CK_ULONG outlen = sizeof(out);
-    tok_sig_desc d;
+    const tok_sig_desc *d = tok_sig_of(alg);
+    /* The one signature length each key type gives: RSA the modulus
+     * size, ECDSA r||s, EdDSA 64 bytes; all fit out[]. */
+    size_t want = tok_keytype_of(k->type)->sig_len;
     csa_err err;
     CK_RV rv;
 
     *sig = NULL;
     *siglen = 0;
-    if (!tok_sig_describe(alg, &d))
+    if (d == NULL)
         return csa_raise(CSA_ERR_INVALID, "unknown signature algorithm");
     if ((err = tok_check_usable(k->ctx)) != CSA_OK ||
         (err = tok_key_refresh(k)) != CSA_OK ||
-        (err = tok_sig_check_key(k, &d)) != CSA_OK ||
-        (err = tok_sig_input(&d, data, len, in, &inlen)) != CSA_OK)
+        (err = tok_sig_check_key(k, d)) != CSA_OK ||
+        (err = tok_sig_input(d, data, len, in, &inlen)) != CSA_OK)
         return err;
-    if (d.eddsa)
-        rv = tok_sign_raw(k, &d, data, len, out, &outlen);
+    if (d->md == NULL)
+        rv = tok_sign_raw(k, d, data, len, out, &outlen);
     else
-        rv = tok_sign_raw(k, &d, in, inlen, out, &outlen);
+        rv = tok_sign_raw(k, d, in, inlen, out, &outlen);
     if (tok_rv_session_lost(rv) && tok_session_reopen(k->ctx) == CSA_OK &&
         tok_key_refresh(k) == CSA_OK) {
         outlen = sizeof(out);
-        rv = tok_sign_raw(k, &d, d.eddsa ? data : in, d.eddsa ? len : inlen,
-                          out, &outlen);
+        rv = tok_sign_raw(k, d, d->md == NULL ? data : in,
+                          d->md == NULL ? len : inlen, out, &outlen);
     }
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "the token could not sign");
     /* A module that reports more than it was given room for must not make
      * us copy past out[]; a short one must not pass for a signature. */
-    if (outlen != tok_sig_len(k->type))
+    if (outlen != want)
         return csa_raise(CSA_ERR_TOKEN,
                          "the token returned a signature of %lu bytes for "
                          "the %s key '%s', expected %zu",
                          (unsigned long)outlen, tok_key_type_name(k->type),
-                         k->label, tok_sig_len(k->type));
-    if (d.ec && enc == TOK_ENC_DER)
+                         k->label, want);
+    if (d->ckk == CKK_EC && enc == TOK_ENC_DER)
         return tok_ecdsa_to_der(out, outlen, sig, siglen);
     if ((*sig = malloc(outlen)) == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
@@ -219,79 +191,32 @@ csa_err tok_sign(tok_key *k, tok_sig_alg alg, tok_sig_enc enc,
 
 const char *tok_key_default_jws_alg(const tok_key *k)
 {
-    switch (k->type) {
-    case TOK_KEY_EC_P256:
-        return "ES256";
-    case TOK_KEY_EC_P384:
-        return "ES384";
-    case TOK_KEY_EC_P521:
-        return "ES512";
-    case TOK_KEY_ED25519:
-        return "EdDSA";
-    default:
-        return "RS256";
-    }
+    return tok_keytype_of(k->type)->jws_alg;
 }
 
 csa_err tok_key_sig_for_jws(const tok_key *k, const char *jws_alg,
                             tok_sig_alg *out)
 {
-    static const struct {
-        const char *name;
-        tok_sig_alg alg;
-    } map[] = {
-        {"ES256", TOK_SIG_ECDSA_SHA256},
-        {"ES384", TOK_SIG_ECDSA_SHA384},
-        {"ES512", TOK_SIG_ECDSA_SHA512},
-        {"RS256", TOK_SIG_RSA_PKCS1_SHA256},
-        {"RS384", TOK_SIG_RSA_PKCS1_SHA384},
-        {"PS256", TOK_SIG_RSA_PSS_SHA256},
-        {"PS384", TOK_SIG_RSA_PSS_SHA384},
-        {"EdDSA", TOK_SIG_EDDSA},
-    };
-    size_t i;
-    tok_sig_desc d;
+    const tok_keytype *kt = tok_keytype_of(k->type);
+    int a;
 
-    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(map[i].name, jws_alg) != 0)
+    for (a = 0; a < TOK_SIG__MAX; a++) {
+        const tok_sig_desc *d = tok_sig_of((tok_sig_alg)a);
+
+        if (d == NULL || strcmp(d->jws, jws_alg) != 0)
             continue;
-        tok_sig_describe(map[i].alg, &d);
-        if (tok_sig_check_key(k, &d) != CSA_OK)
+        if (tok_sig_check_key(k, d) != CSA_OK)
             break;
-        if (d.ec && !((map[i].alg == TOK_SIG_ECDSA_SHA256 &&
-                       k->type == TOK_KEY_EC_P256) ||
-                      (map[i].alg == TOK_SIG_ECDSA_SHA384 &&
-                       k->type == TOK_KEY_EC_P384) ||
-                      (map[i].alg == TOK_SIG_ECDSA_SHA512 &&
-                       k->type == TOK_KEY_EC_P521)))
+        /* ECDSA: each curve has its one hash (RFC 7518 §3.4), the
+         * row's own alg. */
+        if (d->ckk == CKK_EC && (tok_sig_alg)a != kt->jws_sig)
             break;
-        *out = map[i].alg;
+        *out = (tok_sig_alg)a;
         return CSA_OK;
     }
     return csa_raise(CSA_ERR_UNSUPPORTED,
                      "JWS algorithm %s does not fit the %s key '%s'", jws_alg,
                      tok_key_type_name(k->type), k->label);
-}
-
-/* The X.509 signature algorithm a key uses for CSRs. */
-static void tok_req_alg(const tok_key *k, tok_sig_alg *alg, int *nid)
-{
-    switch (k->type) {
-    case TOK_KEY_EC_P384:
-        *alg = TOK_SIG_ECDSA_SHA384, *nid = NID_ecdsa_with_SHA384;
-        break;
-    case TOK_KEY_EC_P521:
-        *alg = TOK_SIG_ECDSA_SHA512, *nid = NID_ecdsa_with_SHA512;
-        break;
-    case TOK_KEY_ED25519:
-        *alg = TOK_SIG_EDDSA, *nid = NID_ED25519;
-        break;
-    case TOK_KEY_EC_P256:
-        *alg = TOK_SIG_ECDSA_SHA256, *nid = NID_ecdsa_with_SHA256;
-        break;
-    default:
-        *alg = TOK_SIG_RSA_PKCS1_SHA256, *nid = NID_sha256WithRSAEncryption;
-    }
 }
 
 csa_err tok_sign_req(tok_key *k, X509_REQ *req)
@@ -300,18 +225,15 @@ csa_err tok_sign_req(tok_key *k, X509_REQ *req)
     size_t siglen = 0;
     X509_ALGOR *algor = X509_ALGOR_new();
     ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
-    tok_sig_alg alg;
-    int nid, tbslen;
+    const tok_keytype *kt = tok_keytype_of(k->type);
+    /* The parameters are NULL for RSA (RFC 4055 §5) and absent for ECDSA
+     * (RFC 5758 §3.2) and EdDSA (RFC 8410 §3). */
+    int ptype = kt->ckk == CKK_RSA ? V_ASN1_NULL : V_ASN1_UNDEF;
+    int tbslen;
     csa_err err = CSA_OK;
 
-    tok_req_alg(k, &alg, &nid);
     if (algor == NULL || bits == NULL ||
-        !X509_ALGOR_set0(algor, OBJ_nid2obj(nid),
-                         k->type == TOK_KEY_RSA3072 ||
-                                 k->type == TOK_KEY_RSA4096
-                             ? V_ASN1_NULL
-                             : V_ASN1_UNDEF,
-                         NULL) ||
+        !X509_ALGOR_set0(algor, OBJ_nid2obj(kt->x509_nid), ptype, NULL) ||
         !X509_REQ_set1_signature_algo(req, algor)) {
         err = csa_raise(CSA_ERR_NOMEM, "cannot set the CSR's algorithm");
         goto done;
@@ -321,7 +243,8 @@ csa_err tok_sign_req(tok_key *k, X509_REQ *req)
         err = csa_raise(CSA_ERR_INVALID, "cannot encode the CSR");
         goto done;
     }
-    err = tok_sign(k, alg, TOK_ENC_DER, tbs, (size_t)tbslen, &sig, &siglen);
+    err = tok_sign(k, kt->x509_sig, TOK_ENC_DER, tbs, (size_t)tbslen, &sig,
+                   &siglen);
     if (err != CSA_OK)
         goto done;
     if (!ASN1_BIT_STRING_set(bits, sig, (int)siglen)) {

@@ -297,14 +297,14 @@ static bool curve_item(struct pol_parser *ps, void *field, const char *item)
 
 static bool keytype_item(struct pol_parser *ps, void *field, const char *item)
 {
-    for (int t = 0; t < POL_KEY_OTHER; t++) {
-        if (strcasecmp(item, pol_key_type_name((pol_key_type)t)) == 0) {
-            *(unsigned *)field |= 1u << t;
-            return true;
-        }
-    }
-    return perr(ps, CSA_ERR_CONFIG,
-                "unknown key type '%s' (expected rsa, ecdsa, ed25519)", item);
+    int t = pol_key_type_from_name(item);
+
+    if (t < 0)
+        return perr(ps, CSA_ERR_CONFIG,
+                    "unknown key type '%s' (expected rsa, ecdsa, ed25519)",
+                    item);
+    *(unsigned *)field |= 1u << t;
+    return true;
 }
 
 static bool set_strlist(struct pol_parser *ps, void *field, const char *value,

@@ -81,6 +81,12 @@ const char *pol_key_type_name(pol_key_type t)
     return (unsigned)t < POL_KEY__MAX ? key_type_names[t] : NULL;
 }
 
+int pol_key_type_from_name(const char *name)
+{
+    /* "other" stands for what no policy allows: no type to ask for. */
+    return name ? name_index(key_type_names, POL_KEY_OTHER, name) : -1;
+}
+
 const char *pol_profile_name(pol_profile profile)
 {
     return (unsigned)profile < POL_PROFILE__MAX ? profile_names[profile] : NULL;

@@ -119,6 +119,10 @@ bool pol_profile_enabled(const pol_policy *p, pol_profile profile);
 const char *pol_profile_name(pol_profile profile);
 /* Looks a profile up by name; CSA_ERR_INVALID (raised) if unknown. */
 csa_err pol_profile_from_name(const char *name, pol_profile *out);
+/* The key type the policy file calls name ("rsa", "ecdsa", "ed25519", in
+ * any case); -1 for any other name.  The agent maps its token key types
+ * through these names. */
+int pol_key_type_from_name(const char *name);
 
 /* ---- decisions before and during an order ------------------------------ */
 

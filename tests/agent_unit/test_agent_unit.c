@@ -20,6 +20,7 @@
 #include "agt_daemon.h"
 #include "agt_keyholder.h"
 #include "agt_net.h"
+#include "agt_verify.h"
 #include "csa_util.h"
 
 static char tmpdir[] = "/tmp/agtunitXXXXXX";
@@ -402,6 +403,42 @@ static void test_ipc(void **state)
     csa_ipc_out_free(&o);
 }
 
+/* The policy's view of each configured key type name. */
+static void test_pol_key(void **state)
+{
+    static const struct {
+        const char *name;
+        pol_key key;
+    } cases[] = {
+        {NULL, {POL_KEY_EC, 256, NID_X9_62_prime256v1}},
+        {"rsa3072", {POL_KEY_RSA, 3072, 0}},
+        {"rsa-3072", {POL_KEY_RSA, 3072, 0}},
+        {"rsa4096", {POL_KEY_RSA, 4096, 0}},
+        {"rsa-4096", {POL_KEY_RSA, 4096, 0}},
+        {"p256", {POL_KEY_EC, 256, NID_X9_62_prime256v1}},
+        {"ec-p256", {POL_KEY_EC, 256, NID_X9_62_prime256v1}},
+        {"p384", {POL_KEY_EC, 384, NID_secp384r1}},
+        {"ec-p384", {POL_KEY_EC, 384, NID_secp384r1}},
+        {"p521", {POL_KEY_EC, 521, NID_secp521r1}},
+        {"ec-p521", {POL_KEY_EC, 521, NID_secp521r1}},
+        {"ed25519", {POL_KEY_ED25519, 256, 0}},
+        {"eddsa", {POL_KEY_ED25519, 256, 0}},
+        {"rsa2048", {POL_KEY_OTHER, 0, 0}},
+        {"P256", {POL_KEY_OTHER, 0, 0}},
+        {"", {POL_KEY_OTHER, 0, 0}},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pol_key k = agt_pol_key(cases[i].name);
+
+        if (k.type != cases[i].key.type || k.bits != cases[i].key.bits ||
+            k.curve_nid != cases[i].key.curve_nid)
+            fail_msg("%s: type %d bits %u curve %d", cases[i].name, (int)k.type,
+                     k.bits, k.curve_nid);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -411,6 +448,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sched),
         cmocka_unit_test(test_jws_input_check),
         cmocka_unit_test(test_ipc),
+        cmocka_unit_test(test_pol_key),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
     int rc;

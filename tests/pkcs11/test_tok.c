@@ -396,31 +396,51 @@ static void test_cert_roundtrip(void **state)
     tok_close(t);
 }
 
+/* Every key type signs a CSR in the token with its one X.509 algorithm:
+ * parameters NULL for RSA (RFC 4055 §5), absent for ECDSA (RFC 5758 §3.2)
+ * and Ed25519 (RFC 8410 §3). */
 static void test_csr_signed_in_token(void **state)
 {
+    static const struct {
+        tok_key_type type;
+        int nid, ptype;
+    } types[] = {
+        {TOK_KEY_EC_P256, NID_ecdsa_with_SHA256, V_ASN1_UNDEF},
+        {TOK_KEY_RSA3072, NID_sha256WithRSAEncryption, V_ASN1_NULL},
+        {TOK_KEY_EC_P384, NID_ecdsa_with_SHA384, V_ASN1_UNDEF},
+        {TOK_KEY_EC_P521, NID_ecdsa_with_SHA512, V_ASN1_UNDEF},
+        {TOK_KEY_ED25519, NID_ED25519, V_ASN1_UNDEF},
+        {TOK_KEY_RSA4096, NID_sha256WithRSAEncryption, V_ASN1_NULL},
+    };
     tok_ctx *t = open_logged_in();
     tok_key *k = NULL;
     EVP_PKEY *pub = NULL;
     X509_REQ *req = X509_REQ_new();
     X509_NAME *n = X509_NAME_new();
-    int types[] = {TOK_KEY_EC_P256, TOK_KEY_RSA3072, TOK_KEY_EC_P384};
     size_t i;
 
     (void)state;
     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
                                (const unsigned char *)"example.com", -1, -1, 0);
     for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        const ASN1_BIT_STRING *sig;
+        const X509_ALGOR *algor;
+        const ASN1_OBJECT *obj;
+        int ptype = -1;
         char label[32];
 
         snprintf(label, sizeof(label), "t-csr-%zu", i);
-        assert_int_equal(
-            tok_key_generate(t, label, (tok_key_type)types[i], false, &k),
-            CSA_OK);
+        assert_int_equal(tok_key_generate(t, label, types[i].type, false, &k),
+                         CSA_OK);
         assert_int_equal(tok_key_public(k, &pub), CSA_OK);
         X509_REQ_set_subject_name(req, n);
         X509_REQ_set_pubkey(req, pub);
         assert_int_equal(tok_sign_req(k, req), CSA_OK);
         assert_int_equal(X509_REQ_verify(req, pub), 1);
+        X509_REQ_get0_signature(req, &sig, &algor);
+        X509_ALGOR_get0(&obj, &ptype, NULL, algor);
+        assert_int_equal(OBJ_obj2nid(obj), types[i].nid);
+        assert_int_equal(ptype, types[i].ptype);
         EVP_PKEY_free(pub);
         tok_key_free(k);
     }
