@@ -17,6 +17,7 @@
 
 #include "agt_challenge.h"
 #include "agt_net.h"
+#include "agt_sandbox.h"
 #include "agt_session.h"
 #include "agt_verify.h"
 #include "csa_log.h"
@@ -740,12 +741,15 @@ int agt_cmd_net(agt_globals *g, int argc, char **argv)
         fprintf(stderr, "csagent: __net is started by csagent itself\n");
         return AGT_EXIT_USAGE;
     }
-    /* Nothing this process runs gains privileges (hooks included).  It
-     * holds no PIN and no session, so unlike the holder it may be
+    /* It holds no PIN and no session, so unlike the holder it may be
      * inspected by its user (/proc/PID/maps shows what it loaded); core
-     * files stay off (RLIMIT_CORE 0 from main). */
-    (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+     * files stay off (RLIMIT_CORE 0 from main).  Nothing it runs gains
+     * privileges, and the system calls of agt_sandbox.c are refused. */
     (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (agt_sandbox_network() != CSA_OK) {
+        csa_error("agent", "network process: %s", csa_errmsg());
+        return AGT_EXIT_FAIL;
+    }
     memset(&np, 0, sizeof(np));
     for (;;) {
         csa_err job;

@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang-format
   libssl-dev openssl libcurl4-openssl-dev libjson-c-dev libinih-dev
   libmicrohttpd-dev libcmocka-dev libp11-kit-dev p11-kit libp11-dev
-  libsystemd-dev
+  libsystemd-dev libseccomp-dev
   softhsm2 opensc pebble uacme lego curl ca-certificates
   # tests/ocki: openCryptoki's software token and its slot daemon (run by
   # the test in its own namespaces with unshare from util-linux; python3

@@ -57,6 +57,8 @@ check "nor any SoftHSM, openCryptoki, p11shim or p11-kit proxy module" \
     sh -c "! grep -q -E 'softhsm|opencryptoki|p11shim|p11-kit-proxy|/pkcs11/' '$W/net.maps'"
 check "the network process runs with no_new_privs" \
     grep -qE '^NoNewPrivs:[[:space:]]+1' "$W/net.status"
+check "the network process runs under a seccomp filter (mode 2)" \
+    grep -qE '^Seccomp:[[:space:]]+2' "$W/net.status"
 
 # The thumbprint in the published key authorization is the one of the
 # account key csagent reads from the token (csagent pubkey).
