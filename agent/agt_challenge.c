@@ -329,7 +329,7 @@ static csa_err agt_otp_payload(agt_session *s, const agt_identity *id,
  * that must never sign text the CA chose, so anything else — other
  * characters, fewer than 22 or more than 128 of them — is refused.
  */
-static int agt_token_ok(const char *t)
+bool agt_challenge_token_ok(const char *t)
 {
     size_t n =
         t ? strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -344,7 +344,7 @@ static csa_err agt_keyauth(agt_session *s, const acme_challenge *ch, char **ka)
     if (ch->token == NULL)
         return csa_raise(CSA_ERR_PROTOCOL, "challenge %s has no token",
                          ch->url);
-    if (!agt_token_ok(ch->token))
+    if (!agt_challenge_token_ok(ch->token))
         return csa_raise(CSA_ERR_PROTOCOL,
                          "challenge %s: the token is not 22 to 128 base64url "
                          "characters (%zu characters); refusing to sign it",

@@ -16,6 +16,10 @@
  * network process reads them; the key holder gets them typed. */
 csa_err agt_otp_hints_parse(const acme_challenge *ch, agt_otp_hints *h);
 
+/* RFC 8555 §8.1/§8.3: 22 to 128 base64url characters, the only tokens
+ * whose key authorization a token key signs (cert-01, ppkp-01). */
+bool agt_challenge_token_ok(const char *t);
+
 /* otp-01, hotp-01 or totp-01. */
 bool agt_challenge_is_otp(const char *type);
 

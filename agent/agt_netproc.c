@@ -181,6 +181,7 @@ static csa_err agt_np_payload(agt_np *np, const acme_challenge *ch,
                               char **payload)
 {
     agt_otp_hints h = {6, TOK_HMAC_SHA1, 30};
+    const char *token;
     csa_ipc_out o;
     csa_ipc_msg r;
     csa_err err;
@@ -189,10 +190,20 @@ static csa_err agt_np_payload(agt_np *np, const acme_challenge *ch,
     if (agt_challenge_is_otp(ch->type) &&
         (err = agt_otp_hints_parse(ch, &h)) != CSA_OK)
         return err;
+    /* The holder checks it too; here the CA's mistake is named as such
+     * before anything reaches the holder. */
+    if (!agt_challenge_is_otp(ch->type) && !agt_challenge_token_ok(ch->token))
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "challenge %s: the token is not 22 to 128 base64url "
+                         "characters (%zu characters); refusing to sign it",
+                         ch->url, ch->token ? strlen(ch->token) : 0);
+    /* An OTP answer does not sign the token; it is only shown to an
+     * otp_program, and only when well-formed. */
+    token = agt_challenge_token_ok(ch->token) ? ch->token : NULL;
     csa_ipc_begin(&o, AGT_NET_C_CHALLENGE);
     csa_ipc_put_str(&o, AGT_NET_T_TYPE, ch->type);
     csa_ipc_put_str(&o, AGT_NET_T_URL, ch->url);
-    csa_ipc_put_str(&o, AGT_NET_T_TOKEN, ch->token);
+    csa_ipc_put_str(&o, AGT_NET_T_TOKEN, token);
     csa_ipc_put_u64(&o, AGT_NET_T_DIGITS, (uint64_t)h.digits);
     csa_ipc_put_u64(&o, AGT_NET_T_PERIOD, (uint64_t)h.period);
     csa_ipc_put_u64(&o, AGT_NET_T_HMAC, (uint64_t)h.alg);
@@ -652,6 +663,7 @@ static csa_err agt_job_config(agt_np *np, const csa_ipc_msg *m)
                                    AGT_NET_T_POLICY, 0};
     acme_client_opts o = {0};
     char *path = NULL, *text = NULL, *policy = NULL;
+    const char *dl;
     csa_err err;
 
     if (np->cfg != NULL)
@@ -682,6 +694,10 @@ static csa_err agt_job_config(agt_np *np, const csa_ipc_msg *m)
     o.directory_url = np->cfg->directory;
     o.ca_bundle = np->cfg->ca_bundle;
     o.hook_env = (const char *const *)np->cfg->hook_env;
+    /* test-only (docs/cli.md): a shorter deadline for polls, 1..120 s */
+    if ((dl = getenv("CSAGENT_POLL_DEADLINE")) != NULL && atol(dl) >= 1 &&
+        atol(dl) <= 120)
+        o.poll_deadline_s = atol(dl);
     err = acme_client_new(&o, &np->acme);
 out:
     free(path);

@@ -361,8 +361,8 @@ static void test_bad_settings(CK_FUNCTION_LIST_PTR f)
                                   "C_Sign:CKR_OK:1:open"};
     static const char *lens[] = {"CKA_BOGUS:1", "CKA_ID", "CKA_ID:x",
                                  "CKA_ID:1:sometimes",
-                                 "CKA_ID:1,"
-                                 "CKA_LABEL"};
+                                 /* a second item without a length */
+                                 "CKA_ID:1,CKA_LABEL"};
 
     for (size_t i = 0; i < sizeof(fails) / sizeof(fails[0]); i++) {
         set_env("counts-bad", fails[i], NULL, NULL);
