@@ -107,6 +107,37 @@ csa_err agt_jws_input_check(const char *ca_url, const char *alg,
     return CSA_OK;
 }
 
+csa_err agt_jws_input_payload(const unsigned char *in, size_t len,
+                              json_object **payload)
+{
+    const unsigned char *dot = memchr(in, '.', len);
+    char *b64 = NULL;
+    unsigned char *raw = NULL;
+    size_t rlen = 0;
+    csa_err err = CSA_OK;
+
+    *payload = NULL;
+    if (dot == NULL)
+        return csa_raise(CSA_ERR_POLICY, "key holder: refusing to sign a JWS: "
+                                         "it has no payload part");
+    if (dot + 1 == in + len)
+        return CSA_OK; /* POST-as-GET */
+    if ((b64 = strndup((const char *)dot + 1, (size_t)(in + len - dot - 1))) ==
+            NULL ||
+        csa_b64url_decode(b64, &raw, &rlen) != CSA_OK ||
+        (*payload = agt_json_parse(raw, rlen)) == NULL ||
+        !json_object_is_type(*payload, json_type_object)) {
+        json_object_put(*payload);
+        *payload = NULL;
+        csa_err_clear();
+        err = csa_raise(CSA_ERR_POLICY, "key holder: refusing to sign a JWS: "
+                                        "its payload is not a JSON object");
+    }
+    free(raw);
+    free(b64);
+    return err;
+}
+
 static csa_err agt_jws_sign(void *ctx, const unsigned char *in, size_t len,
                             unsigned char **sig, size_t *siglen)
 {

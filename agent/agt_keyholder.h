@@ -9,6 +9,7 @@
 #ifndef AGT_KEYHOLDER_H
 #define AGT_KEYHOLDER_H
 
+#include <json-c/json.h>
 #include <openssl/x509.h>
 
 #include "csa_signer.h"
@@ -31,6 +32,11 @@ csa_err agt_jws_key_new(tok_key *key, const char *jws_alg, const char *ca_url,
 csa_err agt_jws_input_check(const char *ca_url, const char *alg,
                             const unsigned char *in, size_t len);
 void agt_jws_key_free(agt_jws_key *k);
+/* The payload of a JWS signing input as a JSON object (the caller puts
+ * it), NULL for an empty payload (POST-as-GET).  CSA_ERR_POLICY when it
+ * is not a JSON object. */
+csa_err agt_jws_input_payload(const unsigned char *in, size_t len,
+                              json_object **payload);
 /* The csa_signer view, borrowed from k. */
 const csa_signer *agt_jws_key_signer(const agt_jws_key *k);
 

@@ -12,7 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agt_keyholder.h"
 #include "agt_verify.h"
+#include "csa_util.h"
 #include "csa_log.h"
 
 struct agt_net {
@@ -25,6 +27,8 @@ struct agt_net {
     char *kid;
     char *problem;
     const agt_net_order_cb *cb; /* of the job in progress */
+    int job;                    /* its type, 0 between jobs */
+    char *csr;                  /* base64url of the CSR it was given */
 };
 
 static const uint8_t agt_done_tags[] = {AGT_NET_T_ERR,
@@ -146,6 +150,7 @@ void agt_net_stop(agt_net *n)
     agt_net_reap(n);
     free(n->kid);
     free(n->problem);
+    free(n->csr);
     free(n->path);
     free(n->config);
     free(n->policy);
@@ -236,6 +241,109 @@ fail:
     return err;
 }
 
+/* Whether every member of payload is one of names (NULL-terminated). */
+static bool agt_members_in(json_object *payload, const char *const *names)
+{
+    json_object_object_foreach(payload, key, val)
+    {
+        size_t i;
+
+        (void)val;
+        for (i = 0; names[i] != NULL && strcmp(names[i], key) != 0; i++)
+            ;
+        if (names[i] == NULL)
+            return false;
+    }
+    return true;
+}
+
+static const char *agt_member_str(json_object *o, const char *key)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(o, key, &v) &&
+                   json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+csa_err agt_net_sign_fits(int job, uint64_t sel, const unsigned char *in,
+                          size_t len, const char *csr)
+{
+    static const char *const account[] = {"contact", "termsOfServiceAgreed",
+                                          "onlyReturnExisting",
+                                          "externalAccountBinding", NULL};
+    static const char *const contact[] = {"contact", NULL};
+    static const char *const status[] = {"status", NULL};
+    static const char *const inner[] = {"account", "oldKey", NULL};
+    static const char *const outer[] = {"protected", "payload", "signature",
+                                        NULL};
+    static const char *const revoke[] = {"certificate", "reason", NULL};
+    static const char *const order[] = {"identifiers", "notBefore", "notAfter",
+                                        "replaces",    "profile",   NULL};
+    static const char *const authz[] = {"identifier", NULL};
+    static const char *const finalize[] = {"csr", NULL};
+    /* "{}" (RFC 8555) and the draft's answers (docs/protocol.md) */
+    static const char *const answer[] = {"otp", "x5c",       "kid",
+                                         "alg", "signature", NULL};
+    json_object *p = NULL;
+    const char *what = NULL, *s;
+    bool ok = false;
+    csa_err err = agt_jws_input_payload(in, len, &p);
+
+    if (err != CSA_OK)
+        return err;
+    if (p == NULL) { /* POST-as-GET: a read, in any job that talks */
+        ok = job != AGT_NET_J_DIRECTORY && sel != AGT_NET_KEY_NEW;
+        what = "a POST-as-GET";
+    } else if (sel == AGT_NET_KEY_NEW) {
+        ok = job == AGT_NET_J_KEYCHANGE && agt_members_in(p, inner);
+        what = "a keyChange inner payload";
+    } else if (json_object_object_length(p) == 0) {
+        ok = job == AGT_NET_J_ORDER;
+        what = "an empty challenge answer";
+    } else if (agt_members_in(p, contact)) {
+        ok = job == AGT_NET_J_REGISTER || job == AGT_NET_J_UPDATE;
+        what = "an account's contacts";
+    } else if (agt_members_in(p, account)) {
+        ok = job == AGT_NET_J_REGISTER;
+        what = "a newAccount request";
+    } else if (agt_members_in(p, status)) {
+        s = agt_member_str(p, "status");
+        ok = job == AGT_NET_J_DEACTIVATE && s != NULL &&
+             !strcmp(s, "deactivated");
+        what = "a status change";
+    } else if (agt_members_in(p, outer)) {
+        ok = job == AGT_NET_J_KEYCHANGE;
+        what = "a keyChange";
+    } else if (agt_members_in(p, revoke)) {
+        ok = job == AGT_NET_J_REVOKE;
+        what = "a revocation";
+    } else if (agt_members_in(p, order)) {
+        ok = job == AGT_NET_J_ORDER;
+        what = "a newOrder";
+    } else if (agt_members_in(p, authz)) {
+        ok = job == AGT_NET_J_ORDER;
+        what = "a newAuthz";
+    } else if (agt_members_in(p, finalize)) {
+        s = agt_member_str(p, "csr");
+        /* only the CSR this job's identity got from the holder */
+        ok = job == AGT_NET_J_ORDER && s != NULL && csr != NULL &&
+             !strcmp(s, csr);
+        what = "a finalize with this order's CSR";
+    } else if (agt_members_in(p, answer)) {
+        ok = job == AGT_NET_J_ORDER;
+        what = "a challenge answer";
+    }
+    json_object_put(p);
+    if (ok)
+        return CSA_OK;
+    return csa_raise(CSA_ERR_POLICY,
+                     "key holder: refusing to sign %s during job %d (key %u)",
+                     what ? what : "a request of unknown shape", job,
+                     (unsigned)sel);
+}
+
 /* One request of the network process during a job, answered.  A request
  * that does not fit is refused (and logged); the job goes on and fails on
  * the network side with the refusal as its error. */
@@ -263,6 +371,8 @@ static csa_err agt_net_answer(agt_net *n, const csa_ipc_msg *m,
                             (unsigned)sel);
             goto refuse;
         }
+        if ((err = agt_net_sign_fits(n->job, sel, in, len, n->csr)) != CSA_OK)
+            goto refuse;
         if ((err = k->sign_jws(k->ctx, in, len, &sig, &siglen)) != CSA_OK)
             goto refuse;
         csa_ipc_begin(&o, AGT_NET_R_OK);
@@ -292,6 +402,12 @@ static csa_err agt_net_answer(agt_net *n, const csa_ipc_msg *m,
 
         if ((err = cb->csr(cb->ctx, &der, &len)) != CSA_OK)
             return agt_net_reply_err(n->fd, err);
+        free(n->csr);
+        if ((n->csr = csa_b64url_encode(der, len)) == NULL) {
+            free(der);
+            return agt_net_reply_err(n->fd,
+                                     csa_raise(CSA_ERR_NOMEM, "out of memory"));
+        }
         csa_ipc_begin(&o, AGT_NET_R_OK);
         csa_ipc_put(&o, AGT_NET_T_DER, der, len);
         free(der);
@@ -353,6 +469,9 @@ static csa_err agt_net_submit(agt_net *n, csa_ipc_out *job,
         }
     }
     n->cb = cb;
+    n->job = job->len >= 6 ? (job->buf[4] << 8 | job->buf[5]) : 0;
+    free(n->csr);
+    n->csr = NULL;
     if ((err = csa_ipc_send(n->fd, job)) != CSA_OK) {
         csa_err_context("the network process");
         csa_warn("holder", "stopping the network process: %s", csa_errmsg());
@@ -389,6 +508,7 @@ csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
     }
     *finished = true;
     n->cb = NULL;
+    n->job = 0;
     if ((err = agt_net_read_done(&m, &job_err, &msg, &problem, &kid)) !=
         CSA_OK) {
         csa_ipc_msg_free(&m);
@@ -411,6 +531,7 @@ csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
 broken:
     *finished = true;
     n->cb = NULL;
+    n->job = 0;
     csa_err_context("the network process");
     csa_warn("holder", "stopping the network process: %s", csa_errmsg());
     agt_net_reap(n);

@@ -184,6 +184,13 @@ csa_err agt_net_read_sign(const csa_ipc_msg *m, uint64_t *sel,
 csa_err agt_net_read_challenge(const csa_ipc_msg *m, acme_challenge *ch,
                                agt_otp_hints *h);
 void agt_net_challenge_free(acme_challenge *ch);
+/* Whether a JWS signing input fits the job in progress (its type) and the
+ * key asked for: each job signs only the requests it needs (a newOrder
+ * only in an order, a revocation only in a revocation, a finalize only
+ * with the CSR the holder gave this job, ...).  CSA_ERR_POLICY naming the
+ * kind of request refused. */
+csa_err agt_net_sign_fits(int job, uint64_t sel, const unsigned char *in,
+                          size_t len, const char *csr);
 csa_err agt_net_read_done(const csa_ipc_msg *m, csa_err *job_err, char **msg,
                           char **problem, char **kid);
 

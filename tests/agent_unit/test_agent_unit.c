@@ -439,6 +439,75 @@ static void test_pol_key(void **state)
     }
 }
 
+/* "b64url(header).b64url(payload)" with a dummy header. */
+static char *jws_payload_input(const char *payload)
+{
+    static char buf[2048];
+    char *h = csa_b64url_encode((const unsigned char *)"{}", 2);
+    char *p = payload ? csa_b64url_encode((const unsigned char *)payload,
+                                          strlen(payload))
+                      : NULL;
+
+    snprintf(buf, sizeof(buf), "%s.%s", h, p ? p : "");
+    free(h);
+    free(p);
+    return buf;
+}
+
+static int fits(int job, uint64_t sel, const char *payload, const char *csr)
+{
+    const char *in = jws_payload_input(payload);
+
+    return agt_net_sign_fits(job, sel, (const unsigned char *)in, strlen(in),
+                             csr) == CSA_OK;
+}
+
+/* Each job gets only the signatures it needs (agt_net_sign_fits). */
+static void test_sign_fits(void **state)
+{
+    const int order = AGT_NET_J_ORDER, acct = AGT_NET_KEY_ACCOUNT;
+
+    (void)state;
+    /* an order: reads, newOrder, newAuthz, answers, its own CSR */
+    assert_true(fits(order, acct, NULL, NULL));
+    assert_true(fits(order, acct, "{\"identifiers\":[]}", NULL));
+    assert_true(fits(order, acct, "{\"identifier\":{}}", NULL));
+    assert_true(fits(order, acct, "{}", NULL));
+    assert_true(fits(order, acct, "{\"otp\":\"123456\"}", NULL));
+    assert_true(fits(order, acct, "{\"csr\":\"QUJD\"}", "QUJD"));
+    assert_false(fits(order, acct, "{\"csr\":\"QUJE\"}", "QUJD"));
+    assert_false(fits(order, acct, "{\"csr\":\"QUJD\"}", NULL));
+    /* ... but nothing that changes the account or revokes */
+    assert_false(fits(order, acct, "{\"status\":\"deactivated\"}", NULL));
+    assert_false(fits(order, acct, "{\"certificate\":\"x\"}", NULL));
+    assert_false(fits(order, acct,
+                      "{\"protected\":\"a\",\"payload\":\"b\","
+                      "\"signature\":\"c\"}",
+                      NULL));
+    assert_false(fits(order, acct, "{\"contact\":[]}", NULL));
+    assert_false(fits(order, acct, "{\"something\":1}", NULL));
+    assert_false(fits(order, acct, "[1]", NULL));
+    /* the other jobs */
+    assert_true(
+        fits(AGT_NET_J_DEACTIVATE, acct, "{\"status\":\"deactivated\"}", NULL));
+    assert_false(
+        fits(AGT_NET_J_DEACTIVATE, acct, "{\"status\":\"valid\"}", NULL));
+    assert_true(fits(AGT_NET_J_REVOKE, AGT_NET_KEY_CERT,
+                     "{\"certificate\":\"x\",\"reason\":4}", NULL));
+    assert_false(fits(AGT_NET_J_REVOKE, acct, "{\"identifiers\":[]}", NULL));
+    assert_true(fits(AGT_NET_J_REGISTER, acct,
+                     "{\"contact\":[],\"termsOfServiceAgreed\":true}", NULL));
+    assert_true(fits(AGT_NET_J_UPDATE, acct, "{\"contact\":[]}", NULL));
+    assert_false(
+        fits(AGT_NET_J_UPDATE, acct, "{\"onlyReturnExisting\":true}", NULL));
+    assert_true(fits(AGT_NET_J_KEYCHANGE, AGT_NET_KEY_NEW,
+                     "{\"account\":\"u\",\"oldKey\":{}}", NULL));
+    assert_false(fits(AGT_NET_J_KEYCHANGE, AGT_NET_KEY_NEW, NULL, NULL));
+    assert_false(fits(AGT_NET_J_ORDER, AGT_NET_KEY_NEW,
+                      "{\"account\":\"u\",\"oldKey\":{}}", NULL));
+    assert_false(fits(AGT_NET_J_DIRECTORY, acct, NULL, NULL));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -448,6 +517,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sched),
         cmocka_unit_test(test_jws_input_check),
         cmocka_unit_test(test_ipc),
+        cmocka_unit_test(test_sign_fits),
         cmocka_unit_test(test_pol_key),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
