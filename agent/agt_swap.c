@@ -693,18 +693,15 @@ static csa_err agt_step_promote(tok_ctx *tok, const char *state_dir,
                                 const agt_labels *l, agt_plan *pp)
 {
     struct timespec t0;
-    agt_plan p = *pp;
-    csa_err err = CSA_OK;
+    csa_err err;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (err == CSA_OK && !j->rotate) {
-        if ((err = agt_plan_copy_new(tok, &p, l->cur)) == CSA_OK)
-            err = agt_plan_destroy_old(tok, &p);
-    } else if (err == CSA_OK) {
-        if ((err = agt_plan_destroy_old(tok, &p)) == CSA_OK)
-            err = agt_plan_copy_new(tok, &p, l->cur);
+    if (!j->rotate) {
+        if ((err = agt_plan_copy_new(tok, pp, l->cur)) == CSA_OK)
+            err = agt_plan_destroy_old(tok, pp);
+    } else if ((err = agt_plan_destroy_old(tok, pp)) == CSA_OK) {
+        err = agt_plan_copy_new(tok, pp, l->cur);
     }
-    *pp = p; /* what was moved rather than copied */
     if (err != CSA_OK)
         return err;
     /* docs/operations.md states this window; the log lets operators see
@@ -717,9 +714,6 @@ static csa_err agt_step_promote(tok_ctx *tok, const char *state_dir,
     return agt_journal_write(state_dir, id, j);
 }
 
-/* After "promoted": the pending originals and (without a grace period)
- * the copy kept aside go; the chain file follows the token, written before
- * the journal goes so that a crash in between rewrites it. */
 /* The ".next" originals the plan found (by the journal's label, id and
  * fingerprint) and copied: deleted by handle, certificate first.  One
  * relabelled in place is the promoted object now and stays. */
@@ -748,6 +742,10 @@ static csa_err agt_label_empty(tok_ctx *tok, const char *label, bool *empty)
     return err;
 }
 
+/* After "promoted": the pending originals and (without a grace period)
+ * the copy kept aside go; the chain file follows the token, written before
+ * the journal goes so that a crash in between rewrites it.  p: the plan
+ * the promotion followed in this process, or NULL (resumed at "promoted"). */
 static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
                                const agt_identity *id, const agt_journal *j,
                                const agt_labels *l, const agt_plan *p)
