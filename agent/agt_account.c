@@ -783,6 +783,27 @@ static csa_err agt_settle_legacy_promote(agt_session *s,
     return agt_account_use(s, key, false);
 }
 
+static csa_err agt_no_account_key(const agt_acct_journal *j)
+{
+    return csa_raise(CSA_ERR_NOT_FOUND,
+                     "no account key '%s' in the token, and the CA knows "
+                     "no '%s' key",
+                     j->label, j->next);
+}
+
+/* Whether any object carries label. */
+static csa_err agt_label_used(tok_ctx *tok, const char *label, bool *used)
+{
+    tok_handle *objs = NULL;
+    size_t n = 0;
+    csa_err err =
+        tok_find_handles(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    free(objs);
+    *used = n > 0;
+    return err;
+}
+
 /*
  * No journal: deletes nothing.  When ".next" private keys exist, the CA
  * says which key is the account's: the one under the label (then the
@@ -796,7 +817,7 @@ static csa_err agt_settle_legacy(agt_session *s, bool *promote)
     tok_obj_info *objs = NULL;
     size_t n = 0, i;
     tok_key *nk = NULL;
-    bool under_label;
+    bool under_label, used = false;
     agt_ca_says says;
     csa_err err;
 
@@ -805,7 +826,13 @@ static csa_err agt_settle_legacy(agt_session *s, bool *promote)
     under_label = strcmp(tok_key_label(s->account_key), j.label) == 0;
     if ((err = agt_report_unattributable(s, j.retired, TOK_CLASS_OTHER)) !=
             CSA_OK ||
-        (err = tok_objects(s->tok, j.next, NULL, 0, TOK_CLASS_PRIVATE_KEY,
+        (err = agt_label_used(s->tok, j.next, &used)) != CSA_OK)
+        return err;
+    /* The usual case: nothing under ".next", so no key to ask the CA
+     * about and nothing to report (one search instead of two). */
+    if (!used)
+        return under_label ? CSA_OK : agt_no_account_key(&j);
+    if ((err = tok_objects(s->tok, j.next, NULL, 0, TOK_CLASS_PRIVATE_KEY,
                            &objs, &n)) != CSA_OK)
         return err;
     if (n > 0 && under_label) {
@@ -836,10 +863,7 @@ static csa_err agt_settle_legacy(agt_session *s, bool *promote)
     }
     err = agt_report_unattributable(s, j.next, TOK_CLASS_OTHER);
     if (err == CSA_OK && !under_label)
-        err = csa_raise(CSA_ERR_NOT_FOUND,
-                        "no account key '%s' in the token, and the CA knows "
-                        "no '%s' key",
-                        j.label, j.next);
+        err = agt_no_account_key(&j);
 done:
     tok_key_free(nk);
     free(objs);

@@ -201,33 +201,6 @@ static csa_err agt_pair_copy(tok_ctx *tok, const char *from, const char *to,
     return err;
 }
 
-/* Whether every object of the pair is under label or label2. */
-static csa_err agt_pair_whole(tok_ctx *tok, const char *label,
-                              const char *label2, const char *id,
-                              const char *fp, bool with_keys,
-                              const char **missing)
-{
-    static const char *const what[] = {"public key", "private key",
-                                       "certificate"};
-    agt_name names[3];
-    int n = agt_pair_names(label, id, fp, with_keys, names), i;
-    size_t a, b;
-    csa_err err = CSA_OK;
-
-    *missing = NULL;
-    for (i = 0; err == CSA_OK && i < n && *missing == NULL; i++) {
-        agt_name alt = names[i];
-
-        alt.label = label2;
-        if ((err = agt_named_count(tok, &names[i], &a)) == CSA_OK &&
-            (err = agt_named_count(tok, &alt, &b)) == CSA_OK && a + b == 0)
-            *missing = what[names[i].cls == TOK_CLASS_CERTIFICATE   ? 2
-                            : names[i].cls == TOK_CLASS_PRIVATE_KEY ? 1
-                                                                    : 0];
-    }
-    return err;
-}
-
 /* ---- the grace period of a retired pair ---- */
 
 static char *agt_grace_path(const char *state_dir, const agt_identity *id)
@@ -603,6 +576,7 @@ typedef struct {
     size_t n_old[3];
     tok_handle src[3]; /* per name: the new object under .next (0: none) */
     int done[3];       /* per name: its copy is already under the label */
+    int moved[3];      /* per name: src itself was relabelled, not copied */
 } agt_plan;
 
 static void agt_plan_free(agt_plan *p)
@@ -613,9 +587,15 @@ static void agt_plan_free(agt_plan *p)
         free(p->old[i]);
 }
 
+/* Looks up every object the label step acts on.  A new object under
+ * neither label is an error, or, with missing, named there (the caller
+ * rolls back; *missing stays NULL when the new pair is whole). */
 static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
-                             const agt_labels *l, agt_plan *p)
+                             const agt_labels *l, agt_plan *p,
+                             const char **missing)
 {
+    static const char *const what[] = {"public key", "private key",
+                                       "certificate"};
     agt_name olds[3], news[3];
     tok_handle *objs = NULL;
     size_t n = 0;
@@ -637,7 +617,12 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
         p->done[i] = n > 0;
         if ((err = agt_named(tok, &news[i], &objs, &n)) == CSA_OK && n > 0)
             p->src[i] = objs[0];
-        else if (err == CSA_OK && !p->done[i])
+        else if (err == CSA_OK && !p->done[i] && missing != NULL &&
+                 *missing == NULL)
+            *missing = what[news[i].cls == TOK_CLASS_CERTIFICATE   ? 2
+                            : news[i].cls == TOK_CLASS_PRIVATE_KEY ? 1
+                                                                   : 0];
+        else if (err == CSA_OK && !p->done[i] && missing == NULL)
             err = csa_raise(CSA_ERR_NOT_FOUND,
                             "the renewed object '%s' id %s is gone",
                             news[i].label, news[i].id);
@@ -675,6 +660,7 @@ static csa_err agt_plan_copy_new(tok_ctx *tok, agt_plan *p, const char *to)
                      csa_errmsg());
             csa_err_clear();
             err = tok_obj_relabel(tok, p->src[i], to);
+            p->moved[i] = 1;
         }
     }
     return err;
@@ -699,26 +685,23 @@ static double agt_ms_since(const struct timespec *t0)
  *   holds two keys, two certificates of different keys, or a key with
  *   another's certificate; a kill leaves it in one of those states, and
  *   recovery resumes the same list.
- * Every lookup happens before the first change, so the moment lasts six
- * PKCS#11 calls.
+ * Every lookup happens before the first change (the plan pp, made by the
+ * caller), so the moment lasts six PKCS#11 calls.
  */
 static csa_err agt_step_promote(tok_ctx *tok, const char *state_dir,
                                 const agt_identity *id, agt_journal *j,
-                                const agt_labels *l)
+                                const agt_labels *l, agt_plan *pp)
 {
     struct timespec t0;
-    agt_plan p;
-    csa_err err = agt_plan_make(tok, j, l, &p);
+    csa_err err;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (err == CSA_OK && !j->rotate) {
-        if ((err = agt_plan_copy_new(tok, &p, l->cur)) == CSA_OK)
-            err = agt_plan_destroy_old(tok, &p);
-    } else if (err == CSA_OK) {
-        if ((err = agt_plan_destroy_old(tok, &p)) == CSA_OK)
-            err = agt_plan_copy_new(tok, &p, l->cur);
+    if (!j->rotate) {
+        if ((err = agt_plan_copy_new(tok, pp, l->cur)) == CSA_OK)
+            err = agt_plan_destroy_old(tok, pp);
+    } else if ((err = agt_plan_destroy_old(tok, pp)) == CSA_OK) {
+        err = agt_plan_copy_new(tok, pp, l->cur);
     }
-    agt_plan_free(&p);
     if (err != CSA_OK)
         return err;
     /* docs/operations.md states this window; the log lets operators see
@@ -731,22 +714,54 @@ static csa_err agt_step_promote(tok_ctx *tok, const char *state_dir,
     return agt_journal_write(state_dir, id, j);
 }
 
+/* The ".next" originals the plan found (by the journal's label, id and
+ * fingerprint) and copied: deleted by handle, certificate first.  One
+ * relabelled in place is the promoted object now and stays. */
+static csa_err agt_plan_destroy_src(tok_ctx *tok, const agt_plan *p)
+{
+    int i;
+    csa_err err = CSA_OK;
+
+    for (i = 2; err == CSA_OK && i >= 0; i--)
+        if (p->src[i] != 0 && !p->moved[i])
+            err = tok_obj_destroy(tok, p->src[i]);
+    return err;
+}
+
+/* Whether anything at all carries label: one search that, when it finds
+ * nothing, answers every search by label, id and class. */
+static csa_err agt_label_empty(tok_ctx *tok, const char *label, bool *empty)
+{
+    tok_handle *objs = NULL;
+    size_t n = 0;
+    csa_err err =
+        tok_find_handles(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
+
+    free(objs);
+    *empty = err == CSA_OK && n == 0;
+    return err;
+}
+
 /* After "promoted": the pending originals and (without a grace period)
  * the copy kept aside go; the chain file follows the token, written before
- * the journal goes so that a crash in between rewrites it. */
+ * the journal goes so that a crash in between rewrites it.  p: the plan
+ * the promotion followed in this process, or NULL (resumed at "promoted"). */
 static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
                                const agt_identity *id, const agt_journal *j,
-                               const agt_labels *l)
+                               const agt_labels *l, const agt_plan *p)
 {
-    csa_err err =
-        agt_pair_destroy(tok, l->next, j->new_id, j->new_fp, j->rotate);
+    bool empty = false;
+    csa_err err = p != NULL ? agt_plan_destroy_src(tok, p)
+                            : agt_pair_destroy(tok, l->next, j->new_id,
+                                               j->new_fp, j->rotate);
 
     if (err == CSA_OK && j->old_id[0] != '\0' && j->old_fp[0] != '\0') {
         if (id->retire_grace > 0) {
             err = agt_grace_write(state_dir, id, j);
             csa_info("swap", "%s: keeping the retired pair as '%s' for %lds",
                      id->name, l->retired, id->retire_grace);
-        } else {
+        } else if ((err = agt_label_empty(tok, l->retired, &empty)) == CSA_OK &&
+                   !empty) {
             err = agt_pair_destroy(tok, l->retired, j->old_id, j->old_fp,
                                    j->rotate);
         }
@@ -765,6 +780,8 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
 {
     const char *missing = NULL;
     agt_labels l;
+    agt_plan p = {0};
+    bool planned = false;
     int use;
     csa_err err = CSA_OK;
 
@@ -779,10 +796,15 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
                          "and will be swapped in at the next attempt",
                          msg, l.next);
     }
-    if (j->step < AGT_STEP_PROMOTED)
-        err = agt_pair_whole(tok, l.next, l.cur, j->new_id, j->new_fp,
-                             j->rotate, &missing);
+    /* The plan is made before step aside (which touches only
+     * "<label>.retired"), and it is also the check that the new pair is
+     * whole under ".next" or the label. */
+    if (j->step < AGT_STEP_PROMOTED) {
+        planned = true;
+        err = agt_plan_make(tok, j, &l, &p, &missing);
+    }
     if (err == CSA_OK && missing != NULL) {
+        agt_plan_free(&p);
         err = agt_swap_undo(tok, state_dir, id, j, missing);
         agt_unlock(use);
         return err;
@@ -790,16 +812,21 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
     if (err == CSA_OK && j->step == AGT_STEP_STORED)
         err = agt_step_aside(tok, state_dir, id, j, &l);
     if (err == CSA_OK && j->step == AGT_STEP_ASIDE &&
-        (err = agt_step_promote(tok, state_dir, id, j, &l)) != CSA_OK) {
+        (err = agt_step_promote(tok, state_dir, id, j, &l, &p)) != CSA_OK) {
         /* The label may hold no complete pair now: one more try at once
-         * rather than after the next back-off (a token hiccup). */
+         * rather than after the next back-off (a token hiccup), with the
+         * objects looked up again. */
         csa_warn("swap", "%s: swap-in step failed (%s); trying it again",
                  id->name, csa_errmsg());
         csa_err_clear();
-        err = agt_step_promote(tok, state_dir, id, j, &l);
+        agt_plan_free(&p);
+        if ((err = agt_plan_make(tok, j, &l, &p, NULL)) == CSA_OK)
+            err = agt_step_promote(tok, state_dir, id, j, &l, &p);
     }
     if (err == CSA_OK)
-        err = agt_step_finish(tok, state_dir, id, j, &l);
+        err = agt_step_finish(tok, state_dir, id, j, &l, planned ? &p : NULL);
+    if (planned)
+        agt_plan_free(&p);
     agt_unlock(use);
     return err;
 }

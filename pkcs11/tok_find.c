@@ -39,19 +39,14 @@ static csa_err tok_ec_type(tok_ctx *t, CK_OBJECT_HANDLE o, CK_KEY_TYPE kt,
     return CSA_OK;
 }
 
-static csa_err tok_key_detect_type(tok_ctx *t, CK_OBJECT_HANDLE o,
-                                   tok_key_type *type)
+/* The row of a key of CKA_KEY_TYPE kt: an RSA key's is told by its
+ * modulus, a curve key's by its CKA_EC_PARAMS. */
+static csa_err tok_key_type_of_ckk(tok_ctx *t, CK_OBJECT_HANDLE o,
+                                   CK_KEY_TYPE kt, tok_key_type *type)
 {
-    CK_KEY_TYPE kt = 0;
-    csa_err err = tok_get_ulong(t, o, CKA_KEY_TYPE, &kt);
-
-    if (err != CSA_OK)
-        return err;
     if (!tok_keytype_knows_ckk(kt))
         return csa_raise(CSA_ERR_UNSUPPORTED, "key type 0x%lx is not supported",
                          (unsigned long)kt);
-    /* An RSA key's row is told by its modulus, a curve key's by its
-     * CKA_EC_PARAMS. */
     if (kt == CKK_RSA)
         return tok_rsa_type(t, o, type);
     return tok_ec_type(t, o, kt, type);
@@ -60,7 +55,7 @@ static csa_err tok_key_detect_type(tok_ctx *t, CK_OBJECT_HANDLE o,
 /* Resolves the public half: a public key object with the same CKA_ID,
  * the one with the same label first (while a pair is being moved to
  * another label by copy, the copy and the original share the id). */
-static csa_err tok_key_find_pub(tok_key *k)
+csa_err tok_key_find_pub(tok_key *k)
 {
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
@@ -68,6 +63,7 @@ static csa_err tok_key_find_pub(tok_key *k)
                            {CKA_LABEL, k->label, strlen(k->label)}};
 
     k->pub = CK_INVALID_HANDLE;
+    k->pub_known = 1;
     if (tok_find_one(k->ctx, tmpl, 3, &k->pub, "public key") == CSA_OK)
         return CSA_OK;
     csa_err_clear();
@@ -101,28 +97,59 @@ static csa_err tok_key_read_name(tok_key *k, CK_ATTRIBUTE_TYPE type, void *buf,
     }
 }
 
+/* CKA_LABEL, CKA_ID and CKA_KEY_TYPE in one call.  False when any of them
+ * needs the careful read, one attribute at a time, that says why. */
+static bool tok_key_read_all(tok_key *k, CK_KEY_TYPE *kt)
+{
+    CK_ATTRIBUTE a[] = {{CKA_LABEL, k->label, sizeof(k->label) - 1},
+                        {CKA_ID, k->id, sizeof(k->id)},
+                        {CKA_KEY_TYPE, kt, sizeof(*kt)}};
+
+    if (!tok_get_attrs_fit(k->ctx, k->priv, a, 3) ||
+        a[2].ulValueLen != sizeof(*kt))
+        return false;
+    k->label[a[0].ulValueLen] = '\0';
+    k->id_len = a[1].ulValueLen;
+    return true;
+}
+
+static csa_err tok_key_read_each(tok_key *k, CK_KEY_TYPE *kt)
+{
+    size_t label_len = 0;
+    csa_err err;
+
+    if ((err = tok_key_read_name(k, CKA_LABEL, k->label, sizeof(k->label) - 1,
+                                 &label_len)) != CSA_OK ||
+        (err = tok_key_read_name(k, CKA_ID, k->id, sizeof(k->id),
+                                 &k->id_len)) != CSA_OK)
+        return err;
+    k->label[label_len] = '\0';
+    return tok_get_ulong(k->ctx, k->priv, CKA_KEY_TYPE, kt);
+}
+
+/* The public half is looked up when it is first needed (tok_key_public):
+ * finding the key is then two C_GetAttributeValue calls. */
 static csa_err tok_key_from_handle(tok_ctx *t, CK_OBJECT_HANDLE priv,
                                    tok_key **out)
 {
     tok_key *k = calloc(1, sizeof(*k));
-    size_t label_len = 0;
-    csa_err err;
+    CK_KEY_TYPE kt = 0;
+    csa_err err = CSA_OK;
 
     if (k == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     k->ctx = t;
     k->priv = priv;
+    k->pub = CK_INVALID_HANDLE;
     k->generation = t->generation;
-    if ((err = tok_key_read_name(k, CKA_LABEL, k->label, sizeof(k->label) - 1,
-                                 &label_len)) != CSA_OK ||
-        (err = tok_key_read_name(k, CKA_ID, k->id, sizeof(k->id),
-                                 &k->id_len)) != CSA_OK) {
-        free(k);
-        return err;
+    if (!tok_key_read_all(k, &kt)) {
+        memset(k->label, 0, sizeof(k->label));
+        k->id_len = 0;
+        err = tok_key_read_each(k, &kt);
     }
-    k->label[label_len] = '\0';
-    if ((err = tok_key_detect_type(t, priv, &k->type)) != CSA_OK ||
-        (err = tok_key_find_pub(k)) != CSA_OK) {
+    if (err == CSA_OK)
+        err = tok_key_type_of_ckk(t, priv, kt, &k->type);
+    if (err != CSA_OK) {
         free(k);
         return err;
     }
@@ -132,11 +159,9 @@ static csa_err tok_key_from_handle(tok_ctx *t, CK_OBJECT_HANDLE priv,
 
 static csa_err tok_uri_check_token(tok_ctx *t, P11KitUri *uri)
 {
-    CK_TOKEN_INFO ti;
-
-    if (tok_ck_get_token_info(t, t->slot, &ti) != CKR_OK)
-        return CSA_OK;
-    if (!p11_kit_uri_match_token_info(uri, &ti))
+    /* Label, manufacturer, model and serial: fixed while the token is in
+     * the slot, so the copy read when it was chosen answers. */
+    if (!p11_kit_uri_match_token_info(uri, &t->info))
         return csa_raise(CSA_ERR_NOT_FOUND,
                          "the key URI names another token than '%s'",
                          t->token_label);
@@ -231,5 +256,10 @@ csa_err tok_key_refresh(tok_key *k)
     if (err != CSA_OK)
         return err;
     k->generation = k->ctx->generation;
-    return tok_key_find_pub(k);
+    /* another session, perhaps another token: look the rest up again */
+    k->pub = CK_INVALID_HANDLE;
+    k->pub_known = 0;
+    EVP_PKEY_free(k->pub_pkey);
+    k->pub_pkey = NULL;
+    return CSA_OK;
 }

@@ -23,11 +23,15 @@ struct tok_ctx {
     unsigned generation; /* bumped when the session is reopened */
     pid_t pid;           /* the process that initialised the module */
     char token_label[33];
+    CK_TOKEN_INFO info;      /* the chosen token's, read when it was chosen */
+    struct timespec info_at; /* when (CLOCK_MONOTONIC) */
 };
 
 struct tok_key {
     tok_ctx *ctx;
     CK_OBJECT_HANDLE priv, pub;
+    int pub_known;      /* pub was looked up (CK_INVALID_HANDLE: none) */
+    EVP_PKEY *pub_pkey; /* the public key, once read; owned */
     unsigned generation;
     tok_key_type type;
     unsigned char id[64];
@@ -136,7 +140,8 @@ const char *tok_attr_name(CK_ATTRIBUTE_TYPE type);
 csa_err tok_find_one(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                      CK_OBJECT_HANDLE *out, const char *what);
 /* Reads a variable-length attribute into a malloc'd buffer (NUL-terminated
- * one byte past *len; the caller frees).  Lengths above TOK_ATTR_MAX, an
+ * one byte past *len; the caller frees): one call for values up to 4 KiB,
+ * else a length query and a read.  Lengths above TOK_ATTR_MAX, an
  * attribute the token hides, and a second read that reports more than the
  * first are errors naming the attribute. */
 csa_err tok_get_attr_alloc(tok_ctx *t, CK_OBJECT_HANDLE o,
@@ -163,7 +168,25 @@ csa_err tok_get_ulong(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
                       CK_ULONG *out);
 /* 1, 0, or -1 when the attribute is unreadable or not one CK_BBOOL. */
 int tok_get_bool(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type);
+/* Largest template tok_get_attrs_fit and tok_get_bools take. */
+#define TOK_BATCH_MAX 16
+/* Reads every attribute of tmpl (pValue and ulValueLen: each buffer and
+ * its size) in one C_GetAttributeValue.  True when the call succeeded and
+ * every length fits its buffer; false otherwise (an attribute the object
+ * lacks or hides, a value longer than its buffer, a module that reports
+ * more than it may have written), and then the caller reads the
+ * attributes one by one with the helpers above, which check each length
+ * and name the attribute in their errors. */
+bool tok_get_attrs_fit(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
+                       CK_ULONG n);
+/* tok_get_bool of each of types[n] into out[n], in one call when the
+ * token answers all (those it does not are read alone). */
+void tok_get_bools(tok_ctx *t, CK_OBJECT_HANDLE o,
+                   const CK_ATTRIBUTE_TYPE *types, size_t n, int *out);
 csa_err tok_key_refresh(tok_key *key);
+/* Looks up the public key object of a key (tok_find.c); none found is not
+ * an error (k->pub stays CK_INVALID_HANDLE). */
+csa_err tok_key_find_pub(tok_key *k);
 
 /* tok_pub.c: CKA_EC_POINT of a key of this type, bare (04||X||Y, or the 32
  * bytes of an Ed25519 key) or in a DER OCTET STRING, told apart by the

@@ -28,10 +28,12 @@ static csa_err tok_label_free(tok_ctx *t, const char *label)
 /* The security attributes the token must have honoured. */
 static csa_err tok_verify_private(tok_ctx *t, CK_OBJECT_HANDLE priv)
 {
-    if (tok_get_bool(t, priv, CKA_SENSITIVE) != 1 ||
-        tok_get_bool(t, priv, CKA_EXTRACTABLE) != 0 ||
-        tok_get_bool(t, priv, CKA_TOKEN) != 1 ||
-        tok_get_bool(t, priv, CKA_PRIVATE) != 1)
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_SENSITIVE, CKA_EXTRACTABLE,
+                                              CKA_TOKEN, CKA_PRIVATE};
+    int v[4];
+
+    tok_get_bools(t, priv, types, 4, v);
+    if (v[0] != 1 || v[1] != 0 || v[2] != 1 || v[3] != 1)
         return csa_raise(CSA_ERR_TOKEN,
                          "token '%s' did not honour CKA_SENSITIVE/"
                          "CKA_EXTRACTABLE/CKA_TOKEN/CKA_PRIVATE on a new key; "
@@ -167,6 +169,7 @@ csa_err tok_key_generate_id(tok_ctx *t, const char *label, tok_key_type type,
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     k->priv = hpriv;
     k->pub = hpub;
+    k->pub_known = 1;
     csa_info("pkcs11", "generated %s key '%s' in token '%s'",
              tok_key_type_name(type), label, t->token_label);
     *out = k;
@@ -175,6 +178,8 @@ csa_err tok_key_generate_id(tok_ctx *t, const char *label, tok_key_type type,
 
 void tok_key_free(tok_key *key)
 {
+    if (key != NULL)
+        EVP_PKEY_free(key->pub_pkey);
     free(key);
 }
 

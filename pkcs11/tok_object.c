@@ -92,11 +92,47 @@ static csa_err tok_attr_rv_raise(CK_RV rv, CK_ATTRIBUTE_TYPE type)
     return tok_rv_raise(rv, what);
 }
 
+/* A first read into a buffer of this size answers most attributes
+ * (certificates, points, moduli) in one call; longer values take the two
+ * calls below. */
+#define TOK_ATTR_GUESS 4096
+
 /*
- * Two calls, as PKCS#11 §5.7 describes: the first learns the length, the
- * second reads into a buffer of that size.  A module may answer the two
- * differently (the object changed, or the module is broken): the second
- * length is checked against what was allocated, not trusted.
+ * One call into a buffer of TOK_ATTR_GUESS bytes.  CSA_OK with *val set:
+ * the value fit (the length the module reports is checked against the
+ * buffer, so a module that claims more is not believed).  CSA_OK with *val
+ * NULL: longer, or unclear; the caller asks for the length first.
+ */
+static csa_err tok_get_attr_guess(tok_ctx *t, CK_OBJECT_HANDLE o,
+                                  CK_ATTRIBUTE_TYPE type, unsigned char **val,
+                                  size_t *len)
+{
+    CK_ATTRIBUTE a = {type, calloc(1, TOK_ATTR_GUESS + 1), TOK_ATTR_GUESS};
+    CK_RV rv;
+
+    *val = NULL;
+    if (a.pValue == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    rv = tok_ck_get_attrs(t, o, &a, 1);
+    /* CK_UNAVAILABLE_INFORMATION is larger than the buffer. */
+    if (rv == CKR_OK && a.ulValueLen <= TOK_ATTR_GUESS) {
+        ((unsigned char *)a.pValue)[a.ulValueLen] = '\0';
+        *val = a.pValue;
+        *len = a.ulValueLen;
+        return CSA_OK;
+    }
+    free(a.pValue);
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        return tok_attr_rv_raise(rv, type);
+    return CSA_OK;
+}
+
+/*
+ * One call when the value fits TOK_ATTR_GUESS bytes; otherwise two, as
+ * PKCS#11 §5.7 describes: the first learns the length, the second reads
+ * into a buffer of that size.  A module may answer the two differently
+ * (the object changed, or the module is broken): the second length is
+ * checked against what was allocated, not trusted.
  */
 csa_err tok_get_attr_alloc(tok_ctx *t, CK_OBJECT_HANDLE o,
                            CK_ATTRIBUTE_TYPE type, unsigned char **val,
@@ -104,10 +140,13 @@ csa_err tok_get_attr_alloc(tok_ctx *t, CK_OBJECT_HANDLE o,
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
     CK_ULONG cap;
-    CK_RV rv = tok_ck_get_attrs(t, o, &a, 1);
+    CK_RV rv;
+    csa_err err = tok_get_attr_guess(t, o, type, val, len);
 
-    *val = NULL;
+    if (err != CSA_OK || *val != NULL)
+        return err;
     *len = 0;
+    rv = tok_ck_get_attrs(t, o, &a, 1);
     if (rv != CKR_OK)
         return tok_attr_rv_raise(rv, type);
     if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
@@ -204,6 +243,48 @@ int tok_get_bool(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
         (v != CK_TRUE && v != CK_FALSE))
         return -1;
     return v == CK_TRUE;
+}
+
+bool tok_get_attrs_fit(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
+                       CK_ULONG n)
+{
+    CK_ULONG cap[TOK_BATCH_MAX], i;
+
+    if (n > TOK_BATCH_MAX)
+        return false;
+    for (i = 0; i < n; i++)
+        cap[i] = tmpl[i].ulValueLen;
+    /* Any CK_RV but CKR_OK (CKR_ATTRIBUTE_TYPE_INVALID, _SENSITIVE,
+     * CKR_BUFFER_TOO_SMALL...): PKCS#11 says the other attributes are
+     * still filled, not every module does; the caller reads each alone. */
+    if (tok_ck_get_attrs(t, o, tmpl, n) != CKR_OK)
+        return false;
+    /* CK_UNAVAILABLE_INFORMATION is larger than any buffer. */
+    for (i = 0; i < n; i++)
+        if (tmpl[i].ulValueLen > cap[i])
+            return false;
+    return true;
+}
+
+void tok_get_bools(tok_ctx *t, CK_OBJECT_HANDLE o,
+                   const CK_ATTRIBUTE_TYPE *types, size_t n, int *out)
+{
+    CK_BBOOL v[TOK_BATCH_MAX];
+    CK_ATTRIBUTE a[TOK_BATCH_MAX];
+    bool fit;
+    size_t i;
+
+    for (i = 0; i < n && i < TOK_BATCH_MAX; i++)
+        a[i] = (CK_ATTRIBUTE){types[i], &v[i], sizeof(v[i])};
+    fit = n <= TOK_BATCH_MAX && tok_get_attrs_fit(t, o, a, (CK_ULONG)n);
+    for (i = 0; i < n; i++) {
+        /* the same rule as tok_get_bool: one byte, CK_TRUE or CK_FALSE */
+        if (fit && a[i].ulValueLen == sizeof(v[i]) &&
+            (v[i] == CK_TRUE || v[i] == CK_FALSE))
+            out[i] = v[i] == CK_TRUE;
+        else
+            out[i] = tok_get_bool(t, o, types[i]);
+    }
 }
 
 static tok_class tok_class_of(CK_OBJECT_CLASS c)
@@ -336,6 +417,29 @@ static void tok_describe_names(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i,
     }
 }
 
+/* The flags `list` shows: one call for a key; a certificate has no
+ * CKA_SENSITIVE and the like, so its storage flags come in a second. */
+static void tok_describe_flags(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
+{
+    static const CK_ATTRIBUTE_TYPE types[] = {
+        CKA_TOKEN,       CKA_PRIVATE,          CKA_SENSITIVE,
+        CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE};
+    int v[6] = {-1, -1, -1, -1, -1, -1};
+    size_t n = i->cls == TOK_CLASS_PRIVATE_KEY || i->cls == TOK_CLASS_SECRET_KEY
+                   ? 6
+                   : 2;
+
+    tok_get_bools(t, o, types, n, v);
+    for (; n < 6; n++) /* where the object has no such attribute */
+        v[n] = tok_get_bool(t, o, types[n]);
+    i->token = v[0];
+    i->private_ = v[1];
+    i->sensitive = v[2];
+    i->extractable = v[3];
+    i->always_sensitive = v[4];
+    i->never_extractable = v[5];
+}
+
 static void tok_describe(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
 {
     static const char *const cut_notes[] = {"", "label cut", "id cut",
@@ -351,12 +455,7 @@ static void tok_describe(tok_ctx *t, CK_OBJECT_HANDLE o, tok_obj_info *i)
         cls = (CK_OBJECT_CLASS)-1;
     tok_describe_names(t, o, i, &cut);
     i->cls = tok_class_of(cls);
-    i->sensitive = tok_get_bool(t, o, CKA_SENSITIVE);
-    i->extractable = tok_get_bool(t, o, CKA_EXTRACTABLE);
-    i->always_sensitive = tok_get_bool(t, o, CKA_ALWAYS_SENSITIVE);
-    i->never_extractable = tok_get_bool(t, o, CKA_NEVER_EXTRACTABLE);
-    i->token = tok_get_bool(t, o, CKA_TOKEN);
-    i->private_ = tok_get_bool(t, o, CKA_PRIVATE);
+    tok_describe_flags(t, o, i);
     if (i->cls == TOK_CLASS_CERTIFICATE)
         tok_describe_cert(t, o, i);
     else if (i->cls != TOK_CLASS_OTHER)

@@ -168,18 +168,31 @@ static csa_err tok_pub_from_cert(tok_key *k, EVP_PKEY **out)
     return CSA_OK;
 }
 
+/* A key's public half cannot change while its private half stays: read
+ * once per key (and session, see tok_key_refresh), then shared by
+ * reference. */
 csa_err tok_key_public(tok_key *k, EVP_PKEY **out)
 {
     csa_err err = tok_key_refresh(k);
 
     *out = NULL;
-    if (err != CSA_OK)
-        return err;
-    if (k->pub == CK_INVALID_HANDLE)
-        return tok_pub_from_cert(k, out);
-    if (tok_keytype_of(k->type)->ckk == CKK_RSA)
-        return tok_pub_rsa(k, out);
-    return tok_pub_ec(k, out);
+    if (err == CSA_OK && k->pub_pkey == NULL) {
+        if (!k->pub_known)
+            err = tok_key_find_pub(k);
+        if (err == CSA_OK && k->pub == CK_INVALID_HANDLE)
+            err = tok_pub_from_cert(k, &k->pub_pkey);
+        else if (err == CSA_OK && tok_keytype_of(k->type)->ckk == CKK_RSA)
+            err = tok_pub_rsa(k, &k->pub_pkey);
+        else if (err == CSA_OK)
+            err = tok_pub_ec(k, &k->pub_pkey);
+    }
+    if (err != CSA_OK || !EVP_PKEY_up_ref(k->pub_pkey)) {
+        EVP_PKEY_free(k->pub_pkey); /* a failed read leaves no half key */
+        k->pub_pkey = NULL;
+        return err != CSA_OK ? err : csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    *out = k->pub_pkey;
+    return CSA_OK;
 }
 
 csa_err tok_key_jwk(tok_key *k, char **out)

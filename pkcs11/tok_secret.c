@@ -43,6 +43,8 @@ static csa_err tok_secret_create(tok_ctx *t, const char *label,
         {CKA_ID, id, sizeof(id)},
         {CKA_VALUE, secret->data, secret->len},
     };
+    static const CK_ATTRIBUTE_TYPE types[] = {CKA_SENSITIVE, CKA_EXTRACTABLE};
+    int v[2];
     CK_RV rv = tok_ck_generate_random(t, id, sizeof(id));
 
     if (rv != CKR_OK)
@@ -50,8 +52,8 @@ static csa_err tok_secret_create(tok_ctx *t, const char *label,
     rv = tok_ck_create(t, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), h);
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "cannot store the secret in the token");
-    if (tok_get_bool(t, *h, CKA_SENSITIVE) != 1 ||
-        tok_get_bool(t, *h, CKA_EXTRACTABLE) != 0) {
+    tok_get_bools(t, *h, types, 2, v);
+    if (v[0] != 1 || v[1] != 0) {
         (void)tok_ck_destroy(t, *h);
         return csa_raise(CSA_ERR_TOKEN,
                          "token '%s' did not keep the secret sensitive and "

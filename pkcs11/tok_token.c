@@ -71,6 +71,8 @@ static csa_err tok_select_slot(tok_ctx *t)
             continue;
         if (matches++ == 0) {
             t->slot = slots[i];
+            t->info = ti;
+            clock_gettime(CLOCK_MONOTONIC, &t->info_at);
             tok_trim(t->token_label, ti.label, sizeof(ti.label));
         }
     }
@@ -187,10 +189,29 @@ csa_err tok_check_usable(tok_ctx *t)
     return CSA_OK;
 }
 
+/* The flags read when the token was chosen, if that was under a second
+ * ago (opening the token and logging in follow each other); else read
+ * again: a PIN may have been locked meanwhile. */
+static CK_RV tok_token_info_fresh(tok_ctx *t, CK_TOKEN_INFO *ti)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (t->info_at.tv_sec != 0 &&
+        (now.tv_sec - t->info_at.tv_sec) * 1000000000L +
+                (now.tv_nsec - t->info_at.tv_nsec) <
+            1000000000L) {
+        *ti = t->info;
+        t->info_at.tv_sec = 0; /* used once */
+        return CKR_OK;
+    }
+    return tok_ck_get_token_info(t, t->slot, ti);
+}
+
 static csa_err tok_login_flags_ok(tok_ctx *t, CK_TOKEN_INFO *out)
 {
     CK_TOKEN_INFO ti;
-    CK_RV rv = tok_ck_get_token_info(t, t->slot, &ti);
+    CK_RV rv = tok_token_info_fresh(t, &ti);
 
     if (rv != CKR_OK)
         return tok_rv_raise(rv, "cannot read the token's flags");
