@@ -15,6 +15,7 @@
 
 #include "acme_int.h"
 #include "csa_log.h"
+#include "fuzz_mutate.h"
 
 static void parse_json(const char *s, size_t len)
 {
@@ -62,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef ACME_LIBFUZZER
+#ifndef CSA_LIBFUZZER
 static const char *const seeds[] = {
     "{\"type\":\"urn:ietf:params:acme:error:malformed\",\"detail\":\"x\","
     "\"subproblems\":[{\"type\":\"t\",\"detail\":\"d\",\"identifier\":"
@@ -93,23 +94,8 @@ int main(int argc, char **argv)
         size_t len = strlen(base);
 
         memcpy(buf, base, len);
-        for (k = 0; k < 1 + it % 8; k++) {
-            seed = seed * 1103515245u + 12345u;
-            switch ((seed >> 16) % 3) {
-            case 0: /* flip a byte */
-                buf[(seed >> 4) % len] = (unsigned char)(seed >> 20);
-                break;
-            case 1: /* truncate */
-                len = 1 + (seed >> 4) % len;
-                break;
-            default: /* duplicate a slice */
-                if (len < sizeof(buf) / 2) {
-                    size_t off = (seed >> 4) % len;
-                    memcpy(buf + len, buf + off, len - off);
-                    len += len - off;
-                }
-            }
-        }
+        for (k = 0; k < 1 + it % 8; k++)
+            fz_mutate(buf, &len, sizeof(buf), &seed);
         LLVMFuzzerTestOneInput(buf, len);
     }
     printf("%lu mutated inputs parsed\n", iters);

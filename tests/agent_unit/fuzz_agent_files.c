@@ -21,6 +21,7 @@
 #include "agt_journal.h"
 #include "agt_swap.h"
 #include "csa_log.h"
+#include "fuzz_mutate.h"
 
 /* in memory where there is a tmpfs: the loop writes three files an input */
 static char fz_dir[40];
@@ -65,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef AGT_LIBFUZZER
+#ifndef CSA_LIBFUZZER
 static void rmdir_all(void)
 {
     static const char *const names[] = {"agent.ini", "fz.journal",
@@ -126,23 +127,8 @@ int main(int argc, char **argv)
         size_t len = strlen(seeds[it % n]);
 
         memcpy(buf, seeds[it % n], len);
-        for (k = 0; k < (it < n ? 0 : 1 + it % 8); k++) {
-            seed = seed * 1103515245u + 12345u;
-            switch ((seed >> 16) % 3) {
-            case 0: /* flip a byte */
-                buf[(seed >> 4) % len] = (unsigned char)(seed >> 20);
-                break;
-            case 1: /* truncate */
-                len = 1 + (seed >> 4) % len;
-                break;
-            default: /* duplicate a slice */
-                if (len < sizeof(buf) / 2) {
-                    size_t off = (seed >> 4) % len;
-                    memcpy(buf + len, buf + off, len - off);
-                    len += len - off;
-                }
-            }
-        }
+        for (k = 0; k < (it < n ? 0 : 1 + it % 8); k++)
+            fz_mutate(buf, &len, sizeof(buf), &seed);
         LLVMFuzzerTestOneInput(buf, len);
     }
     for (i = 0; i < n; i++)

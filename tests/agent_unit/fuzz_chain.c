@@ -20,6 +20,7 @@
 
 #include "agt_verify.h"
 #include "csa_log.h"
+#include "fuzz_mutate.h"
 
 static unsigned long fz_ok;
 
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef AGT_LIBFUZZER
+#ifndef CSA_LIBFUZZER
 /* A self-signed P-256 certificate named cn. */
 static X509 *fz_cert(const char *cn)
 {
@@ -119,40 +120,17 @@ int main(int argc, char **argv)
     X509_free(a);
     X509_free(b);
     if (argc > 2 && !strcmp(argv[1], "seeds")) {
-        for (i = 0; i < 3; i++) {
-            char path[4096];
-            FILE *f;
+        const unsigned char *p[3] = {seeds[0], seeds[1], seeds[2]};
 
-            snprintf(path, sizeof(path), "%s/seed-%d", argv[2], i);
-            if ((f = fopen(path, "wb")) == NULL)
-                return 1;
-            fwrite(seeds[i], 1, lens[i], f);
-            fclose(f);
-        }
-        return 0;
+        return fz_write_seeds(argv[2], p, lens, 3) == 0 ? 0 : 1;
     }
     csa_log_set_level(CSA_LOG_ERROR);
     for (it = 0; it < iters; it++) {
         size_t len = lens[it % 3];
 
         memcpy(buf, seeds[it % 3], len);
-        for (k = 0; k < (it < 3 ? 0 : 1 + it % 5); k++) {
-            seed = seed * 1103515245u + 12345u;
-            switch ((seed >> 16) % 3) {
-            case 0:
-                buf[(seed >> 4) % len] = (unsigned char)(seed >> 20);
-                break;
-            case 1:
-                len = 1 + (seed >> 4) % len;
-                break;
-            default: /* repeat a slice: longer chains, repeated blocks */
-                if (len * 2 < sizeof(buf)) {
-                    size_t off = (seed >> 4) % len;
-                    memcpy(buf + len, buf + off, len - off);
-                    len += len - off;
-                }
-            }
-        }
+        for (k = 0; k < (it < 3 ? 0 : 1 + it % 5); k++)
+            fz_mutate(buf, &len, sizeof(buf), &seed);
         LLVMFuzzerTestOneInput(buf, len);
     }
     printf("%lu chains checked, %lu parsed\n", iters, fz_ok);

@@ -18,6 +18,7 @@
 
 #include "agt_net.h"
 #include "csa_log.h"
+#include "fuzz_mutate.h"
 
 static unsigned long fz_accepted;
 
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef AGT_LIBFUZZER
+#ifndef CSA_LIBFUZZER
 #define FZ_SEEDS 6
 
 /* Valid messages of each kind the holder reads, body only. */
@@ -96,17 +97,11 @@ int main(int argc, char **argv)
     for (i = 0; i < FZ_SEEDS; i++)
         lens[i] = fz_seed(i, seeds[i], sizeof(seeds[i]));
     if (argc > 2 && !strcmp(argv[1], "seeds")) {
-        for (i = 0; i < FZ_SEEDS; i++) {
-            char path[4096];
-            FILE *f;
+        const unsigned char *p[FZ_SEEDS];
 
-            snprintf(path, sizeof(path), "%s/seed-%d", argv[2], i);
-            if ((f = fopen(path, "wb")) == NULL)
-                return 1;
-            fwrite(seeds[i], 1, lens[i], f);
-            fclose(f);
-        }
-        return 0;
+        for (i = 0; i < FZ_SEEDS; i++)
+            p[i] = seeds[i];
+        return fz_write_seeds(argv[2], p, lens, FZ_SEEDS) == 0 ? 0 : 1;
     }
     csa_log_set_level(CSA_LOG_ERROR);
     /* Every seed is accepted as it is: the loop starts from valid input. */
@@ -119,27 +114,8 @@ int main(int argc, char **argv)
         size_t len = lens[it % FZ_SEEDS];
 
         memcpy(buf, seeds[it % FZ_SEEDS], len);
-        for (k = 0; k < 1 + it % 6; k++) {
-            seed = seed * 1103515245u + 12345u;
-            switch ((seed >> 16) % 4) {
-            case 0: /* set a byte */
-                buf[(seed >> 4) % len] = (unsigned char)(seed >> 20);
-                break;
-            case 1: /* truncate */
-                len = 1 + (seed >> 4) % len;
-                break;
-            case 2: /* a length field's high byte */
-                if (len > 3)
-                    buf[2 + (seed >> 4) % (len - 2)] ^= 0x80;
-                break;
-            default: /* duplicate a slice */
-                if (len < sizeof(buf) / 2) {
-                    size_t off = (seed >> 4) % len;
-                    memcpy(buf + len, buf + off, len - off);
-                    len += len - off;
-                }
-            }
-        }
+        for (k = 0; k < 1 + it % 6; k++)
+            fz_mutate(buf, &len, sizeof(buf), &seed);
         LLVMFuzzerTestOneInput(buf, len);
     }
     printf("%lu mutated messages checked, %lu accepted\n", iters, fz_accepted);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_mutate.h"
 #include "tok_internal.h"
 
 static unsigned long fz_ok;
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifndef TOK_LIBFUZZER
+#ifndef CSA_LIBFUZZER
 static const char *const fz_seeds[] = {
     "pkcs11:token=build;object=release-signing;type=private",
     "pkcs11:object=a%20b;id=%01%02%03",
@@ -70,44 +71,21 @@ int main(int argc, char **argv)
     unsigned char buf[1024];
 
     if (argc > 2 && !strcmp(argv[1], "seeds")) {
-        size_t i;
+        const unsigned char *p[sizeof(fz_seeds) / sizeof(fz_seeds[0])];
+        size_t lens[sizeof(fz_seeds) / sizeof(fz_seeds[0])], i;
 
         for (i = 0; i < nseeds; i++) {
-            char path[4096];
-            FILE *f;
-
-            snprintf(path, sizeof(path), "%s/seed-%zu", argv[2], i);
-            if ((f = fopen(path, "w")) == NULL)
-                return 1;
-            fputs(fz_seeds[i], f);
-            fclose(f);
+            p[i] = (const unsigned char *)fz_seeds[i];
+            lens[i] = strlen(fz_seeds[i]);
         }
-        return 0;
+        return fz_write_seeds(argv[2], p, lens, nseeds) == 0 ? 0 : 1;
     }
     for (it = 0; it < iters; it++) {
         size_t len = strlen(fz_seeds[it % nseeds]);
 
         memcpy(buf, fz_seeds[it % nseeds], len);
-        for (k = 0; k < (it < nseeds ? 0 : 1 + it % 6); k++) {
-            seed = seed * 1103515245u + 12345u;
-            switch ((seed >> 16) % 4) {
-            case 0:
-                buf[(seed >> 4) % len] = (unsigned char)(seed >> 20);
-                break;
-            case 1:
-                len = 1 + (seed >> 4) % len;
-                break;
-            case 2: /* a percent escape somewhere */
-                buf[(seed >> 4) % len] = '%';
-                break;
-            default:
-                if (len < sizeof(buf) / 2) {
-                    size_t off = (seed >> 4) % len;
-                    memcpy(buf + len, buf + off, len - off);
-                    len += len - off;
-                }
-            }
-        }
+        for (k = 0; k < (it < nseeds ? 0 : 1 + it % 6); k++)
+            fz_mutate(buf, &len, sizeof(buf), &seed);
         LLVMFuzzerTestOneInput(buf, len);
     }
     printf("%lu names checked, %lu gave a template\n", iters, fz_ok);
