@@ -10,6 +10,9 @@ FUZZ_RUNS  ?= 10000000
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 MODULES    := common;pkcs11;policy;acme;agent;testca;tests
+# make install DESTDIR=/tmp/root PREFIX=/usr
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
 # Leaks inside SoftHSM are not ours; full unwinding lets the suppression
 # see the module's frames.
@@ -18,7 +21,7 @@ SAN_ENV = ASAN_OPTIONS=fast_unwind_on_malloc=0:detect_leaks=1 \
           LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp
 
 .PHONY: all deps build build-asan check check-normal check-asan demo \
-        format format-check clean fuzz
+        format format-check clean fuzz install
 
 all: build
 
@@ -27,8 +30,13 @@ deps:
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCSA_WERROR=ON \
-	      -DCSA_SUBDIRS="$(MODULES)"
+	      -DCSA_SUBDIRS="$(MODULES)" -DCMAKE_INSTALL_PREFIX="$(PREFIX)"
 	cmake --build $(BUILD) -j$(JOBS)
+
+# The programs, manual pages, systemd unit, sysusers.d entry, docs and
+# examples (CMake's GNUInstallDirs layout under PREFIX).
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCSA_WERROR=ON \

@@ -3,6 +3,8 @@
 #ifndef AGT_H
 #define AGT_H
 
+#include <stdio.h>
+
 #include "agt_config.h"
 #include "csa_err.h"
 #include "tok.h"
@@ -75,5 +77,10 @@ int agt_cmd_check(agt_globals *g, int argc, char **argv);
 int agt_cmd_run(agt_globals *g, int argc, char **argv);
 int agt_cmd_exec(agt_globals *g, int argc, char **argv);
 int agt_cmd_orphans(agt_globals *g, int argc, char **argv);
+
+/* `csagent --version`: csagent's and its libraries' versions, then the
+ * configured PKCS#11 module's C_GetInfo (no PIN, no session).  Returns an
+ * exit code. */
+int agt_print_version(agt_globals *g, FILE *f);
 
 #endif

@@ -45,6 +45,7 @@ static void agt_usage(FILE *f)
     size_t i;
 
     fprintf(f, "usage: csagent [--config FILE] [-v|-q] COMMAND [OPTIONS]\n"
+               "       csagent [--config FILE] --version\n"
                "\n"
                "Enrollment agent that keeps every private key in a PKCS#11\n"
                "token and speaks ACME (RFC 8555) to a CA.\n"
@@ -58,6 +59,9 @@ static void agt_usage(FILE *f)
                "  -v, --verbose      debug logging (every PKCS#11 call)\n"
                "  -q, --quiet        errors only\n"
                "  -h, --help         this text\n"
+               "  --version          versions of csagent, OpenSSL, libcurl,\n"
+               "                     json-c and the configured PKCS#11\n"
+               "                     module (C_GetInfo; no PIN needed)\n"
                "\n"
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration,\n"
                "4 token or PIN, 5 CA or network, 6 refused by policy or\n"
@@ -71,12 +75,13 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     agt_globals g = {0};
     struct rlimit no_core = {0, 0};
     size_t i;
-    int c, rc;
+    int c, rc, version = 0;
 
     /* A PIN passes through this process's memory: never into a core file
      * (and not readable through ptrace by other processes of the user). */
@@ -97,10 +102,19 @@ int main(int argc, char **argv)
         case 'h':
             agt_usage(stdout);
             return AGT_EXIT_OK;
+        case 'V':
+            version = 1;
+            break;
         default:
             agt_usage(stderr);
             return AGT_EXIT_USAGE;
         }
+    }
+    if (version) {
+        /* After the loop, so that a -c after --version counts too. */
+        rc = agt_print_version(&g, stdout);
+        agt_config_free(g.cfg);
+        return rc;
     }
     if (optind >= argc) {
         agt_usage(stderr);

@@ -116,6 +116,21 @@ csa_err tok_open(const char *module, const char *uri, tok_ctx **out);
 /* Logs out, closes the session and finalizes the module.  Accepts NULL. */
 void tok_close(tok_ctx *ctx);
 
+/* What a module says of itself (C_GetInfo), blank padding trimmed. */
+typedef struct {
+    char manufacturer[33];
+    char description[33];
+    unsigned lib_major, lib_minor;           /* libraryVersion */
+    unsigned cryptoki_major, cryptoki_minor; /* cryptokiVersion */
+} tok_module_info;
+
+/* Loads the module as tok_open() does (module, or the URI's module-path /
+ * module-name when module is NULL), asks C_GetInfo and finalizes it again.
+ * No token is chosen, no session opened, no PIN read: `csagent --version`
+ * may call it on any machine that has the configuration. */
+csa_err tok_module_info_get(const char *module, const char *uri,
+                            tok_module_info *out);
+
 /* Initialises a fresh token for tests and first set-up: the first slot
  * with an uninitialised token gets the label and SO PIN, then the user PIN
  * is set.  PINs come from files (or "fd:N"), never argv. */

@@ -32,6 +32,11 @@ CK_RV tok_ck_finalize(tok_ctx *t)
     return TOK_CALL(t, C_Finalize, NULL);
 }
 
+CK_RV tok_ck_get_info(tok_ctx *t, CK_INFO *info)
+{
+    return TOK_CALL(t, C_GetInfo, info);
+}
+
 CK_RV tok_ck_get_slot_list(tok_ctx *t, CK_SLOT_ID *slots, CK_ULONG *n)
 {
     return TOK_CALL(t, C_GetSlotList, CK_TRUE, slots, n);

@@ -81,6 +81,7 @@ const char *tok_key_display_name(tok_key_type type);
  * call and its CK_RV at debug level. */
 CK_RV tok_ck_initialize(tok_ctx *t);
 CK_RV tok_ck_finalize(tok_ctx *t);
+CK_RV tok_ck_get_info(tok_ctx *t, CK_INFO *info);
 CK_RV tok_ck_get_slot_list(tok_ctx *t, CK_SLOT_ID *slots, CK_ULONG *n);
 CK_RV tok_ck_get_token_info(tok_ctx *t, CK_SLOT_ID slot, CK_TOKEN_INFO *ti);
 CK_RV tok_ck_get_mechanism_list(tok_ctx *t, CK_MECHANISM_TYPE *m, CK_ULONG *n);

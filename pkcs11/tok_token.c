@@ -154,6 +154,37 @@ csa_err tok_open(const char *module, const char *uri, tok_ctx **out)
     return CSA_OK;
 }
 
+csa_err tok_module_info_get(const char *module, const char *uri,
+                            tok_module_info *out)
+{
+    tok_ctx *t = NULL;
+    CK_INFO info;
+    csa_err err = tok_start(module, uri, &t);
+    CK_RV rv;
+
+    memset(out, 0, sizeof(*out));
+    if (err != CSA_OK)
+        goto done;
+    rv = tok_ck_get_info(t, &info);
+    if (rv != CKR_OK) {
+        err = tok_rv_raise(rv, "the PKCS#11 module did not answer C_GetInfo");
+        goto done;
+    }
+    /* Fixed-size, blank-padded fields: the sizes are the header's, so no
+     * module-reported length is involved. */
+    tok_trim(out->manufacturer, info.manufacturerID,
+             sizeof(info.manufacturerID));
+    tok_trim(out->description, info.libraryDescription,
+             sizeof(info.libraryDescription));
+    out->lib_major = info.libraryVersion.major;
+    out->lib_minor = info.libraryVersion.minor;
+    out->cryptoki_major = info.cryptokiVersion.major;
+    out->cryptoki_minor = info.cryptokiVersion.minor;
+done:
+    tok_close(t);
+    return err;
+}
+
 void tok_close(tok_ctx *t)
 {
     if (t == NULL)

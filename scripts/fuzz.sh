@@ -4,6 +4,8 @@
 # executions each, from the seeds kept in the tree or made by the harness,
 # and prints one line per harness for docs/security.md.
 #   scripts/fuzz.sh BUILD_DIR RUNS [HARNESS...]
+# FUZZ_SECONDS=N also stops each harness after N seconds (the table then
+# shows how many executions it reached).
 set -u
 build=${1:?usage: fuzz.sh BUILD_DIR RUNS [HARNESS...]}
 runs=${2:?usage: fuzz.sh BUILD_DIR RUNS [HARNESS...]}
@@ -40,6 +42,7 @@ while read -r name bin seeds; do
     log=$build/fuzz-$name.log
     start=$(date +%s)
     (cd "$build" && "$build/$bin" -runs="$runs" -max_len=8192 \
+        ${FUZZ_SECONDS:+-max_total_time=$FUZZ_SECONDS} \
         -artifact_prefix="$build/fuzz-$name-" "$corpus") >"$log" 2>&1
     status=$?
     secs=$(($(date +%s) - start))

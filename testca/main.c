@@ -9,6 +9,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <json-c/json_c_version.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#ifndef CSA_VERSION
+#define CSA_VERSION "unknown"
+#endif
+
 struct csca_ctx CS;
 
 static void usage(FILE *f)
@@ -30,6 +38,7 @@ static void usage(FILE *f)
            "                        endpoints (default DIR/mgmt.token; made\n"
            "                        mode 0600 when absent)\n"
            "       csca org add|eab add|otp add|ppkp add|admin add|list ...\n"
+           "       csca --version\n"
            "       (see docs/csca.md)\n");
 }
 
@@ -148,6 +157,16 @@ static int serve_opt(int c, const char *arg)
     }
 }
 
+/* csca --version: its own version and the libraries it runs with. */
+static int print_version(void)
+{
+    printf("csca %s\n", CSA_VERSION);
+    printf("  %-18s %s\n", "OpenSSL", OpenSSL_version(OPENSSL_VERSION));
+    printf("  %-18s %s\n", "json-c", json_c_version());
+    printf("  %-18s %s\n", "libmicrohttpd", MHD_get_version());
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     int c;
@@ -196,5 +215,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--version") == 0)
+        return print_version();
     return registry_cli(argc - 1, argv + 1);
 }
