@@ -7,6 +7,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_RUNS  ?= 10000000
+FUZZ_SECONDS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 MODULES    := common;pkcs11;policy;acme;agent;testca;tests
@@ -63,7 +64,7 @@ fuzz: deps
 	      -DCSA_SUBDIRS="$(MODULES)" -DCSA_SANITIZE=ON \
 	      -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
-	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_RUNS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_RUNS)
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
