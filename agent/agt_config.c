@@ -405,8 +405,8 @@ static csa_err agt_config_check(agt_config *c)
 
 csa_err agt_config_load(const char *path, agt_config **out)
 {
-    char *text = NULL;
-    size_t len = 0, got;
+    char *text = NULL, *grown;
+    size_t len = 0, cap = 0, got;
     FILE *f = fopen(path, "r");
     csa_err err;
 
@@ -414,12 +414,22 @@ csa_err agt_config_load(const char *path, agt_config **out)
     if (f == NULL)
         return csa_raise(CSA_ERR_CONFIG, "cannot open %s: %s", path,
                          strerror(errno));
-    if ((text = malloc(AGT_CONFIG_MAX + 1)) == NULL) {
-        fclose(f);
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    }
-    while ((got = fread(text + len, 1, AGT_CONFIG_MAX + 1 - len, f)) > 0)
+    /* Grown as the file needs, up to one byte past AGT_CONFIG_MAX. */
+    do {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16384;
+            if (cap > AGT_CONFIG_MAX + 1)
+                cap = AGT_CONFIG_MAX + 1;
+            if ((grown = realloc(text, cap + 1)) == NULL) {
+                free(text);
+                fclose(f);
+                return csa_raise(CSA_ERR_NOMEM, "out of memory");
+            }
+            text = grown;
+        }
+        got = fread(text + len, 1, cap - len, f);
         len += got;
+    } while (got > 0 && len <= AGT_CONFIG_MAX);
     err = ferror(f) ? csa_raise(CSA_ERR_CONFIG, "cannot read %s", path)
           : len > AGT_CONFIG_MAX
               ? csa_raise(CSA_ERR_CONFIG, "%s is larger than %d bytes", path,
