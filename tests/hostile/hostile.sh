@@ -312,7 +312,7 @@ token_case() {
     tok=$(calog values token | head -1 | tr -d '"')
     check "$CASE: the CA offered its token (${tok:0:40}...)" test -n "$tok"
     [ -n "$tok" ] && check_eq "$CASE: JWS carrying the token in what the agent signed" 0 \
-        "$(calog signed-contains "$tok")"
+        "$(calog signed-contains -- "$tok")"
 }
 expect_token_text() { token_case; }
 expect_token_text_ppkp() { token_case; }
@@ -450,7 +450,7 @@ run_case() {
     [ "$AGT_RC" != 0 ] && info "$CASE: $(grep 'error:' "$AGT_ERR" | head -1 | cut -c1-400)"
     # -- what the agent signed
     local n
-    n=$(calog signed-contains "$HOSTILE_TEXT")
+    n=$(calog signed-contains -- "$HOSTILE_TEXT")
     if [ "$n" = 0 ]; then
         pass "$CASE: the CA's text appears in nothing the agent signed"
     else
