@@ -17,9 +17,9 @@
  *   rest    the body.
  * Placeholders in the path, the header values and the body name live
  * objects: $acct $order $authz $chall $cert (the newest id of each kind),
- * $certid (ARI CertID of the newest certificate), $certder (its DER,
- * base64url), $nonce (a fresh nonce), $token (the management token),
- * $jwk (the account's public key).
+ * $hotp (the newest hotp-01 challenge), $certid (ARI CertID of the newest
+ * certificate), $certder (its DER, base64url), $nonce (a fresh nonce),
+ * $token (the management token), $jwk (the account's public key).
  *
  * The state is put back to the snapshot taken after set-up every
  * FZ_RESET_EVERY inputs, or sooner when it holds FZ_MAX_OBJECTS objects,
@@ -188,7 +188,7 @@ static size_t fz_objects(void)
 
 /* In order, the way a client goes; each one's status is checked once (0:
  * any).  The first FZ_FLOW run at set-up, so that the snapshot every reset
- * returns to holds an account, a valid order and a certificate for the
+ * returns to holds an account, a certificate and a ready order for the
  * placeholders to name; main() runs the rest before its mutation loop. */
 static const struct {
     const char *text;
@@ -208,6 +208,11 @@ static const struct {
     {"POST /order/$order\n" KID, 200},
     {"POST /order/$order/finalize\n" KID "{\"csr\":\"" FZ_CSR "\"}", 200},
     {"POST /cert/$cert\n" KID, 200},
+    /* a second order left ready, for mutated finalize requests */
+    {"POST /new-order\n" KID
+     "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"fuzz.test\"}]}",
+     201},
+    {"POST /chall/$chall\n" KID "{}", 200},
     {"GET /renewal-info/$certid\n\n", 200},
     {"POST /acct/$acct/orders\n" KID, 200},
     {"POST /csca/ari-past?certid=$certid\nAuthorization: Bearer $token\n", 200},
@@ -216,6 +221,7 @@ static const struct {
     {"POST /new-authz\n" KID
      "{\"identifier\":{\"type\":\"dns\",\"value\":\"fuzz.test\"}}",
      0},
+    {"POST /chall/$hotp\n" KID "{\"otp\":\"123456\"}", 400},
     {"POST /authz/$authz\n" KID "{\"status\":\"deactivated\"}", 200},
     {"POST /key-change\n" KID
      "{\"protected\":\"e30\",\"payload\":\"e30\",\"signature\":\"AA\"}",
@@ -229,10 +235,9 @@ static const struct {
     {"GET /csca/stats\nAuthorization: Bearer $token\n", 200},
     {"POST /csca/registry/reload\nAuthorization: Bearer $token\n", 200},
     {"GET /order/$order\n\n", 405},
-    {"POST /chall/$chall\n" KID "{\"otp\":\"123456\"}", 0},
 };
 #define FZ_SEEDS (sizeof(fz_seeds) / sizeof(fz_seeds[0]))
-#define FZ_FLOW 10 /* directory .. certificate */
+#define FZ_FLOW 12 /* directory .. certificate, and a ready order */
 
 static int fz_request(const char *text, size_t len, int *status);
 
@@ -281,18 +286,27 @@ static int fz_setup(void)
 
 /* ---- building the request ------------------------------------------- */
 
-/* Newest id of a state table ("none" when empty); borrowed. */
-static const char *fz_newest(const char *table, json_object **obj)
+/* Newest id of a state table ("none" when empty), of the given type when
+ * type is not NULL; borrowed. */
+static const char *fz_newest_of(const char *table, const char *type,
+                                json_object **obj)
 {
     const char *id = "none";
 
     *obj = NULL;
     json_object_object_foreach(state_tab(table), k, v)
     {
+        if (type != NULL && (!jstr(v, "type") || strcmp(jstr(v, "type"), type)))
+            continue;
         id = k;
         *obj = v;
     }
     return id;
+}
+
+static const char *fz_newest(const char *table, json_object **obj)
+{
+    return fz_newest_of(table, NULL, obj);
 }
 
 static char *fz_cert_der(json_object *cert)
@@ -328,6 +342,8 @@ static char *fz_placeholder(const char *s, size_t n, size_t *plen)
     if (FZ_IS("$certid"))
         return fz_newest("certs", &o),
                strdup(jstr(o, "certid") ? jstr(o, "certid") : "none");
+    if (FZ_IS("$hotp"))
+        return strdup(fz_newest_of("challs", "hotp-01", &o));
     if (FZ_IS("$nonce"))
         return nonce_new();
     if (FZ_IS("$token"))
@@ -613,9 +629,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* Fragments a mutation may splice in: JSON shapes and the placeholders. */
 static const char *const fz_dict[] = {
-    "$acct",  "$order",  "$authz", "$chall", "$cert", "$certid", "$certder",
-    "$nonce", "$jwk",    "null",   "[]",     "{}",    "\"",      "-1",
-    "1e999",  "\\u0000", "/",      "\n",     "|",     "%00",     "..",
+    "$acct",   "$order",   "$authz", "$chall", "$hotp",   "$cert",
+    "$certid", "$certder", "$nonce", "$jwk",   "null",    "[]",
+    "{}",      "\"",       "-1",     "1e999",  "\\u0000", "/",
+    "\n",      "|",        "%00",    "..",
 };
 
 static int fz_write_seeds(const char *dir)
