@@ -106,9 +106,17 @@ void resp_json(struct resp *rs, int status, json_object *obj); /* consumes */
 void resp_problem(struct resp *rs, int status, const char *type,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void resp_problem_obj(struct resp *rs, int status, json_object *prob);
+void resp_free(struct resp *rs); /* what the handler allocated in rs */
 char *url_of(const struct req *rq, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Route one request (rq->base set, body NUL-terminated or not) to its
+ * handler; too_big: the body exceeded CSCA_MAX_BODY.  Returns the
+ * endpoint's name (static).  The caller frees rs with resp_free. */
+const char *csca_dispatch(const struct req *rq, struct resp *rs, bool too_big);
 int http_serve(void);
+
+/* init.c: everything `csca serve` loads or creates before it listens. */
+int csca_init(void);
 
 /* jws.c: the JWS checks of RFC 8555 §6.2-6.3. */
 enum jws_key { JWS_KID, JWS_JWK, JWS_EITHER };

@@ -40,6 +40,15 @@ char *url_of(const struct req *rq, const char *fmt, ...)
     return out;
 }
 
+/* Frees what a handler allocated in rs (not rs itself). */
+void resp_free(struct resp *rs)
+{
+    free(rs->body);
+    free(rs->location);
+    free(rs->link_up);
+    rs->body = rs->location = rs->link_up = NULL;
+}
+
 void resp_json(struct resp *rs, int status, json_object *obj)
 {
     rs->status = status;
@@ -269,7 +278,10 @@ static const char *route_post(const struct req *rq, struct resp *rs)
     return NULL;
 }
 
-static const char *dispatch(const struct req *rq, struct resp *rs, bool too_big)
+/* Route one request to its handler; returns the endpoint's name for the
+ * log and the counters.  No libmicrohttpd in here: answer() below and the
+ * fuzz harness (tests/csca/fuzz_handlers.c) both call it. */
+const char *csca_dispatch(const struct req *rq, struct resp *rs, bool too_big)
 {
     const char *name;
 
@@ -357,7 +369,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *url,
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     rq.body = (const uint8_t *)(b->buf ? b->buf : "");
     rq.len = b->len;
-    name = dispatch(&rq, &rs, b->too_big);
+    name = csca_dispatch(&rq, &rs, b->too_big);
     if (rs.status == 0)
         resp_problem(&rs, 500, "serverInternal", "handler set no response");
     count(name, rs.status);
@@ -369,9 +381,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *url,
     add_headers(r, &rq, &rs);
     ret = MHD_queue_response(c, (unsigned)rs.status, r);
     MHD_destroy_response(r);
-    free(rs.body);
-    free(rs.location);
-    free(rs.link_up);
+    resp_free(&rs);
     return ret;
 }
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <json-c/json_c_version.h>
 #include <microhttpd.h>
@@ -188,18 +187,8 @@ static int cmd_serve(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (mkdir(CS.o.state_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "csca: cannot create %s\n", CS.o.state_dir);
+    if (csca_init() != 0)
         return 1;
-    }
-    if (registry_load() != 0 || state_load() != 0 || pki_init() != 0 ||
-        mgmt_init() != 0)
-        return 1;
-    if (CS.o.default_org != NULL && reg_org(CS.o.default_org) == NULL) {
-        fprintf(stderr, "csca: --default-org %s is not in the registry\n",
-                CS.o.default_org);
-        return 1;
-    }
     return http_serve() == 0 ? 0 : 1;
 }
 
