@@ -583,6 +583,10 @@ csa_err pol_parse(const char *text, const char *filename, pol_policy **out)
     if (ps.p == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     rc = ini_parse_stream(reader, &ps, handler, &ps);
+    /* They pointed into libinih's buffers, gone with its frame: an error
+     * after the parse names no key (a syntax error used to print them). */
+    ps.section = NULL;
+    ps.name = NULL;
     if (rc > 0 && (ps.err_line == 0 || rc < ps.err_line)) {
         ps.err_line = 0;
         ps.line = rc;

@@ -17,7 +17,7 @@ agent_files tests/agent_unit/fuzz_agent_files_libfuzzer dir:$src/tests/agent_uni
 holder_proto tests/agent_unit/fuzz_holder_proto_libfuzzer gen:tests/agent_unit/fuzz_holder_proto
 chain tests/agent_unit/fuzz_chain_libfuzzer gen:tests/agent_unit/fuzz_chain
 uri tests/pkcs11/fuzz_uri_libfuzzer gen:tests/pkcs11/fuzz_uri
-pol_parse tests/policy/fuzz_pol_parse -
+pol_parse tests/policy/fuzz_pol_parse_libfuzzer gen:tests/policy/fuzz_pol_parse
 csca_jws tests/csca/csca_fuzz_jws -
 csca_handlers tests/csca/csca_fuzz_handlers gen:tests/csca/fuzz_handlers"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
@@ -38,7 +38,7 @@ while read -r name bin seeds; do
     mkdir -p "$corpus"
     case $seeds in
     dir:*) cp -n "${seeds#dir:}"/* "$corpus"/ ;;
-    gen:*) "$build/${seeds#gen:}" seeds "$corpus" ;;
+    gen:*) "$build/${seeds#gen:}" seeds "$corpus" "$src/docs/policy.example.ini" ;;
     esac
     log=$build/fuzz-$name.log
     start=$(date +%s)
