@@ -33,6 +33,11 @@
 #      so csca's TLS root is added for the run and removed afterwards:
 #      needs root, else this part is skipped.
 #
+# SCALE_RENEW=K renews only the first K identities in part 1 (their ARI
+# windows alone are moved).  SCALE_REUSE=1 keeps the work directory of the
+# last run and skips the first enrollment (its line is printed again from
+# that run's logs): enrolling 1,000 takes a long time on a busy machine.
+#
 # Services listen on 127.0.0.1 only, on ports chosen at run time, and are
 # stopped on exit.  Work files: BUILD_DIR/bench-scale.
 set -euo pipefail
@@ -41,6 +46,7 @@ build=$(cd "${1:-$root/build}" && pwd)
 n=${2:-1000}
 idle=${SCALE_IDLE:-60}
 repeat=${SCALE_REPEAT:-3}
+renew=${SCALE_RENEW:-$n}
 csagent=$build/agent/csagent
 csca=$build/testca/csca
 shim=$build/tests/p11shim/p11shim.so
@@ -52,7 +58,14 @@ for x in jq curl bc openssl "$timebin"; do
   command -v "$x" >/dev/null || { echo "$x not installed"; exit 77; }
 done
 work=$build/bench-scale
-rm -rf "$work"; mkdir -p "$work/logs"; cd "$work"
+reuse=${SCALE_REUSE:-0}
+if [ "$reuse" = 1 ]; then
+  [ -s "$work/tok/token.env" ] && [ -s "$work/logs/enroll-all.time" ] ||
+    { echo "SCALE_REUSE=1: no finished enrollment round in $work"; exit 1; }
+  cd "$work"
+else
+  rm -rf "$work"; mkdir -p "$work/logs"; cd "$work"
+fi
 
 pids=()
 anchor=""
@@ -85,9 +98,9 @@ timed() {
 csca_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$csca_pid/stat"; }
 
 # --- token, csca, configuration -------------------------------------------
-CSAGENT=$csagent "$root/softhsm-conf/mktoken.sh" "$work/tok" scale >/dev/null
-. "$work/tok/token.env"; export SOFTHSM2_CONF
 cstate=$work/csca
+if [ "$reuse" != 1 ]; then
+CSAGENT=$csagent "$root/softhsm-conf/mktoken.sh" "$work/tok" scale >/dev/null
 mkdir -p "$cstate"
 head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >eab.key
 chmod 600 eab.key
@@ -98,6 +111,9 @@ for kid in scale-eab scale-eab-1; do
   "$csca" eab add --state "$cstate" --kid $kid --org "Scale Org" \
     --key-file eab.key >>logs/csca-setup.log 2>&1
 done
+fi
+. "$work/tok/token.env"; export SOFTHSM2_CONF
+rm -f "$cstate/port"
 "$csca" serve --state "$cstate" --port 0 --port-file "$cstate/port" \
   --always-valid >logs/csca.log 2>&1 &
 csca_pid=$!; pids+=("$csca_pid")
@@ -137,7 +153,8 @@ identities "$n" >ids.ini
 config agent.ini "$work/state" "$CSA_MODULE" <ids.ini
 config shim.ini "$work/state" "$shim" <ids.ini
 export P11SHIM_MODULE=$CSA_MODULE
-"$csagent" -c agent.ini account register >logs/register.out 2>&1 ||
+[ "$reuse" = 1 ] ||
+  "$csagent" -c agent.ini account register >logs/register.out 2>&1 ||
   { echo "account register failed"; tail -5 logs/register.out; exit 1; }
 first=$(sed -n '1s/^\[identity \(.*\)\]$/\1/p' ids.ini)
 
@@ -147,27 +164,54 @@ say "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at s
 # --- 1. enroll all, renew all ------------------------------------------------
 swapped() { grep -c "certificate swapped in" "logs/$1.err" || true; }
 failed() { grep -c "renewal failed" "logs/$1.err" || true; }
-round() { # NAME WHAT CONFIG
-  local c0 c1 p
+# report NAME WHAT WANT CSCA_CPU: one line from logs/NAME.{time,err}
+report() {
+  local p rc wall u s cpu
+  p=$(sed -n 's/.* renewal(s) due, \([0-9]*\) at a time.*/\1/p' "logs/$1.err" | head -1)
+  rc=$(sed -n 's/^Command exited with non-zero status \([0-9]*\)$/\1/p' "logs/$1.time")
+  read -r wall u s < <(tail -1 "logs/$1.time")
+  cpu=$(echo "$u + $s" | bc)
+  printf '%-28s parallel %-3s wall %7.2f s  CPU %7.2f s  CPU/renewal %6.1f ms  renewals/s %6.1f  done %d/%d  failed %d  exit %d  (csca CPU %.2f s)\n' \
+    "$2" "${p:-1}" "$wall" "$cpu" "$(div "$cpu * 1000" "$(swapped "$1")" 1)" \
+    "$(div "$(swapped "$1")" "$wall" 1)" "$(swapped "$1")" "$3" "$(failed "$1")" \
+    "${rc:-0}" "$4"
+}
+round() { # NAME WHAT CONFIG WANT
+  local c0 c1
   c0=$(csca_cpu)
   timed "$1" "$csagent" -c "$3" run --once
   c1=$(csca_cpu)
-  p=$(sed -n 's/.* renewal(s) due, \([0-9]*\) at a time.*/\1/p' "logs/$1.err" | head -1)
-  printf '%-24s parallel %-3s wall %7.2f s  CPU %7.2f s  CPU/renewal %6.1f ms  renewals/s %6.1f  done %d/%d  failed %d  exit %d  (csca CPU %.2f s)\n' \
-    "$2" "${p:-1}" "$WALL" "$CPU" "$(div "$CPU * 1000" "$(swapped "$1")" 1)" \
-    "$(div "$(swapped "$1")" "$WALL" 1)" "$(swapped "$1")" "$n" "$(failed "$1")" \
-    "$RC" "$(echo "$c1 - $c0" | bc)"
+  report "$1" "$2" "$4" "$(echo "$c1 - $c0" | bc)"
 }
-past() { mgmt /csca/ari-past | jq -r .updated; }
+# the CertID csca gave the current certificate of identity ID
+certid_of() {
+  local serial
+  serial=$(openssl x509 -in "state/$1.pem" -noout -serial | cut -d= -f2)
+  jq -r --arg s "$serial" '.certs[] | select(.serial == $s) | .certid' "$cstate/state.json"
+}
+# past: every ARI window into the past (SCALE_RENEW=K: those of the first K
+# identities only); prints how many certificates csca changed
+past() {
+  local id k=0
+  if [ "$renew" -ge "$n" ]; then mgmt /csca/ari-past | jq -r .updated; return; fi
+  for id in $(sed -n 's/^\[identity \(.*\)\]$/\1/p' ids.ini | head -n "$renew"); do
+    k=$((k + $(mgmt "/csca/ari-past?certid=$(certid_of "$id")" | jq -r .updated)))
+  done
+  echo "$k"
+}
 say ""
 say "== 1. run --once: first enrollment of all, then renewal of all (ARI windows in the past)"
-round enroll-all "first enrollment" agent.ini
+if [ "$reuse" = 1 ]; then
+  report enroll-all "first enrollment (last run)" "$n" nan
+else
+  round enroll-all "first enrollment" agent.ini "$n"
+fi
 say "csca: ARI windows moved into the past: $(past) certificate(s) (old ones included)"
-round renew-all "renewal (default)" agent.ini
+round renew-all "renewal (default)" agent.ini "$renew"
 for p in ${SCALE_PARALLEL:-}; do
   config "agent-p$p.ini" "$work/state" "$CSA_MODULE" "parallel=$p" <ids.ini
   say "csca: ARI windows moved into the past: $(past) certificate(s) (old ones included)"
-  round "renew-p$p" "renewal (parallel = $p)" "agent-p$p.ini"
+  round "renew-p$p" "renewal (parallel = $p)" "agent-p$p.ini" "$renew"
 done
 
 # --- 2. the idle daemon ------------------------------------------------------
@@ -214,9 +258,7 @@ total() { awk '{s += $2} END {print s + 0}' "$1"; }
 by_fn() { sort -k2,2nr "$1" | awk '{printf " %s %d", $1, $2}'; }
 counted p11-idle "$csagent" -c shim.ini run --once
 say "run --once, nothing due: $(total logs/p11-idle.p11) calls = $(div "$(total logs/p11-idle.p11)" "$n" 1) per identity:$(by_fn logs/p11-idle.p11)"
-serial=$(openssl x509 -in "state/$first.pem" -noout -serial | cut -d= -f2)
-certid=$(jq -r --arg s "$serial" '.certs[] | select(.serial == $s) | .certid' "$cstate/state.json")
-say "ARI window of $first moved into the past: $(mgmt "/csca/ari-past?certid=$certid" | jq -r .updated)"
+say "ARI window of $first moved into the past: $(mgmt "/csca/ari-past?certid=$(certid_of "$first")" | jq -r .updated)"
 counted p11-one "$csagent" -c shim.ini run --once
 say "run --once, one due (renewed: $(swapped p11-one)): $(total logs/p11-one.p11) calls"
 join -a1 -a2 -e0 -o 0,1.2,2.2 <(sort logs/p11-one.p11) <(sort logs/p11-idle.p11) |
@@ -253,15 +295,19 @@ else
   cp "$cstate/tls-root.pem" "$anchor"; update-ca-certificates >/dev/null 2>&1
   printf '#!/bin/sh\n[ "$1" = begin ] && [ "$2" != dns-01 ] && exit 1\nexit 0\n' >uacme-hook.sh
   chmod 755 uacme-hook.sh
-  uacme -y -t EC -c "$work/uacme" -a "$url/directory" new ops@example.com \
+  [ -d "$work/uacme" ] ||
+    uacme -y -t EC -c "$work/uacme" -a "$url/directory" new ops@example.com \
     >logs/uacme-new.log 2>&1 || { echo "uacme new failed"; tail -5 logs/uacme-new.log; exit 1; }
   # csagent: a token of its own with one identity, so that the N above do
   # not weigh on it
-  CSAGENT=$csagent "$root/softhsm-conf/mktoken.sh" "$work/tok1" one >"$work/tok1.env"
+  # (SCALE_REUSE: the token and account of the last run, if it got here)
+  [ -d "$work/state1" ] ||
+    CSAGENT=$csagent "$root/softhsm-conf/mktoken.sh" "$work/tok1" one >"$work/tok1.env"
   ( . "$work/tok1/token.env"
     eab_kid=scale-eab-1
     config one.ini "$work/state1" "$CSA_MODULE" < <(identities 1) )
-  SOFTHSM2_CONF=$work/tok1/softhsm2.conf "$csagent" -c one.ini account register \
+  [ -d "$work/state1" ] ||
+    SOFTHSM2_CONF=$work/tok1/softhsm2.conf "$csagent" -c one.ini account register \
     >logs/register1.out 2>&1 || { echo "account register (one) failed"; exit 1; }
   declare -a wa wu ca cu
   for i in $(seq 1 "$repeat"); do
