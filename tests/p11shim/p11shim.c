@@ -66,6 +66,14 @@
  *     Ed25519 key.  A caller's buffer too small for the bare point gets
  *     CKR_BUFFER_TOO_SMALL and CK_UNAVAILABLE_INFORMATION.
  *
+ * P11SHIM_LATENCY_US=<microseconds>
+ *     Every call that is forwarded to the real module first sleeps that
+ *     long (outside the shim's lock, so concurrent callers sleep side by
+ *     side), as a network HSM or a smart card adds a round trip to every
+ *     call.  Calls answered by an injected failure do not sleep;
+ *     C_GetFunctionList never does.  Example: P11SHIM_LATENCY_US=2000
+ *     (bench/scale.sh measures a renewal with 2 ms per call).
+ *
  * <rv> is a CKR_ name from the table below or a number ("0xa0", "160").
  * A malformed setting makes C_Initialize print why on stderr and return
  * CKR_GENERAL_ERROR.
@@ -78,6 +86,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -272,7 +281,8 @@ static struct {
     unsigned long kill_nth, kill_seen;
     struct shim_attr_len attr_lens[SHIM_MAX_ATTR_LENS]; /* P11SHIM_ATTR_LEN */
     size_t nattr_lens;
-    bool bare_ec_point; /* P11SHIM_BARE_EC_POINT */
+    bool bare_ec_point;       /* P11SHIM_BARE_EC_POINT */
+    unsigned long latency_us; /* P11SHIM_LATENCY_US */
 } shim;
 
 struct shim_const {
@@ -650,6 +660,34 @@ static bool shim_parse_bare_locked(const char *env)
     return true;
 }
 
+static bool shim_parse_latency_locked(const char *env)
+{
+    unsigned long us = 0;
+
+    shim.latency_us = 0;
+    if (!env || !*env)
+        return true;
+    /* at most 10 s a call: a typo must not hang a test for hours */
+    if (!shim_parse_const(shim_no_names, env, strlen(env), &us) ||
+        us > 10000000) {
+        fprintf(stderr,
+                "p11shim: bad P11SHIM_LATENCY_US '%s' (0 to 10000000)\n", env);
+        return false;
+    }
+    shim.latency_us = us;
+    return true;
+}
+
+/* P11SHIM_LATENCY_US before a forwarded call (no lock held). */
+static void shim_delay(unsigned long us)
+{
+    struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
+                          .tv_nsec = (long)(us % 1000000) * 1000};
+
+    while (us && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 static void shim_write_counts_locked(void);
 
 /* After a forwarded call returned: P11SHIM_KILL_AFTER. */
@@ -687,6 +725,7 @@ static bool shim_configure_locked(void)
            shim_parse_kill_locked(getenv("P11SHIM_KILL_AFTER")) &&
            shim_parse_attr_lens_locked(getenv("P11SHIM_ATTR_LEN")) &&
            shim_parse_bare_locked(getenv("P11SHIM_BARE_EC_POINT")) &&
+           shim_parse_latency_locked(getenv("P11SHIM_LATENCY_US")) &&
            shim_load_module_locked(module);
 }
 
@@ -745,6 +784,7 @@ static bool shim_enter(enum shim_fn fn, bool has_session, CK_SESSION_HANDLE s,
                        CK_RV *rv, CK_FUNCTION_LIST_PTR *real)
 {
     const struct shim_fault *fault;
+    unsigned long delay = 0;
     bool close = false;
 
     pthread_mutex_lock(&shim_lock);
@@ -756,6 +796,8 @@ static bool shim_enter(enum shim_fn fn, bool has_session, CK_SESSION_HANDLE s,
         close = fault->close && has_session && shim.real;
     } else if (!shim.real) {
         *rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+    } else {
+        delay = shim.latency_us;
     }
     if (fn == SHIM_FN_C_Login || fn == SHIM_FN_C_Sign ||
         fn == SHIM_FN_C_SignFinal || fn == SHIM_FN_C_GenerateKeyPair)
@@ -763,6 +805,7 @@ static bool shim_enter(enum shim_fn fn, bool has_session, CK_SESSION_HANDLE s,
     pthread_mutex_unlock(&shim_lock);
     if (close)
         (*real)->C_CloseSession(s);
+    shim_delay(delay);
     return !fault && *real;
 }
 
@@ -803,6 +846,7 @@ static CK_RV shim_C_Initialize(CK_VOID_PTR args)
         shim.token_flags_add = 0;
         shim.nattr_lens = 0;
         shim.bare_ec_point = false;
+        shim.latency_us = 0;
     }
     pthread_mutex_unlock(&shim_lock);
     if (!ok)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
@@ -132,6 +133,7 @@ static void set_env(const char *count_file, const char *fail,
           : unsetenv("P11SHIM_TOKEN_FLAGS_ADD");
     unsetenv("P11SHIM_ATTR_LEN");
     unsetenv("P11SHIM_BARE_EC_POINT");
+    unsetenv("P11SHIM_LATENCY_US");
 }
 
 static CK_FUNCTION_LIST_PTR load_shim(const char *shim)
@@ -524,6 +526,38 @@ static void test_fail(CK_FUNCTION_LIST_PTR f)
     CHECK_COUNT("counts-fail", "C_Finalize", 1);
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* P11SHIM_LATENCY_US delays forwarded calls, not injected failures. */
+static void test_latency(CK_FUNCTION_LIST_PTR f)
+{
+    CK_INFO info;
+    double t0;
+
+    set_env("counts-latency", NULL, NULL, NULL);
+    setenv("P11SHIM_LATENCY_US", "1e3", 1);
+    CHECK_RV(initialize(f), CKR_GENERAL_ERROR);
+    setenv("P11SHIM_LATENCY_US", "20000000", 1);
+    CHECK_RV(initialize(f), CKR_GENERAL_ERROR);
+    set_env("counts-latency", "C_GetSlotInfo:CKR_DEVICE_ERROR:*", NULL, NULL);
+    setenv("P11SHIM_LATENCY_US", "30000", 1);
+    CHECK_RV(initialize(f), CKR_OK);
+    t0 = now_ms();
+    CHECK_RV(f->C_GetInfo(&info), CKR_OK);
+    CHECK(now_ms() - t0 >= 30.0);
+    t0 = now_ms();
+    CHECK_RV(f->C_GetSlotInfo(0, NULL), CKR_DEVICE_ERROR);
+    CHECK(now_ms() - t0 < 30.0);
+    CHECK_RV(f->C_Finalize(NULL), CKR_OK);
+    CHECK_COUNT("counts-latency", "C_GetInfo", 1);
+}
+
 int main(int argc, char **argv)
 {
     CK_FUNCTION_LIST_PTR f;
@@ -552,6 +586,7 @@ int main(int argc, char **argv)
     test_bad_settings(f);
     test_fail(f);
     test_attr_len_and_bare(f);
+    test_latency(f);
     printf("%s: %d failure(s)\n", argv[0], failures);
     return failures ? 1 : 0;
 }
