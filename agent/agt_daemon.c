@@ -47,6 +47,9 @@ typedef struct {
     agt_globals *g;
     agt_session s;
     int session_open;
+    /* no renewalInfo requests for the rest of the round: the CA did not
+     * answer one, or a stop is pending (planning stays token-only) */
+    int ari_off;
     agt_sched *sched; /* one per identity of the configuration */
     int n;
     sigset_t sigs;
@@ -81,6 +84,10 @@ static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
         OPENSSL_free(der);
         return 0;
     }
+    if (d->ari_off) {
+        OPENSSL_free(der);
+        return 0;
+    }
     if ((err = agt_net_renewal_info(d->s.net, der, (size_t)len, &r)) ==
         CSA_OK) {
         time_t start = r->start, end = r->end;
@@ -100,6 +107,14 @@ static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
     } else if (err != CSA_ERR_UNSUPPORTED) {
         csa_warn("agent", "%s: renewalInfo failed, using the lifetime: %s",
                  e->name, csa_errmsg());
+        /* A CA that cannot be reached is not asked again for each of the
+         * other identities of this round (4 attempts each). */
+        if (err == CSA_ERR_NETWORK || err == CSA_ERR_TLS ||
+            err == CSA_ERR_TIMEOUT || err == CSA_ERR_IO) {
+            d->ari_off = 1;
+            csa_warn("agent", "not asking the CA for renewal information "
+                              "again until the next round");
+        }
     }
     acme_renewal_free(r);
     OPENSSL_free(der);
@@ -414,9 +429,13 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
             active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
         }
     }
-    for (i = 0; i < n_renewed; i++)
+    for (i = 0; i < n_renewed; i++) {
+        /* A pending stop: plan from the lifetime only, and be gone. */
+        if (agt_stop_pending(d))
+            d->ari_off = 1;
         agt_sched_compute(d, &d->g->cfg->ids[renewed[i]], &d->sched[renewed[i]],
                           time(NULL));
+    }
     for (; halt && next < n_due; next++) {
         agt_sched *e = &d->sched[due[next]];
 
@@ -453,6 +472,7 @@ static int agt_daemon_round(agt_daemon *d, int force)
 
     if (!d->session_open)
         return 0;
+    d->ari_off = 0;
     agt_daemon_reap(d, now);
     if ((due = calloc(d->n ? (size_t)d->n : 1, sizeof(*due))) == NULL) {
         csa_error("agent", "out of memory for %d identities", d->n);
