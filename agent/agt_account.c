@@ -42,6 +42,7 @@
 
 #include "agt_journal.h"
 #include "agt_session.h"
+#include "agt_swap.h"
 #include "csa_log.h"
 #include "csa_util.h"
 
@@ -789,19 +790,6 @@ static csa_err agt_no_account_key(const agt_acct_journal *j)
                      "no account key '%s' in the token, and the CA knows "
                      "no '%s' key",
                      j->label, j->next);
-}
-
-/* Whether any object carries label. */
-static csa_err agt_label_used(tok_ctx *tok, const char *label, bool *used)
-{
-    tok_handle *objs = NULL;
-    size_t n = 0;
-    csa_err err =
-        tok_find_handles(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
-
-    free(objs);
-    *used = n > 0;
-    return err;
 }
 
 /*

@@ -182,12 +182,11 @@ csa_err agt_enroll_end(agt_enrollment *e, csa_err err, STACK_OF(X509) * chain,
 
     if (serial != NULL)
         *serial = NULL;
-    if (err == CSA_OK &&
-        ((err = agt_verify_issued(id, s->pol, e->key, chain, e->anchors,
-                                  time(NULL))) != CSA_OK ||
-         (err = agt_swap_commit(s->tok, s->state_dir, id, e->key, chain)) !=
-             CSA_OK))
-        goto done;
+    if (err == CSA_OK)
+        err = agt_verify_issued(id, s->pol, e->key, chain, e->anchors,
+                                time(NULL));
+    if (err == CSA_OK)
+        err = agt_swap_commit(s->tok, s->state_dir, id, e->key, chain);
     if (err != CSA_OK)
         goto done;
     agt_notify(s, id, sk_X509_value(chain, 0));

@@ -53,14 +53,13 @@ static csa_err agt_state_dir(const agt_config *cfg, const char **out)
     return CSA_OK;
 }
 
-static csa_err agt_acme_open(agt_globals *g, agt_session *s)
+static csa_err agt_acme_open(agt_session *s)
 {
     csa_err err;
 
     if (s->cfg->directory == NULL)
         return csa_raise(CSA_ERR_CONFIG, "%s: no CA: set directory in [ca]",
                          s->cfg->path);
-    (void)g;
     if ((err = agt_net_start(s->cfg, s->policy_text, &s->net)) != CSA_OK)
         return err;
     return agt_net_set_account(s->net, agt_jws_key_signer(s->account_signer),
@@ -113,7 +112,7 @@ csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
     /* The account key is read under the account lock: not while a
      * rollover changes it (the swap recovery above needs no account). */
     if ((err = agt_account_lock(s, mode)) != CSA_OK ||
-        (err = agt_acme_open(g, s)) != CSA_OK)
+        (err = agt_acme_open(s)) != CSA_OK)
         goto fail;
     return CSA_OK;
 fail:

@@ -728,9 +728,7 @@ static csa_err agt_plan_destroy_src(tok_ctx *tok, const agt_plan *p)
     return err;
 }
 
-/* Whether anything at all carries label: one search that, when it finds
- * nothing, answers every search by label, id and class. */
-static csa_err agt_label_empty(tok_ctx *tok, const char *label, bool *empty)
+csa_err agt_label_used(tok_ctx *tok, const char *label, bool *used)
 {
     tok_handle *objs = NULL;
     size_t n = 0;
@@ -738,7 +736,7 @@ static csa_err agt_label_empty(tok_ctx *tok, const char *label, bool *empty)
         tok_find_handles(tok, label, NULL, 0, TOK_CLASS_OTHER, &objs, &n);
 
     free(objs);
-    *empty = err == CSA_OK && n == 0;
+    *used = err != CSA_OK || n > 0;
     return err;
 }
 
@@ -750,7 +748,7 @@ static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
                                const agt_identity *id, const agt_journal *j,
                                const agt_labels *l, const agt_plan *p)
 {
-    bool empty = false;
+    bool used = true;
     csa_err err = p != NULL ? agt_plan_destroy_src(tok, p)
                             : agt_pair_destroy(tok, l->next, j->new_id,
                                                j->new_fp, j->rotate);
@@ -760,8 +758,8 @@ static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
             err = agt_grace_write(state_dir, id, j);
             csa_info("swap", "%s: keeping the retired pair as '%s' for %lds",
                      id->name, l->retired, id->retire_grace);
-        } else if ((err = agt_label_empty(tok, l->retired, &empty)) == CSA_OK &&
-                   !empty) {
+        } else if ((err = agt_label_used(tok, l->retired, &used)) == CSA_OK &&
+                   used) {
             err = agt_pair_destroy(tok, l->retired, j->old_id, j->old_fp,
                                    j->rotate);
         }

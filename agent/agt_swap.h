@@ -76,4 +76,9 @@ csa_err agt_swap_reap(tok_ctx *tok, const char *state_dir,
 csa_err agt_swap_abort(tok_ctx *tok, const char *state_dir,
                        const agt_identity *id);
 
+/* Whether any object at all carries label (one search, which when it
+ * finds nothing answers every search by label, id and class).  On an
+ * error *used is true: the caller looks closer. */
+csa_err agt_label_used(tok_ctx *tok, const char *label, bool *used);
+
 #endif
