@@ -97,7 +97,9 @@ check_eq "each renewal rolled back" 3 "$(grep -c 'rolling back a renewal' "$AGT_
 csa_list || fail "list after recovery"
 check_eq "no k*-key.next object left" 0 "$(grep -c 'label="k[123]-key.next' "$W/list.txt")"
 check_eq "no journal left" 0 "$(ls "$STATE"/k[123].journal 2>/dev/null | wc -l)"
-barrier 3 60
+# No barrier here: whether the killed round's challenges were validated
+# (so the CA may answer an order "ready" with no hook) is up to timing.
+barrier 1 60
 csa again "$CFGK" run --once
 check_rc "the next round enrolls all three" 0
 for n in k1 k2 k3; do check_clean_pair "$n" "$n-key" "$CFGK"; done
