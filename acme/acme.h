@@ -202,6 +202,11 @@ void acme_order_free(acme_order *o);
  * caller's; free with acme_order_free(). */
 csa_err acme_order_new(acme_client *c, const acme_identifier *ids, size_t n,
                        const char *replaces, acme_order **out);
+/* The same, asking for a certificate that ends at not_after (RFC 8555
+ * §7.4 "notAfter"; 0: the CA's default).  The CA may refuse it. */
+csa_err acme_order_new_until(acme_client *c, const acme_identifier *ids,
+                             size_t n, const char *replaces, time_t not_after,
+                             acme_order **out);
 /* Fetches an order by URL (POST-as-GET), e.g. to resume after a restart. */
 csa_err acme_order_get(acme_client *c, const char *url, acme_order **out);
 /* Fetches an authorization.  *out is the caller's (acme_authz_free). */

@@ -100,8 +100,11 @@ static csa_err order_from_resp(const acme_http_resp *r, json_object *obj,
 }
 
 static char *order_payload(const acme_identifier *ids, size_t n,
-                           const char *replaces)
+                           const char *replaces, time_t not_after)
 {
+    char when[32];
+    struct tm tm;
+
     json_object *p = json_object_new_object(), *arr = json_object_new_array();
     char *out = NULL;
     size_t i;
@@ -122,6 +125,10 @@ static char *order_payload(const acme_identifier *ids, size_t n,
     json_object_object_add(p, "identifiers", arr);
     if (replaces != NULL)
         json_object_object_add(p, "replaces", json_object_new_string(replaces));
+    /* RFC 8555 §7.4: an RFC 3339 date-time; UTC, whole seconds. */
+    if (not_after > 0 && gmtime_r(&not_after, &tm) != NULL &&
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+        json_object_object_add(p, "notAfter", json_object_new_string(when));
     out = strdup(json_object_to_json_string_ext(
         p, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(p);
@@ -147,6 +154,13 @@ static csa_err check_identifiers(const acme_identifier *ids, size_t n)
 csa_err acme_order_new(acme_client *c, const acme_identifier *ids, size_t n,
                        const char *replaces, acme_order **out)
 {
+    return acme_order_new_until(c, ids, n, replaces, 0, out);
+}
+
+csa_err acme_order_new_until(acme_client *c, const acme_identifier *ids,
+                             size_t n, const char *replaces, time_t not_after,
+                             acme_order **out)
+{
     const acme_directory *dir;
     acme_http_resp r = {0};
     json_object *obj = NULL;
@@ -158,7 +172,7 @@ csa_err acme_order_new(acme_client *c, const acme_identifier *ids, size_t n,
     if ((err = check_identifiers(ids, n)) ||
         (err = acme_directory_get(c, &dir)))
         return err;
-    payload = order_payload(ids, n, replaces);
+    payload = order_payload(ids, n, replaces, not_after);
     o = calloc(1, sizeof(*o));
     if (payload == NULL || o == NULL) {
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");

@@ -162,12 +162,21 @@ csa_err agt_otp_code(tok_ctx *tok, const char *label, tok_hmac_alg alg,
 static csa_err agt_hotp_next(const char *state_dir, const agt_identity *id,
                              unsigned long long *counter)
 {
-    char *path = NULL, *text = NULL, buf[32];
+    char *path = NULL, *text = NULL, buf[32], name[300];
     unsigned long long c = (unsigned long long)id->hotp_counter;
     csa_err err;
+    int lock;
 
-    if (asprintf(&path, "%s/%s.hotp", state_dir, id->name) < 0)
+    /* One counter per configured identity, also for its one-use copies,
+     * which run beside its renewals: read and advanced under a lock. */
+    snprintf(name, sizeof(name), "%s.hotp.lock", agt_identity_base(id));
+    if ((lock = agt_lock_file(state_dir, name, AGT_LOCK_EXCLUSIVE, 120,
+                              "the HOTP counter")) < 0)
+        return CSA_ERR_BUSY;
+    if (asprintf(&path, "%s/%s.hotp", state_dir, agt_identity_base(id)) < 0) {
+        agt_unlock(lock);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
     if (access(path, F_OK) == 0) {
         char *end;
 
@@ -187,6 +196,7 @@ static csa_err agt_hotp_next(const char *state_dir, const agt_identity *id,
     if ((err = csa_file_write_atomic(path, buf, strlen(buf), 0600)) == CSA_OK)
         *counter = c;
 done:
+    agt_unlock(lock);
     free(text);
     free(path);
     return err;
@@ -255,7 +265,7 @@ static csa_err agt_otp_human(const char *const *keep, const agt_identity *id,
     csa_err err;
 
     if (id->otp_program != NULL) {
-        snprintf(e1, sizeof(e1), "CSAGENT_IDENTITY=%s", id->name);
+        snprintf(e1, sizeof(e1), "CSAGENT_IDENTITY=%s", agt_identity_base(id));
         snprintf(e2, sizeof(e2), "CSAGENT_CHALLENGE_TYPE=%s", ch->type);
         snprintf(e3, sizeof(e3), "CSAGENT_TOKEN=%s",
                  ch->token ? ch->token : "");
@@ -265,7 +275,8 @@ static csa_err agt_otp_human(const char *const *keep, const agt_identity *id,
             err = csa_raise(CSA_ERR_CONFIG, "otp_program %s exited with %d",
                             id->otp_program, status);
     } else if ((tty = isatty(STDIN_FILENO) ? fopen("/dev/tty", "r+") : NULL)) {
-        fprintf(tty, "One-time password for %s (%s): ", id->name, ch->type);
+        fprintf(tty, "One-time password for %s (%s): ", agt_identity_base(id),
+                ch->type);
         fflush(tty);
         err = fgets(line, sizeof(line), tty) ? CSA_OK : CSA_ERR_IO;
         fclose(tty);

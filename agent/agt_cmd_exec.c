@@ -27,15 +27,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
 
 #include "agt.h"
+#include "agt_ephemeral.h"
 #include "agt_journal.h"
 #include "agt_lock.h"
+#include "agt_session.h"
 #include "agt_status.h"
 #include "agt_swap.h"
 #include "csa_log.h"
@@ -57,6 +61,10 @@ typedef struct {
 
 static const char agt_exec_usage[] =
     "usage: csagent [--config FILE] exec [TOKEN OPTIONS] IDENTITY -- COMMAND "
+    "[ARGS...]\n"
+    "       csagent [--config FILE] exec --ephemeral [--lifetime D] "
+    "[--revoke]\n"
+    "               [--artifact FILE]... [TOKEN OPTIONS] IDENTITY -- COMMAND "
     "[ARGS...]\n"
     "Runs COMMAND with the identity's current key pair pinned: the\n"
     "identity's use lock is held shared while COMMAND runs, so a renewal\n"
@@ -86,6 +94,18 @@ static const char agt_exec_usage[] =
     "                     as an in-memory copy readable from its start)\n"
     "  CSAGENT_MODULE     the PKCS#11 module, when configured as a path\n"
     "  CSAGENT_LOCK_FD    the descriptor that holds the use lock\n"
+    "\n"
+    "--ephemeral: one key and certificate for this COMMAND only.  A\n"
+    "fresh key is generated in the token under LABEL.eph-RANDOM, a\n"
+    "certificate ending after --lifetime (default 10m, within the\n"
+    "policy's [ephemeral] min_lifetime..max_lifetime) is enrolled for it\n"
+    "through the identity's challenges and policy, COMMAND runs as a\n"
+    "child with the same variables (no CSAGENT_LOCK_FD), and afterwards\n"
+    "the key, certificate and chain objects are destroyed, whatever\n"
+    "COMMAND did (a killed csagent leaves a record the next csagent\n"
+    "start finishes).  --revoke revokes the certificate afterwards\n"
+    "(reason 4, superseded).  One JSON line per run goes to\n"
+    "state_dir/audit.log, with the SHA-256 of each --artifact FILE.\n"
     "\n"
     "Exit status: COMMAND's; 127 if COMMAND is not found, 126 if it\n"
     "cannot be executed; before COMMAND runs, csagent's own codes: 2\n"
@@ -427,7 +447,7 @@ static csa_err agt_exec_env(const agt_exec *x, tok_ctx *tok, const char *module,
              (err = agt_setenv("CSAGENT_MODULE", module && strchr(module, '/')
                                                      ? module
                                                      : NULL)) == CSA_OK)
-        err = agt_setenv("CSAGENT_LOCK_FD", lockfd);
+        err = agt_setenv("CSAGENT_LOCK_FD", x->lock_fd >= 0 ? lockfd : NULL);
     free(key_uri);
     free(cert_uri);
     return err;
@@ -505,19 +525,328 @@ static csa_err agt_exec_state_dir(const agt_config *c, const char **out)
     return CSA_OK;
 }
 
+/* ---- --ephemeral ---- */
+
+typedef struct {
+    bool on, revoke;
+    long lifetime; /* seconds; 0: the default */
+    char **artifacts;
+    size_t n_artifacts;
+} agt_eph_opts;
+
+#define AGT_EPH_LIFETIME_DEFAULT 600
+
+static volatile sig_atomic_t agt_child = 0;
+
+/* While COMMAND runs, a signal csagent gets is passed on to it; csagent
+ * itself stays to destroy the key once COMMAND ended. */
+static void agt_forward(int sig)
+{
+    if (agt_child > 0)
+        kill((pid_t)agt_child, sig);
+}
+
+static const int agt_eph_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+static void agt_eph_sigset(sigset_t *set)
+{
+    size_t i;
+
+    sigemptyset(set);
+    for (i = 0; i < sizeof(agt_eph_signals) / sizeof(agt_eph_signals[0]); i++)
+        sigaddset(set, agt_eph_signals[i]);
+}
+
+/* The first of the signals pending (blocked meanwhile), or 0. */
+static int agt_eph_pending(void)
+{
+    sigset_t p;
+    size_t i;
+
+    if (sigpending(&p) != 0)
+        return 0;
+    for (i = 0; i < sizeof(agt_eph_signals) / sizeof(agt_eph_signals[0]); i++)
+        if (sigismember(&p, agt_eph_signals[i]) == 1)
+            return agt_eph_signals[i];
+    return 0;
+}
+
+/* Runs cmd as a child and waits for it: its exit status, 128+N for a
+ * signal, 127/126 when it could not be executed. */
+static int agt_eph_run(char **cmd)
+{
+    struct sigaction sa = {0}, old[4];
+    sigset_t set;
+    int status = 0, e;
+    size_t i, ns = sizeof(agt_eph_signals) / sizeof(agt_eph_signals[0]);
+    pid_t pid;
+
+    agt_eph_sigset(&set);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        csa_raise(CSA_ERR_IO, "cannot start '%s': %s", cmd[0], strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        for (i = 0; i < ns; i++)
+            signal(agt_eph_signals[i], SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        execvp(cmd[0], cmd);
+        e = errno;
+        fprintf(stderr, "csagent: error: cannot execute '%s': %s\n", cmd[0],
+                strerror(e));
+        _exit(e == ENOENT ? 127 : 126);
+    }
+    agt_child = pid;
+    sa.sa_handler = agt_forward;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < ns; i++)
+        sigaction(agt_eph_signals[i], &sa, &old[i]);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    for (i = 0; i < ns; i++)
+        sigaction(agt_eph_signals[i], &old[i], NULL);
+    agt_child = 0;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+/* The lifetime asked of the CA, within the policy's [ephemeral] range. */
+static csa_err agt_eph_lifetime(const pol_policy *pol, long want, long *out)
+{
+    int64_t min, max;
+    pol_verdict v;
+
+    pol_ephemeral_lifetimes(pol, &min, &max);
+    if (want == 0) {
+        want = AGT_EPH_LIFETIME_DEFAULT;
+        if (want > max)
+            want = (long)max;
+        if (want < min)
+            want = (long)min;
+    }
+    if (!pol_check_ephemeral_lifetime(pol, want, &v))
+        return pol_verdict_raise(&v, CSA_ERR_POLICY);
+    *out = want;
+    return CSA_OK;
+}
+
+/* Revokes the run's certificate (reason superseded), signed by the
+ * account key. */
+static csa_err agt_eph_revoke(agt_session *s, X509 *cert)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(cert, &der);
+    csa_err err;
+
+    if (len <= 0)
+        return csa_raise(CSA_ERR_NOMEM, "cannot encode the certificate");
+    if ((err = agt_account_lock(s, AGT_LOCK_SHARED)) == CSA_OK)
+        err = agt_net_revoke(s->net, der, (size_t)len, 4, NULL);
+    OPENSSL_free(der);
+    return err;
+}
+
+/*
+ * Everything of --ephemeral: the session (which also finishes what killed
+ * runs left), the record, the enrollment, the checks exec makes of any
+ * pair, COMMAND as a child, the revocation, the destruction and the audit
+ * line.  COMMAND never runs when a step before it failed; the objects are
+ * destroyed in every case this process lives to see.
+ */
+static int agt_exec_ephemeral(agt_globals *g, agt_exec *x,
+                              const agt_eph_opts *o, char **cmd)
+{
+    const agt_identity *base = x->id;
+    const char *module = g->module ? g->module : g->cfg->module;
+    agt_session s = {0};
+    agt_eph e = {.fd = -1};
+    agt_audit a = {0};
+    tok_key *key = NULL;
+    char *chain = NULL, *serial = NULL, hex[2 * TOK_ID_MAX + 1] = "";
+    bool opened = false, art_err = false, revoked = false;
+    size_t destroyed = 0;
+    sigset_t set;
+    long lifetime = 0;
+    int status = -1, sig = 0, rc;
+    char msg[2048] = "";
+    csa_err err, derr = CSA_OK, rerr = CSA_OK;
+
+    /* Until COMMAND runs (and again after it), a signal waits: the run
+     * then stops before COMMAND and still destroys what it made. */
+    agt_eph_sigset(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    s.account_lock = -1;
+    if ((err = agt_exec_pin(x, g->pin_file ? g->pin_file : g->cfg->pin_file)) !=
+        CSA_OK)
+        goto done;
+    if (x->login_fd >= 0)
+        g->pin_file = x->login_src;
+    if ((err = agt_session_open(g, true, &s)) != CSA_OK)
+        goto done;
+    opened = true;
+    if ((err = agt_eph_lifetime(s.pol, o->lifetime, &lifetime)) != CSA_OK ||
+        (err = agt_eph_init(&e, base, lifetime)) != CSA_OK ||
+        (err = agt_eph_record(&e, s.state_dir)) != CSA_OK)
+        goto done;
+    csa_info("exec", "%s: ephemeral key '%s', certificate for %ld s",
+             base->name, e.label, lifetime);
+    x->id = &e.id;
+    if ((err = agt_account_ensure(&s, false, NULL)) != CSA_OK ||
+        (err = agt_enroll(&s, &e.id, NULL, &serial)) != CSA_OK)
+        goto done;
+    if (asprintf(&chain, "%s/%s.pem", s.state_dir, e.name) < 0) {
+        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((err = agt_exec_key(s.tok, x, &key)) != CSA_OK ||
+        (err = agt_exec_cert(s.tok, x)) != CSA_OK ||
+        (err = agt_exec_match(key, x)) != CSA_OK ||
+        (err = agt_exec_chain(x, chain)) != CSA_OK ||
+        (err = agt_exec_env(x, s.tok, module, chain)) != CSA_OK ||
+        (err = agt_setenv("CSAGENT_IDENTITY", base->name)) != CSA_OK)
+        goto done;
+    agt_hex(x->key_id, x->key_id_len, hex);
+    if (x->login_fd >= 0) {
+        if (lseek(x->pin_fd, 0, SEEK_SET) != 0) {
+            err = csa_raise(CSA_ERR_IO, "cannot rewind the PIN copy: %s",
+                            strerror(errno));
+            goto done;
+        }
+        close(x->login_fd);
+        x->login_fd = -1;
+    }
+    if ((sig = agt_eph_pending()) != 0) {
+        err =
+            csa_raise(CSA_ERR_INTERRUPTED,
+                      "signal %d before the command ran; it was not run", sig);
+        goto done;
+    }
+    /* The account lock is not held while COMMAND runs (a rollover may
+     * proceed); the token session stays open for the destruction. */
+    agt_account_unlock(&s);
+    status = agt_eph_run(cmd);
+    if (status < 0) {
+        err = CSA_ERR_IO;
+        goto done;
+    }
+    if (o->revoke) {
+        if ((rerr = agt_eph_revoke(&s, x->cert)) == CSA_OK)
+            revoked = true;
+        else
+            csa_warn("exec", "%s: revocation of serial %s failed: %s",
+                     base->name, serial, csa_errmsg());
+    }
+done:
+    if (err != CSA_OK)
+        snprintf(msg, sizeof(msg), "%s", csa_errmsg());
+    tok_key_free(key);
+    key = NULL;
+    if (e.fd >= 0 && opened) {
+        derr = agt_eph_destroy(&e, s.tok, s.state_dir, &destroyed);
+        if (derr != CSA_OK)
+            csa_error("exec",
+                      "%s: the ephemeral objects were not all destroyed (the "
+                      "next csagent start finishes it): %s",
+                      base->name, csa_errmsg());
+        else
+            csa_info("exec",
+                     "%s: ephemeral key and certificate destroyed "
+                     "(%zu objects)",
+                     base->name, destroyed);
+    }
+    if (e.label[0] != '\0' && opened) {
+        a.identity = base->name;
+        a.label = e.label;
+        a.outcome =
+            status >= 0 ? (status == 0 ? "ok" : "command failed") : "not run";
+        a.key_id = hex[0] ? hex : NULL;
+        a.serial = serial;
+        a.cert = x->cert;
+        a.command = cmd;
+        a.artifacts = status >= 0 ? o->artifacts : NULL;
+        a.exit_code = status;
+        a.revoked = revoked;
+        a.destroyed = destroyed;
+        if (agt_audit_append(s.state_dir, &a, &art_err) != CSA_OK)
+            csa_error("exec", "%s", csa_errmsg());
+    }
+    if (opened)
+        agt_session_close(&s);
+    if (x->login_fd >= 0)
+        close(x->login_fd);
+    free(chain);
+    free(serial);
+    X509_free(x->cert);
+    x->cert = NULL;
+    if (status < 0) {
+        /* COMMAND did not run: csagent's own failure, as exec reports it */
+        rc = agt_fail_exit(csa_raise(err, "%s", msg));
+        return err == CSA_ERR_INTERRUPTED ? 128 + sig : rc;
+    }
+    /* COMMAND ran: its status, unless the run could not finish cleanly
+     * after a successful COMMAND (its output must not be trusted as a
+     * complete, recorded release then). */
+    if (status == 0 && (derr != CSA_OK || rerr != CSA_OK || art_err))
+        return AGT_EXIT_FAIL;
+    return status;
+}
+
 int agt_cmd_exec(agt_globals *g, int argc, char **argv)
 {
-    static const struct option opts[] = {AGT_TOKEN_OPTS, {NULL, 0, NULL, 0}};
+    enum { O_EPH = 1000, O_LIFE, O_REVOKE, O_ART };
+    static const struct option opts[] = {
+        AGT_TOKEN_OPTS,
+        {"ephemeral", no_argument, NULL, O_EPH},
+        {"lifetime", required_argument, NULL, O_LIFE},
+        {"revoke", no_argument, NULL, O_REVOKE},
+        {"artifact", required_argument, NULL, O_ART},
+        {NULL, 0, NULL, 0}};
     agt_exec x = {.pin_fd = -1, .lock_fd = -1, .login_fd = -1};
+    agt_eph_opts eo = {0};
+    pol_policy *pol = NULL;
+    pol_verdict v;
     csa_err err;
-    int c, e, cmd;
+    int c, e, cmd, rc;
 
+    eo.artifacts = calloc((size_t)argc + 1, sizeof(*eo.artifacts));
+    if (eo.artifacts == NULL)
+        return agt_fail_exit(csa_raise(CSA_ERR_NOMEM, "out of memory"));
     /* '+': options stop at IDENTITY, COMMAND's own options are its. */
     while ((c = agt_getopt(argc, argv, "+h", opts)) != -1) {
         if (c == 'h')
-            return fputs(agt_exec_usage, stdout), AGT_EXIT_OK;
-        if (!agt_token_opt(g, c, optarg))
-            return fputs(agt_exec_usage, stderr), AGT_EXIT_USAGE;
+            return free(eo.artifacts), fputs(agt_exec_usage, stdout),
+                   AGT_EXIT_OK;
+        if (c == O_EPH)
+            eo.on = true;
+        else if (c == O_REVOKE)
+            eo.revoke = true;
+        else if (c == O_ART)
+            eo.artifacts[eo.n_artifacts++] = optarg;
+        else if (c == O_LIFE) {
+            if (!agt_parse_duration(optarg, &eo.lifetime)) {
+                free(eo.artifacts);
+                fprintf(stderr,
+                        "csagent: error: --lifetime '%s' is not a duration "
+                        "(90s, 15m, 1h)\n",
+                        optarg);
+                return AGT_EXIT_USAGE;
+            }
+        } else if (!agt_token_opt(g, c, optarg))
+            return free(eo.artifacts), fputs(agt_exec_usage, stderr),
+                   AGT_EXIT_USAGE;
+    }
+    if (!eo.on && (eo.revoke || eo.lifetime || eo.n_artifacts)) {
+        free(eo.artifacts);
+        fputs("csagent: error: --lifetime, --revoke and --artifact go with "
+              "--ephemeral\n",
+              stderr);
+        return AGT_EXIT_USAGE;
     }
     cmd = optind + 1;
     if (cmd < argc && strcmp(argv[cmd], "--") == 0)
@@ -527,9 +856,27 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
     if ((err = agt_load_config(g, 1)) != CSA_OK)
         return agt_fail_exit(err);
     if ((x.id = agt_config_identity(g->cfg, argv[optind])) == NULL)
-        return agt_fail_exit(csa_raise(CSA_ERR_CONFIG,
+        return free(eo.artifacts),
+               agt_fail_exit(csa_raise(CSA_ERR_CONFIG,
                                        "%s: no identity named '%s'",
                                        g->cfg->path, argv[optind]));
+    if (eo.on) {
+        if ((err = agt_exec_state_dir(g->cfg, &x.state_dir)) != CSA_OK)
+            return free(eo.artifacts), agt_fail_exit(err);
+        rc = agt_exec_ephemeral(g, &x, &eo, argv + cmd);
+        free(eo.artifacts);
+        return rc;
+    }
+    free(eo.artifacts);
+    /* An identity the policy keeps to one key per signature has no
+     * long-lived pair to lend. */
+    if ((err = agt_policy_load(g->cfg, &pol)) != CSA_OK)
+        return agt_fail_exit(err);
+    if (!pol_check_ephemeral(pol, x.id->name, false, &v))
+        err = pol_verdict_raise(&v, CSA_ERR_POLICY);
+    pol_free(pol);
+    if (err != CSA_OK)
+        return agt_fail_exit(err);
     if ((err = agt_exec_state_dir(g->cfg, &x.state_dir)) != CSA_OK ||
         (err = agt_exec_prepare(g, &x)) != CSA_OK) {
         X509_free(x.cert);

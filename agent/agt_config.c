@@ -134,7 +134,7 @@ static int agt_ca_key(agt_parse *p, const char *k, const char *v)
 }
 
 /* "90", "90s", "15m", "6h", "2d". */
-static int agt_parse_duration(const char *v, long *out)
+int agt_parse_duration(const char *v, long *out)
 {
     char *end;
     long n;

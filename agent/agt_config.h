@@ -40,6 +40,12 @@ typedef struct {
     char *cert_key;    /* cert-01: administrator key (label or URI) */
     char *cert_chain;  /* cert-01: PEM of leaf [+ chain]; else token */
     char *ppkp_key;    /* ppkp-01: registered key (label or URI) */
+    /* Never from the configuration: set only on the one-use copy that
+     * `csagent exec --ephemeral` makes of an identity (agt_ephemeral.c),
+     * whose name and label are unique to that run. */
+    bool ephemeral;
+    const char *base;  /* the configured identity's name (CA side, OTPs) */
+    int64_t not_after; /* newOrder notAfter, seconds since the epoch */
 } agt_identity;
 
 /* [agent] parallel: renewals whose CA conversations run at once. */
@@ -95,6 +101,15 @@ csa_err agt_config_load(const char *path, agt_config **out);
 /* The same from text already read; path names it in messages. */
 csa_err agt_config_parse(const char *path, const char *text, agt_config **out);
 void agt_config_free(agt_config *cfg);
+/* "90", "90s", "15m", "6h", "2d" (1 s to 365 days) into seconds; 0 when
+ * it is not such a duration. */
+int agt_parse_duration(const char *v, long *out);
+/* The configured identity id stands for (itself, or the base of a one-use
+ * copy). */
+static inline const char *agt_identity_base(const agt_identity *id)
+{
+    return id->base != NULL ? id->base : id->name;
+}
 const agt_identity *agt_config_identity(const agt_config *cfg,
                                         const char *name);
 

@@ -125,9 +125,21 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
                               agt_sched *e, time_t now)
 {
     X509 *x = NULL;
+    pol_verdict v;
 
     e->recheck = 0;
     e->serial[0] = '\0';
+    if (!pol_check_ephemeral(d->s.pol, id->name, false, &v)) {
+        /* One key per signature (csagent exec --ephemeral): no long-lived
+         * pair to keep renewed.  Looked at again after a year or a
+         * reload. */
+        e->not_before = e->not_after = 0;
+        e->next = now + 365L * 86400;
+        snprintf(e->why, sizeof(e->why),
+                 "not renewed: the policy allows only ephemeral keys "
+                 "(ephemeral.required)");
+        return;
+    }
     if (agt_current_cert(d->s.tok, id, &x) != CSA_OK) {
         csa_err_clear();
         e->not_before = e->not_after = 0;

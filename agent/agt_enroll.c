@@ -8,6 +8,7 @@
 
 #include "agt_challenge.h"
 #include "agt_csr.h"
+#include "agt_ephemeral.h"
 #include "agt_prog.h"
 #include "agt_session.h"
 #include "agt_swap.h"
@@ -33,7 +34,9 @@ static csa_err agt_check_order(agt_session *s, const agt_identity *id)
     req.challenges = (const char *const *)id->challenges;
     req.n_challenges = (size_t)id->n_challenges;
     req.has_eab = s->cfg->eab_kid != NULL;
-    if (!pol_check_order(s->pol, &req, &v) ||
+    if (!pol_check_ephemeral(s->pol, agt_identity_base(id), id->ephemeral,
+                             &v) ||
+        !pol_check_order(s->pol, &req, &v) ||
         !pol_check_rotation(s->pol, id->rotate, &v))
         return pol_verdict_raise(&v, CSA_ERR_POLICY);
     return CSA_OK;
@@ -165,8 +168,8 @@ csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
     }
     e->octx = (agt_order_ctx){s, id, e->key};
     e->ocb = (agt_net_order_cb){agt_order_challenge, agt_order_csr, &e->octx};
-    if ((err = agt_net_order_submit(net, id->name, replaces, &e->ocb)) !=
-        CSA_OK) {
+    if ((err = agt_net_order_submit(net, agt_identity_base(id), replaces,
+                                    id->not_after, &e->ocb)) != CSA_OK) {
         agt_enroll_end(e, err, NULL, NULL);
         return err;
     }
@@ -185,6 +188,8 @@ csa_err agt_enroll_end(agt_enrollment *e, csa_err err, STACK_OF(X509) * chain,
     if (err == CSA_OK)
         err = agt_verify_issued(id, s->pol, e->key, chain, e->anchors,
                                 time(NULL));
+    if (err == CSA_OK && id->ephemeral)
+        err = agt_ephemeral_check(s->pol, id, sk_X509_value(chain, 0));
     if (err == CSA_OK)
         err = agt_swap_commit(s->tok, s->state_dir, id, e->key, chain);
     if (err != CSA_OK)

@@ -817,13 +817,16 @@ csa_err agt_net_renewal_info(agt_net *n, const unsigned char *der, size_t len,
 }
 
 csa_err agt_net_order_submit(agt_net *n, const char *identity,
-                             const char *replaces, const agt_net_order_cb *cb)
+                             const char *replaces, int64_t not_after,
+                             const agt_net_order_cb *cb)
 {
     csa_ipc_out o;
 
     csa_ipc_begin(&o, AGT_NET_J_ORDER);
     csa_ipc_put_str(&o, AGT_NET_T_IDENTITY, identity);
     csa_ipc_put_str(&o, AGT_NET_T_REPLACES, replaces);
+    if (not_after > 0)
+        csa_ipc_put_i64(&o, AGT_NET_T_NOT_AFTER, not_after);
     return agt_net_submit(n, &o, cb);
 }
 
@@ -852,7 +855,7 @@ csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
 
     *chain = NULL;
     memset(&done, 0, sizeof(done));
-    if ((err = agt_net_order_submit(n, identity, replaces, cb)) != CSA_OK)
+    if ((err = agt_net_order_submit(n, identity, replaces, 0, cb)) != CSA_OK)
         return err;
     do
         err = agt_net_step(n, &finished, &done);

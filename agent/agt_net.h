@@ -57,7 +57,7 @@ enum {
     AGT_NET_J_KEYCHANGE, /* alg jwk of the new key */
     AGT_NET_J_REVOKE,    /* der reason [alg jwk of the certificate key] */
     AGT_NET_J_ARI,       /* der */
-    AGT_NET_J_ORDER,     /* identity [replaces] */
+    AGT_NET_J_ORDER,     /* identity [replaces] [not_after] */
     AGT_NET_J_CONFIG,    /* path config [policy]: always the first job */
     /* network -> holder: requests during a job */
     AGT_NET_C_SIGN = 32, /* keysel input */
@@ -108,6 +108,7 @@ enum {
     AGT_NET_T_PATH,
     AGT_NET_T_CONFIG,
     AGT_NET_T_POLICY,
+    AGT_NET_T_NOT_AFTER, /* newOrder notAfter, seconds since the epoch */
 };
 
 /* Which key signs (AGT_NET_T_KEYSEL). */
@@ -171,7 +172,8 @@ csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
  * error and its end message in done; agt_net_order_chain turns that into
  * the chain (and frees done). */
 csa_err agt_net_order_submit(agt_net *n, const char *identity,
-                             const char *replaces, const agt_net_order_cb *cb);
+                             const char *replaces, int64_t not_after,
+                             const agt_net_order_cb *cb);
 csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done);
 csa_err agt_net_order_chain(csa_ipc_msg *done, STACK_OF(X509) * *chain);
 /* The socket to poll, -1 when the process is not running. */

@@ -345,7 +345,7 @@ static csa_err agt_np_csr(agt_np *np, unsigned char **der, size_t *len)
 
 /* Order, authorizations, finalize, download.  *pem is malloc'd. */
 static csa_err agt_order(agt_np *np, const agt_identity *id,
-                         const char *replaces, char **pem)
+                         const char *replaces, int64_t not_after, char **pem)
 {
     acme_identifier ids[2];
     acme_order *o = NULL;
@@ -356,7 +356,8 @@ static csa_err agt_order(agt_np *np, const agt_identity *id,
     agt_identifiers(id, ids, &n);
     if ((err = agt_preauthorize(np, id, ids, n)) != CSA_OK)
         goto done;
-    err = acme_order_new(np->acme, ids, n, replaces, &o);
+    err =
+        acme_order_new_until(np->acme, ids, n, replaces, (time_t)not_after, &o);
     if (err != CSA_OK && replaces != NULL && agt_already_replaced(np)) {
         /* Someone (another agent, an earlier run) already renewed that
          * certificate: order without claiming to replace it. */
@@ -364,7 +365,8 @@ static csa_err agt_order(agt_np *np, const agt_identity *id,
                  "%s: the CA says the certificate was already "
                  "replaced; ordering without replaces",
                  id->name);
-        err = acme_order_new(np->acme, ids, n, NULL, &o);
+        err =
+            acme_order_new_until(np->acme, ids, n, NULL, (time_t)not_after, &o);
     }
     if (err != CSA_OK)
         goto done;
@@ -406,10 +408,12 @@ static const agt_identity *agt_np_identity(agt_np *np, const char *name)
 static csa_err agt_job_order(agt_np *np, const csa_ipc_msg *m,
                              csa_ipc_out *done)
 {
-    static const uint8_t tags[] = {AGT_NET_T_IDENTITY, AGT_NET_T_REPLACES, 0};
+    static const uint8_t tags[] = {AGT_NET_T_IDENTITY, AGT_NET_T_REPLACES,
+                                   AGT_NET_T_NOT_AFTER, 0};
     STACK_OF(X509) *chain = NULL;
     const agt_identity *id;
     char *name = NULL, *replaces = NULL, *pem = NULL;
+    int64_t not_after = 0;
     unsigned char *der = NULL;
     size_t len = 0;
     csa_err err;
@@ -419,14 +423,16 @@ static csa_err agt_job_order(agt_np *np, const csa_ipc_msg *m,
         (err = csa_ipc_str(m, AGT_NET_T_IDENTITY, 256, true, &name)) !=
             CSA_OK ||
         (err = csa_ipc_str(m, AGT_NET_T_REPLACES, 1024, false, &replaces)) !=
-            CSA_OK)
+            CSA_OK ||
+        (err = csa_ipc_i64(m, AGT_NET_T_NOT_AFTER, 1, INT64_MAX / 2, false,
+                           &not_after)) != CSA_OK)
         goto out;
     if ((id = agt_np_identity(np, name)) == NULL) {
         err = csa_raise(CSA_ERR_CONFIG, "no identity %s in %s", name,
                         np->cfg->path);
         goto out;
     }
-    if ((err = agt_order(np, id, replaces, &pem)) != CSA_OK ||
+    if ((err = agt_order(np, id, replaces, not_after, &pem)) != CSA_OK ||
         (err = agt_chain_parse(pem, &chain)) != CSA_OK)
         goto out;
     for (i = 0; err == CSA_OK && i < sk_X509_num(chain); i++) {

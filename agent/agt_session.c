@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "agt_ephemeral.h"
 #include "agt_swap.h"
 #include "csa_log.h"
 #include "csa_util.h"
@@ -109,6 +110,9 @@ csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
         if (err != CSA_OK)
             goto fail;
     }
+    /* What killed `exec --ephemeral` runs left: never survives a start. */
+    if ((err = agt_ephemeral_reap(s->tok, s->state_dir)) != CSA_OK)
+        goto fail;
     /* The account key is read under the account lock: not while a
      * rollover changes it (the swap recovery above needs no account). */
     if ((err = agt_account_lock(s, mode)) != CSA_OK ||

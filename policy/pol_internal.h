@@ -55,6 +55,10 @@ struct pol_policy {
     double renew_max_fraction;
     bool ari_early;
     bool hooks_allowed;
+    /* [ephemeral]: one certificate per signature (csagent exec --ephemeral) */
+    int64_t eph_min_lifetime;     /* seconds */
+    int64_t eph_max_lifetime;     /* seconds */
+    struct pol_list eph_required; /* identity names, or "*"; empty: none */
     struct pol_profile_rules profiles[POL_PROFILE__MAX];
 };
 

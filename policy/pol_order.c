@@ -2,6 +2,7 @@
 /* Decisions taken before and during an order, and the renewal window. */
 #include "pol_internal.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -236,4 +237,52 @@ void pol_clamp_window(const pol_policy *p, time_t not_before, time_t not_after,
     }
     *start = clamp_time(*start, earliest, latest);
     *end = clamp_time(*end, *start, latest);
+}
+
+/* ---- [ephemeral] ---- */
+
+static bool eph_required(const pol_policy *p, const char *identity)
+{
+    for (size_t i = 0; i < p->eph_required.n; i++)
+        if (!strcmp(p->eph_required.v[i], "*") ||
+            !strcmp(p->eph_required.v[i], identity))
+            return true;
+    return false;
+}
+
+bool pol_check_ephemeral(const pol_policy *p, const char *identity,
+                         bool ephemeral, pol_verdict *v)
+{
+    if (!ephemeral && eph_required(p, identity))
+        return pol_deny(v, "ephemeral.required",
+                        "one key and certificate per signature "
+                        "(csagent exec --ephemeral)",
+                        "a long-lived pair",
+                        "this identity signs only with ephemeral keys");
+    return pol_ok(v);
+}
+
+bool pol_check_ephemeral_lifetime(const pol_policy *p, int64_t lifetime,
+                                  pol_verdict *v)
+{
+    char want[64], got[64];
+
+    snprintf(got, sizeof(got), "%" PRId64 " s", lifetime);
+    if (lifetime < p->eph_min_lifetime) {
+        snprintf(want, sizeof(want), ">= %" PRId64 " s", p->eph_min_lifetime);
+        return pol_deny(v, "ephemeral.min_lifetime", want, got,
+                        "ephemeral certificate lifetime too short");
+    }
+    if (lifetime > p->eph_max_lifetime) {
+        snprintf(want, sizeof(want), "<= %" PRId64 " s", p->eph_max_lifetime);
+        return pol_deny(v, "ephemeral.max_lifetime", want, got,
+                        "ephemeral certificate lifetime too long");
+    }
+    return pol_ok(v);
+}
+
+void pol_ephemeral_lifetimes(const pol_policy *p, int64_t *min, int64_t *max)
+{
+    *min = p->eph_min_lifetime;
+    *max = p->eph_max_lifetime;
 }

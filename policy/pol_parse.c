@@ -14,6 +14,7 @@
 #include "pol_internal.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ struct pol_keydef {
     bool profile;
 };
 
-#define N_KEYDEFS 24
+#define N_KEYDEFS 28
 
 struct pol_parser {
     const char *pos;      /* next unread byte of the text */
@@ -324,6 +325,21 @@ static bool set_paths(struct pol_parser *ps, void *field, const char *value)
     return set_strlist(ps, field, value, path_item);
 }
 
+/* An identity name (the agent's [identity NAME]), or "*" for all. */
+static bool name_item(struct pol_parser *ps, void *field, const char *item)
+{
+    for (const char *c = item; *c != '\0'; c++)
+        if (iscntrl((unsigned char)*c) || isspace((unsigned char)*c))
+            return perr(ps, CSA_ERR_CONFIG,
+                        "bad value '%s': not an identity name", item);
+    return add_item(ps, field, item);
+}
+
+static bool set_names(struct pol_parser *ps, void *field, const char *value)
+{
+    return set_strlist(ps, field, value, name_item);
+}
+
 static bool set_domains(struct pol_parser *ps, void *field, const char *value)
 {
     return set_strlist(ps, field, value, domain_item);
@@ -387,6 +403,9 @@ static const struct pol_keydef keydefs[] = {
     PK("renewal", "max_fraction", set_fraction, renew_max_fraction),
     PK("renewal", "ari_early", set_bool, ari_early),
     PK("hooks", "allowed", set_bool, hooks_allowed),
+    PK("ephemeral", "min_lifetime", set_duration, eph_min_lifetime),
+    PK("ephemeral", "max_lifetime", set_duration, eph_max_lifetime),
+    PK("ephemeral", "required", set_names, eph_required),
     PR("enabled", set_bool, enabled),
     PR("dns_domains", set_domains, dns_domains),
     PR("email_domains", set_domains, email_domains),
@@ -562,6 +581,14 @@ static bool check_consistency(struct pol_parser *ps)
                     "[renewal] min_fraction (%.2f) must be below "
                     "max_fraction (%.2f)",
                     p->renew_min_fraction, p->renew_max_fraction);
+    }
+    if (p->eph_min_lifetime > p->eph_max_lifetime) {
+        ps->line = max_line(line_of(ps, "ephemeral", "min_lifetime"),
+                            line_of(ps, "ephemeral", "max_lifetime"));
+        return perr(ps, CSA_ERR_CONFIG,
+                    "[ephemeral] min_lifetime (%" PRId64
+                    " s) must not be above max_lifetime (%" PRId64 " s)",
+                    p->eph_min_lifetime, p->eph_max_lifetime);
     }
     if ((p->key_types & ~(1u << POL_KEY_OTHER)) == 0) {
         ps->line = line_of(ps, "keys", "types");

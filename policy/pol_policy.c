@@ -136,6 +136,8 @@ pol_policy *pol_default(void)
     p->renew_max_fraction = 0.9;
     p->ari_early = true;
     p->hooks_allowed = false;
+    p->eph_min_lifetime = 60;
+    p->eph_max_lifetime = 3600;
     default_profiles(p);
     return p;
 }
@@ -170,6 +172,7 @@ void pol_free(pol_policy *p)
         return;
     pol_list_free(&p->directory_urls);
     pol_list_free(&p->trust_anchors);
+    pol_list_free(&p->eph_required);
     for (int i = 0; i < POL_PROFILE__MAX; i++) {
         pol_list_free(&p->profiles[i].dns_domains);
         pol_list_free(&p->profiles[i].email_domains);

@@ -144,6 +144,19 @@ bool pol_check_rotation(const pol_policy *p, bool rotate, pol_verdict *v);
 bool pol_check_hook(const pol_policy *p, pol_verdict *v);
 
 /*
+ * [ephemeral]: one key and certificate per signature.  pol_check_ephemeral
+ * refuses a long-lived pair (ephemeral false) for an identity the policy
+ * lists in `required`.  pol_check_ephemeral_lifetime checks a requested or
+ * issued lifetime (notAfter - notBefore + 1 s) against min_lifetime and
+ * max_lifetime.
+ */
+bool pol_check_ephemeral(const pol_policy *p, const char *identity,
+                         bool ephemeral, pol_verdict *v);
+bool pol_check_ephemeral_lifetime(const pol_policy *p, int64_t lifetime,
+                                  pol_verdict *v);
+void pol_ephemeral_lifetimes(const pol_policy *p, int64_t *min, int64_t *max);
+
+/*
  * Renewal window for a certificate valid [not_before, not_after]: the
  * moments at which min_fraction and max_fraction of its lifetime have
  * elapsed.  pol_clamp_window() narrows a CA's ARI suggested window
