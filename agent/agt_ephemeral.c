@@ -52,7 +52,9 @@ csa_err agt_eph_init(agt_eph *e, const agt_identity *base, int64_t lifetime)
     e->id.retire_grace = 0;
     e->id.ephemeral = true;
     e->id.base = base->name;
-    e->id.not_after = (int64_t)time(NULL) + lifetime;
+    /* RFC 5280 counts both ends: notBefore is issuance, at the earliest
+     * now, so the certificate lives at most lifetime seconds. */
+    e->id.not_after = (int64_t)time(NULL) + lifetime - 1;
     return CSA_OK;
 }
 
