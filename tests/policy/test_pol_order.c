@@ -361,6 +361,39 @@ static void test_rotation_hooks(void **state)
     pol_free(strict);
 }
 
+static void test_ephemeral(void **state)
+{
+    pol_policy *def = policy_from(NULL);
+    pol_policy *p = policy_from("[ephemeral]\nmin_lifetime = 30s\n"
+                                "max_lifetime = 10m\nrequired = rel, ci\n");
+    pol_policy *all = policy_from("[ephemeral]\nrequired = *\n");
+    pol_verdict v;
+    int64_t min, max;
+
+    (void)state;
+    pol_ephemeral_lifetimes(def, &min, &max);
+    assert_int_equal(min, 60);
+    assert_int_equal(max, 3600);
+    expect("default: long-lived allowed",
+           pol_check_ephemeral(def, "rel", false, &v), &v, NULL);
+    expect("listed, long-lived", pol_check_ephemeral(p, "rel", false, &v), &v,
+           "ephemeral.required");
+    expect("listed, ephemeral", pol_check_ephemeral(p, "ci", true, &v), &v,
+           NULL);
+    expect("not listed", pol_check_ephemeral(p, "relx", false, &v), &v, NULL);
+    expect("*", pol_check_ephemeral(all, "anything", false, &v), &v,
+           "ephemeral.required");
+    expect("29 s", pol_check_ephemeral_lifetime(p, 29, &v), &v,
+           "ephemeral.min_lifetime");
+    expect("30 s", pol_check_ephemeral_lifetime(p, 30, &v), &v, NULL);
+    expect("600 s", pol_check_ephemeral_lifetime(p, 600, &v), &v, NULL);
+    expect("601 s", pol_check_ephemeral_lifetime(p, 601, &v), &v,
+           "ephemeral.max_lifetime");
+    pol_free(def);
+    pol_free(p);
+    pol_free(all);
+}
+
 static void test_renewal_window(void **state)
 {
     pol_policy *def = policy_from(NULL);
@@ -410,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_rotation_hooks),
         cmocka_unit_test(test_renewal_window),
+        cmocka_unit_test(test_ephemeral),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,12 @@ static void test_errors(void **state)
          "t.ini:3: [renewal] min_fraction"},
         {"[profile.codesigning]\nemail_domains = example.com\n",
          "t.ini:2: [profile.codesigning] email_domains: code signing"},
+        {"[ephemeral]\nmin_lifetime = 10m\nmax_lifetime = 5m\n",
+         "t.ini:3: [ephemeral] min_lifetime (600 s) must not be above "
+         "max_lifetime (300 s)"},
+        {"[ephemeral]\nmax_lifetime = 2x\n",
+         "t.ini:2: [ephemeral] max_lifetime: bad value '2x': unit"},
+        {"[ephemeral]\nrequired =\n", "t.ini:2: [ephemeral] required: empty"},
         {"[profile.codesigning]\nenabled = false\n[profile.clientauth]\n"
          "enabled = false\n",
          "every profile is disabled"},
