@@ -19,7 +19,8 @@ chain tests/agent_unit/fuzz_chain_libfuzzer gen:tests/agent_unit/fuzz_chain
 uri tests/pkcs11/fuzz_uri_libfuzzer gen:tests/pkcs11/fuzz_uri
 pol_parse tests/policy/fuzz_pol_parse_libfuzzer gen:tests/policy/fuzz_pol_parse
 csca_jws tests/csca/csca_fuzz_jws -
-csca_handlers tests/csca/csca_fuzz_handlers gen:tests/csca/fuzz_handlers"
+csca_handlers tests/csca/csca_fuzz_handlers gen:tests/csca/fuzz_handlers
+csca_tsa tests/csca/csca_fuzz_tsa gen:tests/csca/fuzz_tsa"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=suppressions=$src/tests/lsan.supp

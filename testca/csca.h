@@ -42,8 +42,13 @@ struct csca_opts {
     const char *otp_program;
     const char *default_org;     /* organisation of accounts without EAB */
     const char *mgmt_token_file; /* default <state>/mgmt.token */
+    const char *tsa_port_file;   /* write the plain-HTTP TSA port here */
+    const char *tsa_policy;      /* TSA policy OID (dotted); NULL: default */
     unsigned port;
-    long validity; /* seconds */
+    unsigned tsa_port;
+    bool tsa_listen;   /* --tsa-port given: serve /tsa on plain HTTP too */
+    long validity;     /* seconds */
+    long min_validity; /* seconds; 0: newOrder notAfter is refused */
     bool require_eab;
     bool always_valid;
     bool ari_past;
@@ -81,6 +86,7 @@ bool nonce_use(const char *nonce);
 
 /* http request/response as the handlers see them (http.c). */
 struct req {
+    bool plain; /* came to the plain-HTTP TSA listener */
     const char *method;
     const char *path;
     const char *query_certid;  /* ?certid= for management endpoints */
@@ -94,6 +100,7 @@ struct req {
 struct resp {
     int status;
     char *body;
+    size_t len; /* body length when binary; 0: strlen(body) */
     const char *ctype;
     char *location;
     char *link_up;
@@ -182,6 +189,21 @@ const char *mgmt_token_path(void);
 
 /* pki.c: CA and TLS material in the state directory. */
 int pki_init(void);
+/* tsa.pem / tsa-key.pem, made at first need; the caller frees both. */
+int pki_tsa_load(X509 **x, EVP_PKEY **k);
+
+/* tsa.c: the RFC 3161 time-stamp authority (POST /tsa). */
+#define CSCA_TSA_POLICY "2.25.312079365800634580884430775926010371072"
+int tsa_init(void); /* after pki_init; -1 with a message on stderr */
+void tsa_free(void);
+/* One TimeStampReq (any bytes) to one DER TimeStampResp: *out is malloc'd
+ * (the caller frees; a NUL follows, not counted), also for rejections, whose
+ * status lives inside the reply.  outcome (may be NULL) gets "granted serial N"
+ * or "rejection FAILINFO" for the log.  0, or -1 when no reply could be made at
+ * all. */
+int csca_tsa_respond(const unsigned char *q, size_t n, unsigned char **out,
+                     size_t *outlen, char *outcome, size_t outcomelen);
+void h_tsa(const struct req *rq, struct resp *rs);
 
 /* registry.c: organisations, EAB keys, OTP, ppkp keys, admin anchors. */
 int registry_load(void);

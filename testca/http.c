@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTPS front end on libmicrohttpd (GnuTLS inside MHD terminates TLS).
- * Listens on 127.0.0.1 only.  One internal polling thread: handlers run
- * one at a time, so the state needs no lock.  Bodies are bounded to
- * CSCA_MAX_BODY; every request is logged (method, path, status, problem
- * type) and counted for GET /csca/stats.  The management endpoints under
- * /csca/ answer only requests that carry mgmt.c's bearer token.
+ * Listens on 127.0.0.1 only; with --tsa-port a second, plain-HTTP daemon
+ * on 127.0.0.1 answers POST /tsa and nothing else (signing tools speak
+ * plain HTTP to a TSA; the reply is signed anyway).  Each daemon has one
+ * internal polling thread; answer() holds one mutex around the handler,
+ * so handlers still run one at a time and the state needs no other lock. Bodies
+ * are bounded to CSCA_MAX_BODY; every request is logged (method, path, status,
+ * problem type) and counted for GET /csca/stats.  The management endpoints
+ * under /csca/ answer only requests that carry mgmt.c's bearer token.
  */
 #include "csca.h"
 
@@ -26,6 +29,14 @@ struct body {
 };
 
 static unsigned bound_port;
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* What a daemon's requests are told about where they came in. */
+struct listener {
+    bool plain;
+};
+static struct listener https_listener = {.plain = false};
+static struct listener tsa_listener = {.plain = true};
 
 char *url_of(const struct req *rq, const char *fmt, ...)
 {
@@ -290,6 +301,14 @@ const char *csca_dispatch(const struct req *rq, struct resp *rs, bool too_big)
                      CSCA_MAX_BODY);
         return "tooBig";
     }
+    if (strcmp(rq->path, "/tsa") == 0)
+        return h_tsa(rq, rs), "tsa";
+    if (rq->plain) {
+        h_text(rs, "the plain-HTTP listener serves only POST /tsa\n",
+               "text/plain");
+        rs->status = 404;
+        return "notFound";
+    }
     name = route_mgmt(rq, rs);
     if (name == NULL)
         name = route_get(rq, rs);
@@ -318,7 +337,9 @@ static void add_headers(struct MHD_Response *r, const struct req *rq,
     MHD_add_response_header(r, "Content-Type",
                             rs->ctype ? rs->ctype : "text/plain");
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (strncmp(rq->path, "/csca/", 6) != 0) {
+    /* ACME's headers on ACME resources only (not /csca/, not /tsa) */
+    if (strncmp(rq->path, "/csca/", 6) != 0 && strcmp(rq->path, "/tsa") != 0 &&
+        !rq->plain) {
         char *n = nonce_new();
         if (n != NULL)
             MHD_add_response_header(r, "Replay-Nonce", n);
@@ -353,9 +374,10 @@ static void fill_base(struct MHD_Connection *c, struct req *rq)
 }
 
 static enum MHD_Result answer(struct MHD_Connection *c, const char *url,
-                              const char *method, struct body *b)
+                              const char *method, struct body *b,
+                              const struct listener *l)
 {
-    struct req rq = {.method = method, .path = url};
+    struct req rq = {.plain = l->plain, .method = method, .path = url};
     struct resp rs = {.retry_after = -1};
     struct MHD_Response *r;
     const char *name;
@@ -369,16 +391,21 @@ static enum MHD_Result answer(struct MHD_Connection *c, const char *url,
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     rq.body = (const uint8_t *)(b->buf ? b->buf : "");
     rq.len = b->len;
+    pthread_mutex_lock(&handler_lock);
     name = csca_dispatch(&rq, &rs, b->too_big);
     if (rs.status == 0)
         resp_problem(&rs, 500, "serverInternal", "handler set no response");
     count(name, rs.status);
     fprintf(stderr, "csca: %s %s -> %d%s%s\n", method, url, rs.status,
             rs.ptype ? " " : "", rs.ptype ? rs.ptype : "");
-    r = MHD_create_response_from_buffer(rs.body ? strlen(rs.body) : 0,
-                                        rs.body ? rs.body : (char *)"",
+    if (rs.body != NULL && rs.len == 0)
+        rs.len = strlen(rs.body);
+    r = MHD_create_response_from_buffer(rs.len, rs.body ? rs.body : (char *)"",
                                         MHD_RESPMEM_MUST_COPY);
     add_headers(r, &rq, &rs);
+    /* the log line used rs.ptype, possibly a handler's static buffer, and
+     * add_headers takes a nonce: only now may another request run */
+    pthread_mutex_unlock(&handler_lock);
     ret = MHD_queue_response(c, (unsigned)rs.status, r);
     MHD_destroy_response(r);
     resp_free(&rs);
@@ -412,7 +439,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *size = 0;
         return MHD_YES;
     }
-    return answer(c, url, method, b);
+    return answer(c, url, method, b, cls);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -427,14 +454,46 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-static int write_port(void)
+static int write_port(const char *file, unsigned port)
 {
     char buf[16];
 
-    if (CS.o.port_file == NULL)
+    if (file == NULL)
         return 0;
-    snprintf(buf, sizeof(buf), "%u\n", bound_port);
-    return atomic_write(CS.o.port_file, buf, strlen(buf), 0644);
+    snprintf(buf, sizeof(buf), "%u\n", port);
+    if (atomic_write(file, buf, strlen(buf), 0644) == 0)
+        return 0;
+    fprintf(stderr, "csca: cannot write port file %s\n", file);
+    return -1;
+}
+
+/* The plain-HTTP listener of --tsa-port, 127.0.0.1 only.  Its port file
+ * is written before --port-file, so a caller that waits for the latter
+ * finds both. */
+static struct MHD_Daemon *tsa_start(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    struct MHD_Daemon *d;
+    unsigned port;
+
+    sa.sin_port = htons((uint16_t)CS.o.tsa_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+                         NULL, NULL, on_request, &tsa_listener,
+                         MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)64, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "csca: cannot listen on 127.0.0.1:%u (--tsa-port)\n",
+                CS.o.tsa_port);
+        return NULL;
+    }
+    port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    write_port(CS.o.tsa_port_file, port);
+    fprintf(stderr, "csca: time-stamp authority on http://127.0.0.1:%u/tsa\n",
+            port);
+    return d;
 }
 
 /* Serve until SIGINT/SIGTERM.  Signals are blocked before MHD starts its
@@ -442,7 +501,7 @@ static int write_port(void)
 int http_serve(void)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d, *tsa = NULL;
     sigset_t set;
     int sig;
 
@@ -459,7 +518,7 @@ int http_serve(void)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+        NULL, NULL, on_request, &https_listener, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_HTTPS_MEM_KEY, CS.tls_key_pem, MHD_OPTION_HTTPS_MEM_CERT,
         CS.tls_cert_pem, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -469,14 +528,19 @@ int http_serve(void)
         return -1;
     }
     bound_port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
-    if (write_port() != 0)
-        fprintf(stderr, "csca: cannot write port file %s\n", CS.o.port_file);
+    if (CS.o.tsa_listen && (tsa = tsa_start()) == NULL) {
+        MHD_stop_daemon(d);
+        return -1;
+    }
+    write_port(CS.o.port_file, bound_port);
     fprintf(stderr, "csca: listening on https://127.0.0.1:%u/directory\n",
             bound_port);
     printf("%u\n", bound_port);
     fflush(stdout);
     sigwait(&set, &sig);
     fprintf(stderr, "csca: signal %d, stopping\n", sig);
+    if (tsa != NULL)
+        MHD_stop_daemon(tsa);
     MHD_stop_daemon(d);
     return 0;
 }

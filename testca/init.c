@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What `csca serve` does before it listens: the state directory, the
- * registry, the persisted ACME objects, the CA and TLS material and the
- * management token.  Shared by main.c and the in-process fuzz harness
+ * registry, the persisted ACME objects, the CA, TLS and TSA material and
+ * the management token.  Shared by main.c and the in-process fuzz harness
  * (tests/csca/fuzz_handlers.c), so the harness drives exactly the state a
  * served csca has, without a port.
  */
@@ -22,7 +22,7 @@ int csca_init(void)
         return -1;
     }
     if (registry_load() != 0 || state_load() != 0 || pki_init() != 0 ||
-        mgmt_init() != 0)
+        tsa_init() != 0 || mgmt_init() != 0)
         return -1;
     if (CS.o.default_org != NULL && reg_org(CS.o.default_org) == NULL) {
         fprintf(stderr, "csca: --default-org %s is not in the registry\n",

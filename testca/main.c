@@ -11,6 +11,7 @@
 #include <json-c/json_c_version.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <openssl/objects.h>
 
 #ifndef CSA_VERSION
 #define CSA_VERSION "unknown"
@@ -26,6 +27,12 @@ static void usage(FILE *f)
            "  --port-file FILE      write the bound port to FILE\n"
            "  --registry FILE       registry (default DIR/registry.json)\n"
            "  --validity DURATION   certificate lifetime: 460d, 90s, 2h...\n"
+           "  --min-validity DUR    allow newOrder notAfter between now + DUR\n"
+           "                        and now + --validity\n"
+           "  --tsa-port N          also serve POST /tsa on plain HTTP,\n"
+           "                        127.0.0.1:N (0: pick one)\n"
+           "  --tsa-port-file FILE  write the TSA port to FILE\n"
+           "  --tsa-policy OID      TSA policy (default 2.25.<csca's UUID>)\n"
            "  --require-eab         newAccount needs externalAccountBinding\n"
            "  --always-valid        dns-01/http-01 are valid on any answer\n"
            "  --ari-window-past     every suggestedWindow lies in the past\n"
@@ -88,6 +95,10 @@ enum {
     OPT_OTP_RATE,
     OPT_DEFAULT_ORG,
     OPT_MGMT_TOKEN_FILE,
+    OPT_MIN_VALIDITY,
+    OPT_TSA_PORT,
+    OPT_TSA_PORT_FILE,
+    OPT_TSA_POLICY,
     OPT_STATE,
 };
 
@@ -105,8 +116,45 @@ static const struct option serve_opts[] = {
     {"otp-rate", required_argument, NULL, OPT_OTP_RATE},
     {"default-org", required_argument, NULL, OPT_DEFAULT_ORG},
     {"mgmt-token-file", required_argument, NULL, OPT_MGMT_TOKEN_FILE},
+    {"min-validity", required_argument, NULL, OPT_MIN_VALIDITY},
+    {"tsa-port", required_argument, NULL, OPT_TSA_PORT},
+    {"tsa-port-file", required_argument, NULL, OPT_TSA_PORT_FILE},
+    {"tsa-policy", required_argument, NULL, OPT_TSA_POLICY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
+
+/* A dotted OID that OpenSSL can encode (no names: the policy is ours). */
+static int parse_oid(const char *s)
+{
+    ASN1_OBJECT *o = OBJ_txt2obj(s, 1);
+
+    ASN1_OBJECT_free(o);
+    return o != NULL ? 0 : -1;
+}
+
+/* The options of csca's time-stamp authority and short-lived orders. */
+static int serve_opt_tsa(int c, const char *arg)
+{
+    char *end;
+
+    switch (c) {
+    case OPT_MIN_VALIDITY:
+        CS.o.min_validity = parse_duration(arg);
+        return CS.o.min_validity < 0 ? -1 : 0;
+    case OPT_TSA_PORT:
+        CS.o.tsa_listen = true;
+        CS.o.tsa_port = (unsigned)strtoul(arg, &end, 10);
+        return (*end || *arg == '\0' || CS.o.tsa_port > 65535) ? -1 : 0;
+    case OPT_TSA_PORT_FILE:
+        CS.o.tsa_port_file = arg;
+        return 0;
+    case OPT_TSA_POLICY:
+        CS.o.tsa_policy = arg;
+        return parse_oid(arg);
+    default:
+        return -1;
+    }
+}
 
 static int serve_opt(int c, const char *arg)
 {
@@ -152,7 +200,7 @@ static int serve_opt(int c, const char *arg)
         CS.o.mgmt_token_file = arg;
         return 0;
     default:
-        return -1;
+        return serve_opt_tsa(c, arg);
     }
 }
 
@@ -185,6 +233,14 @@ static int cmd_serve(int argc, char **argv)
     }
     if (CS.o.state_dir == NULL || optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (CS.o.min_validity > CS.o.validity) {
+        fprintf(stderr, "csca: --min-validity exceeds --validity\n");
+        return 2;
+    }
+    if (CS.o.tsa_port_file != NULL && !CS.o.tsa_listen) {
+        fprintf(stderr, "csca: --tsa-port-file needs --tsa-port\n");
         return 2;
     }
     if (csca_init() != 0)

@@ -6,6 +6,8 @@
  *   tls-root.pem / tls-root-key.pem          separate root for the HTTPS side
  *   tls-cert.pem / tls-key.pem               HTTPS leaf, IP:127.0.0.1,
  *                                            DNS:localhost
+ *   tsa.pem / tsa-key.pem                    time-stamping (tsa.c), issued
+ *                                            by the root (P-256)
  * Clients trust the HTTPS side through tls-root.pem (a CA bundle).
  */
 #include "csca.h"
@@ -50,10 +52,21 @@ static int set_serial(X509 *x)
     return ok ? 0 : -1;
 }
 
-/* A CA or TLS certificate; issuer NULL for self-signed.  Caller frees. */
+/* A certificate never outlives its issuer: RFC 5280 path validation would
+ * reject it after the issuer expires anyway, so say so in the cert. */
+static int cap_at_issuer(X509 *x, X509 *issuer)
+{
+    if (issuer == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
+                                            X509_get0_notAfter(issuer)) <= 0)
+        return 0;
+    return X509_set1_notAfter(x, X509_get0_notAfter(issuer)) ? 0 : -1;
+}
+
+/* A CA, TLS or TSA certificate; issuer NULL for self-signed; eku and san
+ * may be NULL.  Caller frees. */
 static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer,
                        EVP_PKEY *ikey, long days, const char *bc,
-                       const char *ku, const char *san)
+                       const char *ku, const char *eku, const char *san)
 {
     X509 *x = X509_new();
     X509_NAME *n = X509_NAME_new();
@@ -70,10 +83,11 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer,
         !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n) ||
         !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(x), days * 86400) ||
-        !X509_set_pubkey(x, key))
+        cap_at_issuer(x, issuer) != 0 || !X509_set_pubkey(x, key))
         goto fail;
     if (add_ext(x, issuer, NID_basic_constraints, bc) ||
         add_ext(x, issuer, NID_key_usage, ku) ||
+        (eku && add_ext(x, issuer, NID_ext_key_usage, eku)) ||
         add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
         (issuer &&
          add_ext(x, issuer, NID_authority_key_identifier, "keyid:always")) ||
@@ -181,14 +195,15 @@ static int generate_all(void)
     if (!rk || !ik || !tk || !lk)
         goto done;
     r = make_cert("csca root", rk, NULL, NULL, 3650, "critical,CA:TRUE",
-                  "critical,keyCertSign,cRLSign", NULL);
+                  "critical,keyCertSign,cRLSign", NULL, NULL);
     i = make_cert("csca intermediate", ik, r, rk, 1825,
                   "critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign",
-                  NULL);
+                  NULL, NULL);
     t = make_cert("csca TLS root", tk, NULL, NULL, 3650, "critical,CA:TRUE",
-                  "critical,keyCertSign,cRLSign", NULL);
+                  "critical,keyCertSign,cRLSign", NULL, NULL);
     l = make_cert("localhost", lk, t, tk, 825, "critical,CA:FALSE",
-                  "critical,digitalSignature", "IP:127.0.0.1,DNS:localhost");
+                  "critical,digitalSignature", NULL,
+                  "IP:127.0.0.1,DNS:localhost");
     if (r && i && t && l && save_pair("root", r, rk) == 0 &&
         save_pair("intermediate", i, ik) == 0 &&
         save_pair("tls-root", t, tk) == 0 && save_pair("tls", l, lk) == 0)
@@ -238,5 +253,58 @@ done:
     EVP_PKEY_free(tk);
     EVP_PKEY_free(lk);
     X509_free(l);
+    return rc;
+}
+
+/* The TSA's certificate (RFC 3161 §2.3): issued by the root, so that
+ * `openssl ts -verify -CAfile root.pem` needs nothing else; the only EKU
+ * is id-kp-timeStamping, critical, as §2.3 requires and as OpenSSL's
+ * TS_RESP_CTX_set_signer_cert checks.  Ten years, capped by the root's
+ * notAfter.  Generated at the first start that lacks tsa.pem (also for a
+ * state directory made before csca had a TSA). */
+static int generate_tsa(void)
+{
+    EVP_PKEY *rk = NULL, *k = EVP_EC_gen("P-256");
+    X509 *r = NULL, *x = NULL;
+    int rc = -1;
+
+    if (k == NULL || load_pair("root", &r, &rk) != 0)
+        goto done;
+    x = make_cert("csca time-stamping", k, r, rk, 3650, "critical,CA:FALSE",
+                  "critical,digitalSignature", "critical,timeStamping", NULL);
+    if (x != NULL && save_pair("tsa", x, k) == 0)
+        rc = 0;
+done:
+    X509_free(r);
+    X509_free(x);
+    EVP_PKEY_free(rk);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+/* Load (generating when absent) tsa.pem / tsa-key.pem.  On success the
+ * caller owns *x and *k. */
+int pki_tsa_load(X509 **x, EVP_PKEY **k)
+{
+    char *p = path_in("tsa.pem");
+    struct stat st;
+    int rc = -1;
+
+    *x = NULL;
+    *k = NULL;
+    if (p == NULL)
+        return -1;
+    if (stat(p, &st) != 0 && generate_tsa() != 0)
+        fprintf(stderr, "csca: cannot generate the TSA certificate in %s\n",
+                CS.o.state_dir);
+    else if (load_pair("tsa", x, k) != 0) {
+        fprintf(stderr, "csca: %s or tsa-key.pem is unreadable\n", p);
+        X509_free(*x);
+        EVP_PKEY_free(*k);
+        *x = NULL;
+        *k = NULL;
+    } else
+        rc = 0;
+    free(p);
     return rc;
 }
