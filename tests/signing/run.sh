@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/recipes.sh"
 [ $# -ge 2 ] || fatal "usage: $0 WORKDIR RECIPE [MODE]"
-work=$1 recipe=$2 mode=${3:-exec}
+work=$1 recipe=$2 exec_mode=${3:-exec}
 case $recipe in
 osslsigncode | cms) s_setup "$work" p256 ;;
 # UEFI firmware verifies RSA signatures (the smallest RSA key csagent
@@ -23,6 +23,6 @@ sbsign) s_setup "$work" rsa3072 ;;
 expired) s_setup "$work" p256 --validity 20s ;;
 *) fatal "unknown recipe '$recipe'" ;;
 esac
-say "== recipe $recipe, mode '$mode'"
-"recipe_$recipe" "$mode"
+say "== recipe $recipe, mode '$exec_mode'"
+"recipe_$recipe" "$exec_mode"
 d_finish
