@@ -161,7 +161,8 @@ char *read_file(const char *path, size_t *len);
 const char *jstr(json_object *o, const char *key);
 long long jint(json_object *o, const char *key);
 char *time_str(time_t t);
-time_t time_parse(const char *s);
+time_t time_parse(const char *s); /* csca's own time_str output */
+int time_parse_rfc3339(const char *s, time_t *out); /* strict; 0 or -1 */
 
 /* member.c: typed getters for what a request carries ("typed getters at
  * the edge").  Each returns 1 when the member is present with the wanted

@@ -344,11 +344,15 @@ static int add_profile_exts(X509 *x, json_object *order, const char *profile)
     return rc;
 }
 
-static int set_serial_and_time(X509 *x)
+/* notBefore = now; notAfter = the order's notAfter when it names one
+ * (newOrder checked it against --min-validity/--validity, finalize that
+ * it still lies ahead), else now + --validity - 1 s. */
+static int set_serial_and_time(X509 *x, json_object *order)
 {
     uint8_t b[16];
     BIGNUM *bn;
     long life = CS.o.validity;
+    time_t now = time(NULL), na = (time_t)-1;
     int ok;
 
     if (RAND_bytes(b, sizeof(b)) != 1)
@@ -358,12 +362,17 @@ static int set_serial_and_time(X509 *x)
     bn = BN_bin2bn(b, sizeof(b), NULL);
     ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
     BN_free(bn);
-    if (CS.o.misissue == MIS_LONG_LIFETIME)
-        life += 1000L * 86400;
+    if (jstr(order, "notAfter") != NULL &&
+        ((na = time_parse(jstr(order, "notAfter"))) == (time_t)-1 || na < now))
+        return -1;
     /* RFC 5280 §4.1.2.5: the validity period includes both ends, so a
      * lifetime of N seconds ends at notBefore + N - 1. */
-    return ok && X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
-                   X509_gmtime_adj(X509_getm_notAfter(x), life - 1)
+    if (na == (time_t)-1)
+        na = now + life - 1;
+    if (CS.o.misissue == MIS_LONG_LIFETIME)
+        na += 1000L * 86400;
+    return ok && ASN1_TIME_set(X509_getm_notBefore(x), now) &&
+                   ASN1_TIME_set(X509_getm_notAfter(x), na)
                ? 0
                : -1;
 }
@@ -407,7 +416,7 @@ char *issue_cert(X509_REQ *req, json_object *order, json_object *acct,
     if (CS.o.misissue == MIS_OTHER_KEY)
         pk = other = EVP_EC_gen("P-256");
     if (x == NULL || pk == NULL || !X509_set_version(x, 2) ||
-        set_serial_and_time(x) ||
+        set_serial_and_time(x, order) ||
         !X509_set_issuer_name(x, X509_get_subject_name(CS.inter)) ||
         set_subject(x, req, order, acct, profile) || !X509_set_pubkey(x, pk) ||
         add_profile_exts(x, order, profile) ||

@@ -279,6 +279,9 @@ static json_object *order_render(const struct req *rq, const char *id)
     if (jstr(o, "replaces"))
         json_object_object_add(r, "replaces",
                                json_object_new_string(jstr(o, "replaces")));
+    if (jstr(o, "notAfter"))
+        json_object_object_add(r, "notAfter",
+                               json_object_new_string(jstr(o, "notAfter")));
     if (json_object_object_get_ex(o, "error", &v))
         json_object_object_add(r, "error", json_object_get(v));
     return r;
@@ -369,14 +372,50 @@ static int check_identifiers(struct resp *rs, json_object *payload,
         if (check_identifier(rs, json_object_array_get_idx(*ids, i), what))
             return -1;
     }
+    return 0;
+}
+
+/* RFC 8555 §7.4 newOrder notBefore/notAfter.  notBefore is always
+ * refused (a certificate starts when it is issued).  notAfter only with
+ * --min-validity, for short-lived certificates such as one per signature:
+ * it must lie between now + min-validity and now + validity.  On success
+ * *na is the requested end, or (time_t)-1 when the order names none. */
+static int check_validity(struct resp *rs, json_object *payload, time_t *na)
+{
+    const char *s;
+    time_t now = time(NULL);
+    char *lo, *hi;
+    int r;
+
+    *na = (time_t)-1;
     if (json_object_object_get_ex(payload, "notBefore", NULL) ||
-        json_object_object_get_ex(payload, "notAfter", NULL)) {
+        (CS.o.min_validity == 0 &&
+         json_object_object_get_ex(payload, "notAfter", NULL))) {
         resp_problem(rs, 400, "malformed",
-                     "notBefore/notAfter are not supported; validity is "
-                     "set by the CA profile");
+                     "%s not supported; validity is set by the CA profile",
+                     CS.o.min_validity == 0 ? "notBefore/notAfter are"
+                                            : "notBefore is");
         return -1;
     }
-    return 0;
+    if ((r = member_str(rs, payload, "notAfter", false, &s)) <= 0)
+        return r;
+    if (time_parse_rfc3339(s, na) != 0) {
+        resp_problem(rs, 400, "malformed",
+                     "notAfter must be an RFC 3339 date-time, such as "
+                     "2030-01-02T03:04:05Z");
+        return -1;
+    }
+    if (*na - now >= CS.o.min_validity && *na - now <= CS.o.validity)
+        return 0;
+    lo = time_str(now + CS.o.min_validity);
+    hi = time_str(now + CS.o.validity);
+    resp_problem(rs, 400, "malformed",
+                 "notAfter must lie between now + %ld s and now + %ld s "
+                 "(%s to %s)",
+                 CS.o.min_validity, CS.o.validity, lo, hi);
+    free(lo);
+    free(hi);
+    return -1;
 }
 
 /* Collect (or create) the authorizations for every identifier. */
@@ -413,10 +452,12 @@ void h_new_order(const struct req *rq, struct resp *rs)
     struct jws j;
     json_object *idents, *azs, *o, *cert, *list;
     char *exp, *id;
+    time_t na;
 
     if (jws_check(rq, rs, JWS_KID, &j) != 0)
         return;
     if (check_identifiers(rs, j.payload, &idents) != 0 ||
+        check_validity(rs, j.payload, &na) != 0 ||
         check_replaces(rs, j.acct_id, j.payload, &cert) != 0 ||
         (azs = order_authzs(rs, &j, idents)) == NULL)
         goto done;
@@ -431,6 +472,11 @@ void h_new_order(const struct req *rq, struct resp *rs)
         json_object_object_add(
             o, "replaces", json_object_new_string(jstr(j.payload, "replaces")));
     free(exp);
+    if (na != (time_t)-1) {
+        exp = time_str(na); /* normalised: UTC, no fraction */
+        json_object_object_add(o, "notAfter", json_object_new_string(exp));
+        free(exp);
+    }
     id = state_add("orders", o);
     if (cert != NULL)
         json_object_object_add(cert, "replaced_by", json_object_new_string(id));
@@ -562,6 +608,38 @@ static X509_REQ *csr_from(struct resp *rs, json_object *payload)
     return req;
 }
 
+/* An order with notAfter is finalized only while the certificate would
+ * still live --min-validity (at least 1 s: notBefore, the issuance time,
+ * never lies after notAfter).  Past that the order can never be
+ * finalized, so it becomes invalid and the problem says why. */
+static int check_time_left(struct resp *rs, json_object *o)
+{
+    const char *s = jstr(o, "notAfter");
+    long left, need = CS.o.min_validity > 1 ? CS.o.min_validity : 1;
+    json_object *prob;
+    char detail[300];
+
+    if (s == NULL)
+        return 0;
+    left = (long)(time_parse(s) - time(NULL));
+    if (left >= need)
+        return 0;
+    snprintf(detail, sizeof(detail),
+             "the order's notAfter %s is %ld s away, less than the %ld s a "
+             "certificate must live; create a new order",
+             s, left, need);
+    prob = json_object_new_object();
+    json_object_object_add(prob, "type",
+                           json_object_new_string("urn:ietf:params:acme:error:"
+                                                  "malformed"));
+    json_object_object_add(prob, "detail", json_object_new_string(detail));
+    json_object_object_add(o, "status", json_object_new_string("invalid"));
+    json_object_object_add(o, "error", json_object_get(prob));
+    state_save();
+    resp_problem_obj(rs, 400, prob);
+    return -1;
+}
+
 void h_finalize(const struct req *rq, struct resp *rs, const char *id)
 {
     struct jws j;
@@ -580,7 +658,7 @@ void h_finalize(const struct req *rq, struct resp *rs, const char *id)
                      jstr(o, "status"));
         goto done;
     }
-    if ((req = csr_from(rs, j.payload)) == NULL)
+    if (check_time_left(rs, o) != 0 || (req = csr_from(rs, j.payload)) == NULL)
         goto done;
     if (issue_check_csr(req, o, j.acct, &profile, why, sizeof(why)) != 0) {
         resp_problem(rs, 400, "badCSR", "%s", why);

@@ -60,6 +60,73 @@ time_t time_parse(const char *s)
     return timegm(&tm);
 }
 
+/* n decimal digits at *p, advancing *p; false when there are fewer. */
+static bool digits(const char **p, int n, int *v)
+{
+    *v = 0;
+    for (; n > 0; n--, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return false;
+        *v = *v * 10 + (**p - '0');
+    }
+    return true;
+}
+
+static bool sep(const char **p, const char *one_of)
+{
+    if (**p == '\0' || strchr(one_of, **p) == NULL)
+        return false;
+    (*p)++;
+    return true;
+}
+
+/* RFC 3339 §5.6 date-time ("2030-01-02T03:04:05Z", "...05.25+02:00"):
+ * strict, unlike time_parse; a fraction is dropped (the time is rounded
+ * down to the second).  0 and *out, or -1. */
+int time_parse_rfc3339(const char *s, time_t *out)
+{
+    struct tm tm;
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    const char *p = s;
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    if (!digits(&p, 4, &y) || !sep(&p, "-") || !digits(&p, 2, &mo) ||
+        !sep(&p, "-") || !digits(&p, 2, &d) || !sep(&p, "Tt") ||
+        !digits(&p, 2, &h) || !sep(&p, ":") || !digits(&p, 2, &mi) ||
+        !sep(&p, ":") || !digits(&p, 2, &sec))
+        return -1;
+    if (*p == '.') {
+        if (*++p < '0' || *p > '9')
+            return -1;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == '+' || *p == '-') {
+        sign = *p++ == '-' ? -1 : 1;
+        if (!digits(&p, 2, &oh) || !sep(&p, ":") || !digits(&p, 2, &om) ||
+            oh > 23 || om > 59)
+            return -1;
+    } else if (!sep(&p, "Zz")) {
+        return -1;
+    }
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec == 60 ? 59 : sec; /* a leap second, rounded down */
+    t = timegm(&tm);
+    /* timegm normalises 31 April to 1 May: such a date is not one */
+    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+        return -1;
+    *out = t - sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
 /* Whole file, NUL-terminated; the caller frees. */
 char *read_file(const char *path, size_t *len)
 {

@@ -6,6 +6,7 @@
 Each group starts csca on 127.0.0.1 with port 0 in a throwaway state
 directory under WORKDIR and stops it.  Exit 0 pass, 1 fail, 77 skip.
 """
+import calendar
 import json
 import os
 import shutil
@@ -721,6 +722,129 @@ def g_restart():
 def base64_seed_absent(seed, log):
     import base64
     return base64.b32encode(seed).decode() not in log
+
+
+# ------------------------------------------------- short-lived orders --
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def cert_times(pem):
+    """(notBefore, notAfter) of a PEM leaf, as Unix times."""
+    p = os.path.join(WORK, "times.pem")
+    with open(p, "w") as f:
+        f.write(pem)
+    out = ossl("x509", "-in", p, "-noout", "-startdate", "-enddate").decode()
+    t = dict(line.split("=", 1) for line in out.splitlines())
+    return tuple(calendar.timegm(time.strptime(t[k], "%b %d %H:%M:%S %Y GMT"))
+                 for k in ("notBefore", "notAfter"))
+
+
+def short_order(c, pk, **extra):
+    """A ready order for DOMAIN with extra newOrder members."""
+    o = c.new_order([{"type": "dns", "value": DOMAIN}], **extra)
+    for url in o["authorizations"]:
+        az = c.get(url)
+        signed_answer(c, chall_of(az["challenges"], "ppkp-01"), pk,
+                      kid=pk.thumbprint())
+    return c.get(o["_url"]) | {"_url": o["_url"]}
+
+
+def short_issue(c, o):
+    _, csr = csr_for(c, WORK)
+    o = c.finalize(o, csr)
+    check(o["status"] == "valid", "finalize: %s" % o)
+    return cert_times(c.download(o["certificate"]))
+
+
+def short_server(s, kid, args):
+    """csca again on the same state, with other options and a new account
+    (a new EAB key: one key binds one account)."""
+    s2 = new_server(CSCA, WORK, ["--require-eab", *args])
+    eab = add_eab(s2, kid, ORG)
+    s2.start()
+    return s2, account(s2, WORK, eab)
+
+
+@group
+def g_shortlived():
+    ident = [{"type": "dns", "value": DOMAIN}]
+    s, eab, pk = ppkp_org()
+    s.start()
+    try:
+        # without --min-validity, notAfter is refused as before
+        c = account(s, WORK, eab)
+        expect_problem(lambda: c.new_order(
+            ident, notAfter=rfc3339(time.time() + 120)), "malformed", 400)
+    finally:
+        s.stop()
+    s, c = short_server(s, "k2", ["--min-validity", "60s", "--validity",
+                                  "1h"])
+    try:
+        want = rfc3339(time.time() + 120)
+        o = short_order(c, pk, notAfter=want)
+        check(o.get("notAfter") == want, "order echoes %r" % o.get("notAfter"))
+        before = int(time.time())
+        nb, na = short_issue(c, o)
+        check(na == calendar.timegm(time.strptime(want, "%Y-%m-%dT%H:%M:%SZ")),
+              "notAfter %s, asked %s" % (rfc3339(na), want))
+        check(before <= nb <= int(time.time()) and nb <= na,
+              "notBefore %s is not the issuance time" % rfc3339(nb))
+        # another zone and a fraction: the same instant, echoed in UTC
+        t = int(time.time()) + 300
+        local = time.strftime("%Y-%m-%dT%H:%M:%S.750+01:00",
+                              time.gmtime(t + 3600))
+        o = short_order(c, pk, notAfter=local)
+        check(o["notAfter"] == rfc3339(t), "%s -> %s" % (local, o["notAfter"]))
+        check(short_issue(c, o)[1] == t, "offset notAfter")
+        # outside now + 60 s .. now + 1 h, or not a date-time
+        for bad in (rfc3339(time.time() + 30), rfc3339(time.time() + 7200),
+                    rfc3339(time.time() - 10), "tomorrow",
+                    "2030-02-30T00:00:00Z", "2030-01-02 03:04:05"):
+            e = expect_problem(lambda: c.new_order(ident, notAfter=bad),
+                               "malformed", 400)
+            print("  notAfter %s -> %s" % (bad, e.body["detail"]))
+        e = expect_problem(lambda: c.new_order(
+            ident, notAfter=rfc3339(time.time() + 30)), "malformed")
+        check("between now + 60 s and now + 3600 s" in e.body["detail"],
+              "detail does not name the range: " + e.body["detail"])
+        expect_problem(lambda: c.new_order(ident, notAfter=120), "malformed")
+        expect_problem(lambda: c.new_order(
+            ident, notBefore=rfc3339(time.time())), "malformed")
+        # without notAfter: --validity, to the second (RFC 5280 both ends)
+        nb, na = short_issue(c, short_order(c, pk))
+        check(na - nb == 3599, "lifetime %d s" % (na - nb))
+        # an order accepted now, finalized when too little time is left
+        late = short_order(c, pk, notAfter=rfc3339(time.time() + 90))
+    finally:
+        s.stop()
+    key, old = c.key, s.base
+    s, _ = short_server(s, "k3", ["--min-validity", "100s", "--validity",
+                                  "1h"])
+    try:
+        # the late order's account, at the new port
+        owner = Client(s, key)
+        _, h, _ = owner.post(owner.dir["newAccount"],
+                             {"onlyReturnExisting": True}, use_jwk=True)
+        owner.kid = h["Location"]
+        late = {k: v.replace(old, s.base) if isinstance(v, str) else v
+                for k, v in late.items()}
+        _, csr = csr_for(owner, WORK)
+        e = expect_problem(lambda: owner.finalize(late, csr), "malformed", 400)
+        check("create a new order" in e.body["detail"], e.body["detail"])
+        o = owner.get(late["_url"])
+        check(o["status"] == "invalid" and "error" in o,
+              "late order is %s" % o["status"])
+    finally:
+        s.stop()
+    # --validity may be seconds short
+    s, c = short_server(s, "k4", ["--validity", "5s"])
+    try:
+        nb, na = short_issue(c, short_order(c, pk))
+        check(na - nb == 4, "5 s validity gave %d s" % (na - nb + 1))
+    finally:
+        s.stop()
 
 
 @group
