@@ -6,7 +6,7 @@
 # with any other mode that exports the same CSAGENT_* variables (such as
 # a one-use key: "exec --ephemeral --lifetime 5m").  Nothing here assumes
 # the pair stays on the token: the command under exec copies the chain
-# file and the serial it was given (s_capture), and every check uses
+# file and the serial it was given (S_CAPTURE), and every check uses
 # those copies.
 #
 # The signing commands are those of docs/signing.md, with the PIN read
