@@ -20,6 +20,9 @@ PKGS=(
   # tests/agent/exec.sh: the Authenticode recipe of docs/signing.md
   # (libp11's engine, and a PE file built by the MinGW cross compiler)
   libengine-pkcs11-openssl gcc-mingw-w64-x86-64-win32 jq
+  # tests/signing: the UEFI Secure Boot recipe (sbsign, sbverify); the
+  # Authenticode recipes use osslsigncode (below), the engine and MinGW
+  sbsigntool
   # tests/man: mandoc -Tlint on the manual pages; packaging (debian/,
   # docs/operations.md "Packaging"): debhelper's cmake build, lintian
   mandoc debhelper lintian

@@ -365,14 +365,12 @@ static int set_serial_and_time(X509 *x, json_object *order)
     if (jstr(order, "notAfter") != NULL &&
         ((na = time_parse(jstr(order, "notAfter"))) == (time_t)-1 || na < now))
         return -1;
-    if (CS.o.misissue == MIS_LONG_LIFETIME)
-        life += 1000L * 86400;
-    if (na != (time_t)-1 && CS.o.misissue == MIS_LONG_LIFETIME)
-        na += 1000L * 86400;
     /* RFC 5280 §4.1.2.5: the validity period includes both ends, so a
      * lifetime of N seconds ends at notBefore + N - 1. */
     if (na == (time_t)-1)
         na = now + life - 1;
+    if (CS.o.misissue == MIS_LONG_LIFETIME)
+        na += 1000L * 86400;
     return ok && ASN1_TIME_set(X509_getm_notBefore(x), now) &&
                    ASN1_TIME_set(X509_getm_notAfter(x), na)
                ? 0
