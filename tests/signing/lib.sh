@@ -118,3 +118,27 @@ s_exec() {
     shift 3
     csa "$name" "$CFG" "${mode[@]}" "$ID" -- "$@"
 }
+
+# s_check_ephemeral DIR ARTIFACT : after an `exec --ephemeral` recipe run,
+# the last audit line is that run's (the serial its command was given,
+# exit 0, the artifact's digest, objects destroyed), and no object of the
+# run is left on the token.
+s_check_ephemeral() {
+    local line serial
+    line=$(tail -1 "$STATE/audit.log" 2>/dev/null)
+    serial=$(tr -d '\n' <"$1/serial")
+    info "audit: $line"
+    check "the audit line is the run's: outcome ok, exit 0, serial $serial" \
+        python3 -c 'import json,sys
+a = json.loads(sys.argv[1])
+assert a["outcome"] == "ok" and a["exit"] == 0, a
+assert a["serial"] == sys.argv[2], (a["serial"], sys.argv[2])
+assert a["ephemeral"] is True and a["objects_destroyed"] >= 3, a' "$line" "$serial"
+    check_eq "the audit line has the artifact's SHA-256" \
+        "$(sha256sum <"$2" | cut -d' ' -f1)" \
+        "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["artifacts"][0]["sha256"])' "$line" 2>&1)"
+    csa_list >/dev/null || fail "list the token"
+    check_eq "no object of the ephemeral run is left on the token" 0 \
+        "$(grep -cE '^[a-z-]+ +label="[^"]*[.]eph-' "$W/list.txt" || true)"
+    check_eq "the identity's long-lived pair is untouched" 1 "$(count private-key "$LABEL")"
+}
