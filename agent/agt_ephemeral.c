@@ -170,10 +170,8 @@ csa_err agt_eph_destroy(agt_eph *e, tok_ctx *tok, const char *state_dir,
     return CSA_OK;
 }
 
-/* Reads "label L" (and "identity I") of a record; false when the record
- * is not one csagent wrote (it is then left alone). */
-static bool agt_eph_parse(const char *text, const char *file, char *identity,
-                          size_t isize, char *label, size_t lsize)
+bool agt_eph_parse(const char *text, const char *file, char *identity,
+                   size_t isize, char *label, size_t lsize)
 {
     const char *p, *nl, *hex;
     size_t len, i;
@@ -198,8 +196,12 @@ static bool agt_eph_parse(const char *text, const char *file, char *identity,
     for (i = 0; i < 32; i++)
         if (!strchr("0123456789abcdef", hex[i]))
             return false;
-    len = strlen(file) - strlen(AGT_EPH_EXT);
-    return len > 32 && strncmp(file + len - 32, hex, 32) == 0;
+    len = strlen(file);
+    if (len < strlen(AGT_EPH_EXT) + 32 ||
+        strcmp(file + len - strlen(AGT_EPH_EXT), AGT_EPH_EXT) != 0)
+        return false;
+    len -= strlen(AGT_EPH_EXT);
+    return strncmp(file + len - 32, hex, 32) == 0;
 }
 
 static csa_err agt_eph_reap_one(tok_ctx *tok, const char *state_dir,

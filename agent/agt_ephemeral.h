@@ -49,6 +49,12 @@ csa_err agt_eph_destroy(agt_eph *e, tok_ctx *tok, const char *state_dir,
  * its objects and files, appends an "interrupted" audit line, and removes
  * it.  Records of live runs are left alone. */
 csa_err agt_ephemeral_reap(tok_ctx *tok, const char *state_dir);
+/* Reads a record's text: the label (and identity) it names.  false when
+ * it is not a record csagent wrote for the file named file (a label that
+ * does not end in ".eph-" and the 32 hex digits the file name ends in):
+ * such a record is left alone, nothing is destroyed for it. */
+bool agt_eph_parse(const char *text, const char *file, char *identity,
+                   size_t isize, char *label, size_t lsize);
 /* The issued certificate's lifetime against [ephemeral] of the policy. */
 csa_err agt_ephemeral_check(const pol_policy *pol, const agt_identity *id,
                             X509 *leaf);

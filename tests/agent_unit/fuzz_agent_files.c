@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzz target for the files csagent reads from disk: the configuration
- * (libinih and our key handlers), the swap journal and the grace file of a
- * retired pair.  A file someone edited by hand, or one a full disk cut
- * short, must give an error that names it, never a crash.
+ * (libinih and our key handlers), the swap journal, the grace file of a
+ * retired pair and the record of an ephemeral run.  A file someone edited by
+ * hand, or one a full disk cut short, must give an error that names it, never a
+ * crash.
  *
  * With clang (-fsanitize=fuzzer) this is a libFuzzer target; otherwise
  * main() runs a deterministic mutation loop over the seed files in the
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "agt_config.h"
+#include "agt_ephemeral.h"
 #include "agt_journal.h"
 #include "agt_swap.h"
 #include "csa_log.h"
@@ -62,6 +64,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)agt_journal_read(fz_dir, &id, &j);
     fz_write("fz.retired", data, size);
     (void)agt_swap_reap_due(fz_dir, &id);
+    {
+        /* an ephemeral run's record (agt_ephemeral.c) */
+        char *text = malloc(size + 1), who[256], label[256];
+
+        if (text != NULL) {
+            memcpy(text, data, size);
+            text[size] = '\0';
+            if (agt_eph_parse(text,
+                              "fz.eph-0123456789abcdef0123456789abcdef"
+                              ".ephemeral",
+                              who, sizeof(who), label, sizeof(label)) &&
+                strstr(label, ".eph-0123456789abcdef0123456789abcdef") == NULL)
+                abort(); /* accepted a label the file name does not name */
+            free(text);
+        }
+    }
     csa_err_clear();
     return 0;
 }

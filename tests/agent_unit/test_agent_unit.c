@@ -18,6 +18,7 @@
 #include "agt_challenge.h"
 #include "agt_config.h"
 #include "agt_daemon.h"
+#include "agt_ephemeral.h"
 #include "agt_keyholder.h"
 #include "agt_net.h"
 #include "agt_verify.h"
@@ -508,6 +509,54 @@ static void test_sign_fits(void **state)
     assert_false(fits(AGT_NET_J_DIRECTORY, acct, NULL, NULL));
 }
 
+/* The ephemeral record names only labels with the file's random suffix:
+ * nothing else is ever destroyed by the reaper. */
+static void test_eph_record(void **state)
+{
+    static const char *const file =
+        "rel.eph-0123456789abcdef0123456789abcdef.ephemeral";
+    static const struct {
+        const char *text;
+        bool ok;
+    } rows[] = {
+        {"csagent-ephemeral 1\nidentity rel\n"
+         "label release.eph-0123456789abcdef0123456789abcdef\n",
+         true},
+        /* another suffix than the file's */
+        {"csagent-ephemeral 1\nidentity rel\n"
+         "label release.eph-ffffffffffffffffffffffffffffffff\n",
+         false},
+        /* a plain label: another program's objects */
+        {"csagent-ephemeral 1\nidentity rel\nlabel release\n", false},
+        {"csagent-ephemeral 1\nlabel release.eph-0123456789ABCDEF"
+         "0123456789abcdef\n",
+         false},
+        {"csagent-ephemeral 2\nlabel release.eph-0123456789abcdef"
+         "0123456789abcdef\n",
+         false},
+        {"csagent-ephemeral 1\nlabel release.eph-0123456789abcdef"
+         "0123456789abcdef",
+         false}, /* cut short */
+        {"", false},
+    };
+    char who[64], label[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        who[0] = '\0';
+        if (agt_eph_parse(rows[i].text, file, who, sizeof(who), label,
+                          sizeof(label)) != rows[i].ok)
+            fail_msg("row %zu: expected %s", i, rows[i].ok ? "ok" : "refusal");
+    }
+    assert_true(agt_eph_parse(rows[0].text, file, who, sizeof(who), label,
+                              sizeof(label)));
+    assert_string_equal(who, "rel");
+    assert_string_equal(label, "release.eph-0123456789abcdef0123456789abcdef");
+    assert_false(agt_eph_parse(rows[0].text, "rel.ephemeral", who, sizeof(who),
+                               label, sizeof(label)));
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest unit[] = {
@@ -519,6 +568,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ipc),
         cmocka_unit_test(test_sign_fits),
         cmocka_unit_test(test_pol_key),
+        cmocka_unit_test(test_eph_record),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
     int rc;
