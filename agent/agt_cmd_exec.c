@@ -55,7 +55,7 @@ typedef struct {
     char pin_path[PATH_MAX]; /* what COMMAND reads the PIN from */
     int pin_fd;              /* fd:N sources: N, else -1 */
     char login_src[32];      /* fd:M of the in-memory PIN copy */
-    int login_fd;            /* M, closed before COMMAND runs */
+    int login_fd;            /* M: read and closed by the login */
     int lock_fd;             /* the use lock, held shared */
 } agt_exec;
 
@@ -168,10 +168,13 @@ static char *agt_exec_uri(const char *token, const char *label,
  * The PIN source.  A path is handed to COMMAND as its absolute path.  For
  * fd:N, reading consumes a pipe (and csa_secret_read closes N, so that no
  * other child inherits it), so the PIN is put once into an in-memory file
- * (memfd, never on disk) that takes N's place for COMMAND, without
- * close-on-exec: COMMAND can read /dev/fd/N from the start, as often as it
- * needs (each open of /dev/fd/N of a memfd starts at offset 0).  exec logs
- * in from a second, close-on-exec descriptor of it (x->login_src).
+ * (memfd, never on disk) that takes N's place at once (N stays reserved)
+ * but close-on-exec, so that no program csagent starts meanwhile (the
+ * network process, hooks) inherits it; agt_exec_pin_handover gives it to
+ * COMMAND alone: COMMAND can read /dev/fd/N from the start, as often as
+ * it needs (each open of /dev/fd/N of a memfd starts at offset 0).  exec
+ * logs in from a second, close-on-exec descriptor of it (x->login_src),
+ * which the login reads and closes.
  */
 static csa_err agt_exec_pin(agt_exec *x, const char *src)
 {
@@ -201,7 +204,7 @@ static csa_err agt_exec_pin(agt_exec *x, const char *src)
     mfd = memfd_create("csagent-pin", MFD_CLOEXEC);
     if (mfd < 0 || write(mfd, pin.data, pin.len) != (ssize_t)pin.len ||
         lseek(mfd, 0, SEEK_SET) != 0 ||
-        (mfd != n ? dup2(mfd, n) : fcntl(n, F_SETFD, 0)) < 0 ||
+        (mfd != n && dup3(mfd, n, O_CLOEXEC) < 0) ||
         (x->login_fd = fcntl(n, F_DUPFD_CLOEXEC, 3)) < 0)
         err = csa_raise(CSA_ERR_IO,
                         "cannot keep the PIN of %s in memory for the "
@@ -216,6 +219,26 @@ static csa_err agt_exec_pin(agt_exec *x, const char *src)
     snprintf(x->pin_path, sizeof(x->pin_path), "/dev/fd/%d", n);
     snprintf(x->login_src, sizeof(x->login_src), "fd:%d", x->login_fd);
     return CSA_OK;
+}
+
+/* The login read (and closed) the copy: its number is no longer ours. */
+static void agt_exec_pin_used(agt_globals *g, agt_exec *x)
+{
+    if (x->login_fd >= 0) {
+        x->login_fd = -1;
+        g->pin_file = NULL;
+    }
+}
+
+/* For COMMAND only, just before it runs (also between fork and exec: only
+ * async-signal-safe calls): descriptor N inherited, read from its start. */
+static int agt_exec_pin_handover(const agt_exec *x)
+{
+    if (x->pin_fd < 0)
+        return 0;
+    if (fcntl(x->pin_fd, F_SETFD, 0) != 0 || lseek(x->pin_fd, 0, SEEK_SET) != 0)
+        return -1;
+    return 0;
 }
 
 /*
@@ -486,8 +509,9 @@ static csa_err agt_exec_prepare(agt_globals *g, agt_exec *x)
         goto done;
     if (x->login_fd >= 0)
         g->pin_file = x->login_src;
-    if ((err = agt_open_token(g, 1, &tok)) != CSA_OK ||
-        (err = agt_exec_recover(tok, x)) != CSA_OK ||
+    err = agt_open_token(g, 1, &tok);
+    agt_exec_pin_used(g, x);
+    if (err != CSA_OK || (err = agt_exec_recover(tok, x)) != CSA_OK ||
         (err = agt_exec_lock(x)) != CSA_OK ||
         (err = agt_exec_key(tok, x, &key)) != CSA_OK ||
         (err = agt_exec_cert(tok, x)) != CSA_OK ||
@@ -500,16 +524,13 @@ static csa_err agt_exec_prepare(agt_globals *g, agt_exec *x)
 done:
     tok_key_free(key);
     tok_close(tok); /* before COMMAND runs: it opens its own session */
-    if (x->login_fd >= 0) {
-        /* The login read the shared offset to the end: rewind for a
-         * COMMAND that reads descriptor N itself. */
-        if (lseek(x->pin_fd, 0, SEEK_SET) != 0 && err == CSA_OK)
-            err = csa_raise(CSA_ERR_IO, "cannot rewind the PIN copy: %s",
-                            strerror(errno));
-        close(x->login_fd);
-        x->login_fd = -1;
-        g->pin_file = NULL;
-    }
+    /* The login read the shared offset to the end: rewound for a COMMAND
+     * that reads descriptor N itself, which it now inherits. */
+    if (err == CSA_OK && agt_exec_pin_handover(x) != 0)
+        err = csa_raise(CSA_ERR_IO,
+                        "cannot hand the PIN copy to the "
+                        "command: %s",
+                        strerror(errno));
     free(chain);
     return err;
 }
@@ -573,9 +594,10 @@ static int agt_eph_pending(void)
 
 /* Runs cmd as a child and waits for it: its exit status, 128+N for a
  * signal, 127/126 when it could not be executed. */
-static int agt_eph_run(char **cmd)
+static int agt_eph_run(const agt_exec *x, char **cmd)
 {
     struct sigaction sa = {0}, old[4];
+    siginfo_t info;
     sigset_t set;
     int status = 0, e;
     size_t i, ns = sizeof(agt_eph_signals) / sizeof(agt_eph_signals[0]);
@@ -592,6 +614,8 @@ static int agt_eph_run(char **cmd)
         for (i = 0; i < ns; i++)
             signal(agt_eph_signals[i], SIG_DFL);
         sigprocmask(SIG_UNBLOCK, &set, NULL);
+        if (agt_exec_pin_handover(x) != 0)
+            _exit(126);
         execvp(cmd[0], cmd);
         e = errno;
         fprintf(stderr, "csagent: error: cannot execute '%s': %s\n", cmd[0],
@@ -605,12 +629,17 @@ static int agt_eph_run(char **cmd)
     for (i = 0; i < ns; i++)
         sigaction(agt_eph_signals[i], &sa, &old[i]);
     sigprocmask(SIG_UNBLOCK, &set, NULL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    /* Waited for without reaping (WNOWAIT): until the signals are blocked
+     * again the pid stays the exited child's and cannot be reused. */
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 &&
+           errno == EINTR)
         ;
     sigprocmask(SIG_BLOCK, &set, NULL);
+    agt_child = 0;
     for (i = 0; i < ns; i++)
         sigaction(agt_eph_signals[i], &old[i], NULL);
-    agt_child = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
@@ -687,7 +716,9 @@ static int agt_exec_ephemeral(agt_globals *g, agt_exec *x,
         goto done;
     if (x->login_fd >= 0)
         g->pin_file = x->login_src;
-    if ((err = agt_session_open(g, true, &s)) != CSA_OK)
+    err = agt_session_open(g, true, &s);
+    agt_exec_pin_used(g, x);
+    if (err != CSA_OK)
         goto done;
     opened = true;
     if ((err = agt_eph_lifetime(s.pol, o->lifetime, &lifetime)) != CSA_OK ||
@@ -712,15 +743,6 @@ static int agt_exec_ephemeral(agt_globals *g, agt_exec *x,
         (err = agt_setenv("CSAGENT_IDENTITY", base->name)) != CSA_OK)
         goto done;
     agt_hex(x->key_id, x->key_id_len, hex);
-    if (x->login_fd >= 0) {
-        if (lseek(x->pin_fd, 0, SEEK_SET) != 0) {
-            err = csa_raise(CSA_ERR_IO, "cannot rewind the PIN copy: %s",
-                            strerror(errno));
-            goto done;
-        }
-        close(x->login_fd);
-        x->login_fd = -1;
-    }
     if ((sig = agt_eph_pending()) != 0) {
         err =
             csa_raise(CSA_ERR_INTERRUPTED,
@@ -730,7 +752,7 @@ static int agt_exec_ephemeral(agt_globals *g, agt_exec *x,
     /* The account lock is not held while COMMAND runs (a rollover may
      * proceed); the token session stays open for the destruction. */
     agt_account_unlock(&s);
-    status = agt_eph_run(cmd);
+    status = agt_eph_run(x, cmd);
     if (status < 0) {
         err = CSA_ERR_IO;
         goto done;
@@ -778,8 +800,6 @@ done:
     }
     if (opened)
         agt_session_close(&s);
-    if (x->login_fd >= 0)
-        close(x->login_fd);
     free(chain);
     free(serial);
     X509_free(x->cert);

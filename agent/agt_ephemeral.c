@@ -135,13 +135,17 @@ static csa_err agt_eph_objects_destroy(tok_ctx *tok, const char *label,
     return err;
 }
 
-/* The files a one-use identity leaves in state_dir (not the record). */
+/* The files a one-use identity leaves in state_dir (not the record):
+ * "<name>.pem", ".journal", ".lock", ".use", ".grace", and the temporary
+ * files of an atomic write a kill cut short ("<name>.pem.tmpXXXXXX"). */
 static void agt_eph_files_remove(const char *state_dir, const char *name)
 {
     static const char *const ext[] = {".pem", ".journal", ".lock", ".use",
                                       ".grace"};
     char path[4096];
-    size_t k;
+    size_t k, len = strlen(name);
+    DIR *d;
+    struct dirent *de;
 
     for (k = 0; k < sizeof(ext) / sizeof(ext[0]); k++) {
         snprintf(path, sizeof(path), "%s/%s%s", state_dir, name, ext[k]);
@@ -149,6 +153,18 @@ static void agt_eph_files_remove(const char *state_dir, const char *name)
             csa_warn("ephemeral", "cannot remove %s: %s", path,
                      strerror(errno));
     }
+    if ((d = opendir(state_dir)) == NULL)
+        return;
+    while ((de = readdir(d)) != NULL)
+        if (!strncmp(de->d_name, name, len) && de->d_name[len] == '.' &&
+            strstr(de->d_name + len, ".tmp") != NULL &&
+            strcmp(de->d_name + len, AGT_EPH_EXT) != 0) {
+            snprintf(path, sizeof(path), "%s/%s", state_dir, de->d_name);
+            if (unlink(path) != 0 && errno != ENOENT)
+                csa_warn("ephemeral", "cannot remove %s: %s", path,
+                         strerror(errno));
+        }
+    closedir(d);
 }
 
 csa_err agt_eph_destroy(agt_eph *e, tok_ctx *tok, const char *state_dir,
@@ -211,14 +227,17 @@ static csa_err agt_eph_reap_one(tok_ctx *tok, const char *state_dir,
     agt_audit a = {0};
     size_t n = 0;
     ssize_t got;
+    struct stat st;
     csa_err err = CSA_OK;
     int fd;
 
     snprintf(path, sizeof(path), "%s/%s", state_dir, file);
     if ((fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0)
         return CSA_OK; /* gone meanwhile: its run finished */
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd); /* a live run */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
+        st.st_nlink == 0) {
+        /* a live run, or one that just finished and removed it */
+        close(fd);
         return CSA_OK;
     }
     if ((text = calloc(1, 4096)) == NULL) {
@@ -260,6 +279,22 @@ out:
     return err;
 }
 
+/* A record killed before it got its name: no object exists yet (they are
+ * made after the rename); dropped unless its run still holds it. */
+static void agt_eph_tmp_drop(const char *state_dir, const char *file)
+{
+    char path[4096];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", state_dir, file);
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(path) != 0 &&
+        errno != ENOENT)
+        csa_warn("ephemeral", "cannot remove %s: %s", path, strerror(errno));
+    close(fd);
+}
+
 csa_err agt_ephemeral_reap(tok_ctx *tok, const char *state_dir)
 {
     DIR *d = opendir(state_dir);
@@ -273,6 +308,9 @@ csa_err agt_ephemeral_reap(tok_ctx *tok, const char *state_dir)
         len = strlen(de->d_name);
         if (len > el && !strcmp(de->d_name + len - el, AGT_EPH_EXT))
             err = agt_eph_reap_one(tok, state_dir, de->d_name);
+        else if (len > el + 4 &&
+                 !strcmp(de->d_name + len - el - 4, AGT_EPH_EXT ".tmp"))
+            agt_eph_tmp_drop(state_dir, de->d_name);
     }
     closedir(d);
     return err;
@@ -297,6 +335,12 @@ csa_err agt_ephemeral_check(const pol_policy *pol, const agt_identity *id,
     if (nb < 0 || na < 0)
         return csa_raise(CSA_ERR_VERIFY, "%s: unreadable validity dates",
                          id->name);
+    /* Not one second longer than asked for (newOrder notAfter). */
+    if (id->not_after > 0 && na > id->not_after)
+        return csa_raise(CSA_ERR_VERIFY,
+                         "%s: the CA issued a certificate valid until %lld, "
+                         "after the notAfter asked for (%lld): refused",
+                         id->name, (long long)na, (long long)id->not_after);
     if (!pol_check_ephemeral_lifetime(pol, na - nb + 1, &v))
         return pol_verdict_raise(&v, CSA_ERR_POLICY);
     return CSA_OK;

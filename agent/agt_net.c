@@ -71,6 +71,11 @@ static void agt_net_exec(int sock, pid_t parent, char **argv)
     if (sock == 3) /* keep it across exec */
         (void)fcntl(3, F_SETFD, 0);
     closefrom(4);
+    /* Nothing the holder had at 0 (a PIN given as fd:0, say) reaches the
+     * network process: it reads no standard input. */
+    if ((sig = open("/dev/null", O_RDONLY)) < 0 ||
+        (sig != 0 && (dup2(sig, 0) != 0 || close(sig) != 0)))
+        _exit(127);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (sig = 1; sig < NSIG; sig++)

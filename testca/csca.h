@@ -31,7 +31,8 @@ enum csca_misissue {
     MIS_NONE,
     MIS_WRONG_EKU,
     MIS_LONG_LIFETIME,
-    MIS_OTHER_KEY
+    MIS_OTHER_KEY,
+    MIS_LATE_NOT_AFTER
 };
 
 /* Options of `csca serve`; filled by main.c, read everywhere. */

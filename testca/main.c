@@ -36,7 +36,8 @@ static void usage(FILE *f)
            "  --require-eab         newAccount needs externalAccountBinding\n"
            "  --always-valid        dns-01/http-01 are valid on any answer\n"
            "  --ari-window-past     every suggestedWindow lies in the past\n"
-           "  --misissue=KIND       wrong-eku | long-lifetime | other-key\n"
+           "  --misissue=KIND       wrong-eku | long-lifetime | other-key |\n"
+           "                        late-not-after\n"
            "  --otp-program PATH    verifier for otp-01 (env CSCA_OTP_*)\n"
            "  --otp-rate N          OTP answers per account per minute (10)\n"
            "  --default-org NAME    organisation of accounts made without EAB\n"
@@ -77,6 +78,8 @@ static int parse_misissue(const char *s)
         CS.o.misissue = MIS_LONG_LIFETIME;
     else if (strcmp(s, "other-key") == 0)
         CS.o.misissue = MIS_OTHER_KEY;
+    else if (strcmp(s, "late-not-after") == 0)
+        CS.o.misissue = MIS_LATE_NOT_AFTER;
     else
         return -1;
     return 0;

@@ -27,22 +27,8 @@ agt_enrolled "$1" agt-exec exec.build.example.com
 # The recipe's OpenSSL configuration (docs/signing.md), verbatim: module
 # and PIN file from the environment csagent exec sets.
 SIGNCNF=$W/signing.cnf
-cat >"$SIGNCNF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-module = $PKCS11_PROVIDER
-pkcs11-module-path = \$ENV::CSAGENT_MODULE
-pkcs11-module-token-pin = file:\$ENV::CSAGENT_PIN_FILE
-pkcs11-module-quirks = no-deinit no-operation-state
-activate = 1
-CNF
+. "$(dirname "$0")/../support/signing_cnf.sh"
+signing_cnf "$SIGNCNF" "$PKCS11_PROVIDER"
 export SIGNCNF OPENSSL_BIN
 
 # The command under exec for the blocking parts: reports its pid on

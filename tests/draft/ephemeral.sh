@@ -165,7 +165,43 @@ check_rc "a CA that refuses notAfter" 5
 check "the command did not run" test ! -e "$W/ran"
 check_eq "no object of the run is left" 0 "$(eph_objects)"
 check_eq "audit: outcome" "not run" "$(jget "$(audit_last)" outcome)"
+ca_up --min-validity 20s --validity 1h --misissue=late-not-after
+csa eph5c "$CFG" exec --ephemeral --lifetime 2m rel -- touch "$W/ran"
+check_rc "a certificate that ends after the notAfter asked for" 6
+check "the error says so" grep -q "after the notAfter asked for" "$D_ERR"
+check "the command did not run" test ! -e "$W/ran"
+check_eq "no object of the run is left" 0 "$(eph_objects)"
 ca_up --min-validity 20s --validity 1h
+
+say "== 5d. the PIN from a descriptor (fd:N): only the command gets it"
+# The command starts csagent (a start that reaps) and then signs: the
+# run's record stays locked, its key in place; the network process never
+# holds the PIN's descriptor, the command reads the PIN from it.
+cat >"$W/fdcheck.sh" <<S
+#!/bin/sh
+# csagent's other children (its network process): none holds the PIN
+: >"$W/fd-net"
+for c in \$(cat /proc/\$PPID/task/*/children); do
+    [ "\$c" = \$\$ ] && continue
+    echo "\$c \$(tr '\\0' ' ' </proc/\$c/cmdline)" >>"$W/fd-net"
+    ls -l /proc/\$c/fd/ 2>/dev/null | grep -q 'memfd:csagent-pin' && exit 23
+done
+"$CSAGENT" -c "$CFG" account show >"$W/fd-nested.out" 2>"$W/fd-nested.err" || exit 20
+cmp -s "/dev/fd/\$CSAGENT_PIN_FD" "$CSA_PIN_FILE" || exit 22
+OPENSSL_CONF=$W/openssl-p11.cnf "$OPENSSL_BIN" cms -sign -binary -md sha256 \\
+    -in "$W/release.tar" -signer "\$CSAGENT_CERT_URI" -inkey "\$CSAGENT_KEY_URI" \\
+    -outform DER -out "$W/fd.p7s" || exit 21
+S
+chmod 755 "$W/fdcheck.sh"
+D_NLOG=$((D_NLOG + 1))
+D_OUT=$W/logs/$D_NLOG-fd.out D_ERR=$W/logs/$D_NLOG-fd.err D_CMD="exec --ephemeral --pin-file fd:0 (PIN on stdin)"
+"$CSAGENT" -c "$CFG" exec --ephemeral --pin-file fd:0 rel -- "$W/fdcheck.sh" \
+    <"$CSA_PIN_FILE" >"$D_OUT" 2>"$D_ERR"
+D_RC=$?
+check_rc "exec --ephemeral with the PIN on descriptor 0: the nested start left the key, the command read the PIN and signed" 0
+check "the nested start reaped nothing" sh -c "! grep -q 'interrupted' '$W/fd-nested.err'"
+check "the network process was looked at (and held no PIN descriptor)" grep -q "__net" "$W/fd-net"
+check_eq "no object of the run is left" 0 "$(eph_objects)"
 
 say "== 6. --revoke"
 csa eph6 "$CFG" exec --ephemeral --revoke rel -- sh -c 'echo "$CSAGENT_SERIAL" >'"$W/serial-6"

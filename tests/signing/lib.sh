@@ -9,6 +9,7 @@
 # missing one is a failure, never a skip: a green `make check` means the
 # recipes ran.
 . "$(dirname "${BASH_SOURCE[0]}")/../draft/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../support/signing_cnf.sh"
 
 # d_setup and friends skip on a missing prerequisite; here that fails.
 skip() { fatal "prerequisite missing (scripts/install-deps.sh installs it): $*"; }
@@ -79,22 +80,7 @@ EOF
 #   ENGCNF   libp11's pkcs11 engine (sbsign)
 s_signing_conf() {
     SIGNCNF=$W/signing.cnf ENGCNF=$W/engine.cnf
-    cat >"$SIGNCNF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-pkcs11 = pkcs11_sect
-[default_sect]
-activate = 1
-[pkcs11_sect]
-module = $PKCS11_PROVIDER
-pkcs11-module-path = \$ENV::CSAGENT_MODULE
-pkcs11-module-token-pin = file:\$ENV::CSAGENT_PIN_FILE
-pkcs11-module-quirks = no-deinit no-operation-state
-activate = 1
-CNF
+    signing_cnf "$SIGNCNF" "$PKCS11_PROVIDER"
     cat >"$ENGCNF" <<CNF
 openssl_conf = openssl_init
 [openssl_init]
