@@ -556,6 +556,7 @@ typedef struct {
 } agt_eph_opts;
 
 #define AGT_EPH_LIFETIME_DEFAULT 600
+#define AGT_EPH_ARTIFACTS_MAX 256
 
 static volatile sig_atomic_t agt_child = 0;
 
@@ -828,29 +829,31 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
         {"artifact", required_argument, NULL, O_ART},
         {NULL, 0, NULL, 0}};
     agt_exec x = {.pin_fd = -1, .lock_fd = -1, .login_fd = -1};
+    char *artifacts[AGT_EPH_ARTIFACTS_MAX + 1] = {NULL};
     agt_eph_opts eo = {0};
     pol_policy *pol = NULL;
     pol_verdict v;
     csa_err err;
-    int c, e, cmd, rc;
+    int c, e, cmd;
 
-    eo.artifacts = calloc((size_t)argc + 1, sizeof(*eo.artifacts));
-    if (eo.artifacts == NULL)
-        return agt_fail_exit(csa_raise(CSA_ERR_NOMEM, "out of memory"));
+    eo.artifacts = artifacts;
     /* '+': options stop at IDENTITY, COMMAND's own options are its. */
     while ((c = agt_getopt(argc, argv, "+h", opts)) != -1) {
         if (c == 'h')
-            return free(eo.artifacts), fputs(agt_exec_usage, stdout),
-                   AGT_EXIT_OK;
+            return fputs(agt_exec_usage, stdout), AGT_EXIT_OK;
         if (c == O_EPH)
             eo.on = true;
         else if (c == O_REVOKE)
             eo.revoke = true;
-        else if (c == O_ART)
+        else if (c == O_ART) {
+            if (eo.n_artifacts == AGT_EPH_ARTIFACTS_MAX) {
+                fprintf(stderr, "csagent: error: at most %d --artifact files\n",
+                        AGT_EPH_ARTIFACTS_MAX);
+                return AGT_EXIT_USAGE;
+            }
             eo.artifacts[eo.n_artifacts++] = optarg;
-        else if (c == O_LIFE) {
+        } else if (c == O_LIFE) {
             if (!agt_parse_duration(optarg, &eo.lifetime)) {
-                free(eo.artifacts);
                 fprintf(stderr,
                         "csagent: error: --lifetime '%s' is not a duration "
                         "(90s, 15m, 1h)\n",
@@ -858,11 +861,9 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
                 return AGT_EXIT_USAGE;
             }
         } else if (!agt_token_opt(g, c, optarg))
-            return free(eo.artifacts), fputs(agt_exec_usage, stderr),
-                   AGT_EXIT_USAGE;
+            return fputs(agt_exec_usage, stderr), AGT_EXIT_USAGE;
     }
     if (!eo.on && (eo.revoke || eo.lifetime || eo.n_artifacts)) {
-        free(eo.artifacts);
         fputs("csagent: error: --lifetime, --revoke and --artifact go with "
               "--ephemeral\n",
               stderr);
@@ -876,18 +877,14 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
     if ((err = agt_load_config(g, 1)) != CSA_OK)
         return agt_fail_exit(err);
     if ((x.id = agt_config_identity(g->cfg, argv[optind])) == NULL)
-        return free(eo.artifacts),
-               agt_fail_exit(csa_raise(CSA_ERR_CONFIG,
+        return agt_fail_exit(csa_raise(CSA_ERR_CONFIG,
                                        "%s: no identity named '%s'",
                                        g->cfg->path, argv[optind]));
     if (eo.on) {
         if ((err = agt_exec_state_dir(g->cfg, &x.state_dir)) != CSA_OK)
-            return free(eo.artifacts), agt_fail_exit(err);
-        rc = agt_exec_ephemeral(g, &x, &eo, argv + cmd);
-        free(eo.artifacts);
-        return rc;
+            return agt_fail_exit(err);
+        return agt_exec_ephemeral(g, &x, &eo, argv + cmd);
     }
-    free(eo.artifacts);
     /* An identity the policy keeps to one key per signature has no
      * long-lived pair to lend. */
     if ((err = agt_policy_load(g->cfg, &pol)) != CSA_OK)
