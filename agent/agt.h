@@ -76,6 +76,7 @@ int agt_cmd_otp_import(agt_globals *g, int argc, char **argv);
 int agt_cmd_check(agt_globals *g, int argc, char **argv);
 int agt_cmd_run(agt_globals *g, int argc, char **argv);
 int agt_cmd_exec(agt_globals *g, int argc, char **argv);
+int agt_cmd_sign(agt_globals *g, int argc, char **argv);
 int agt_cmd_orphans(agt_globals *g, int argc, char **argv);
 
 /* `csagent --version`: csagent's and its libraries' versions, then the

@@ -113,6 +113,15 @@ static const char agt_exec_usage[] =
     "match the key or the chain file, 1 anything else (no pair, two\n"
     "pairs, the use lock not obtained within signer_wait).\n";
 
+static const char agt_sign_usage[] =
+    "usage: csagent [--config FILE] sign IDENTITY [--ephemeral] [--lifetime "
+    "D]\n"
+    "               [--revoke] [--artifact FILE]... [TOKEN OPTIONS] -- "
+    "COMMAND [ARGS...]\n"
+    "The same as csagent exec --ephemeral (see csagent exec --help): a\n"
+    "one-use key and certificate for COMMAND, destroyed afterwards.\n"
+    "Options may come before or after IDENTITY; \"--\" is required.\n";
+
 /*
  * RFC 7512 §2.3: a path attribute value is pchar or pct-encoded.  Every
  * byte outside RFC 3986's unreserved set is percent-encoded: always valid,
@@ -818,7 +827,9 @@ done:
     return status;
 }
 
-int agt_cmd_exec(agt_globals *g, int argc, char **argv)
+/* exec, and sign (sign: --ephemeral implied; options may also follow
+ * IDENTITY, up to the "--" that sign requires). */
+static int agt_exec_main(agt_globals *g, int argc, char **argv, bool sign)
 {
     enum { O_EPH = 1000, O_LIFE, O_REVOKE, O_ART };
     static const struct option opts[] = {
@@ -834,13 +845,24 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
     pol_policy *pol = NULL;
     pol_verdict v;
     csa_err err;
-    int c, e, cmd;
+    int c, e, cmd, dd = argc;
 
     eo.artifacts = artifacts;
+    eo.on = sign;
+    if (sign) {
+        /* Options are read up to "--" only, in any order around
+         * IDENTITY; what follows is COMMAND's. */
+        for (dd = 1; dd < argc && strcmp(argv[dd], "--") != 0; dd++)
+            ;
+        if (dd >= argc - 1)
+            return fputs(agt_sign_usage, stderr), AGT_EXIT_USAGE;
+    }
     /* '+': options stop at IDENTITY, COMMAND's own options are its. */
-    while ((c = agt_getopt(argc, argv, "+h", opts)) != -1) {
+    while ((c = agt_getopt(sign ? dd : argc, argv, sign ? "h" : "+h", opts)) !=
+           -1) {
         if (c == 'h')
-            return fputs(agt_exec_usage, stdout), AGT_EXIT_OK;
+            return fputs(sign ? agt_sign_usage : agt_exec_usage, stdout),
+                   AGT_EXIT_OK;
         if (c == O_EPH)
             eo.on = true;
         else if (c == O_REVOKE)
@@ -869,6 +891,8 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
               stderr);
         return AGT_EXIT_USAGE;
     }
+    if (sign && optind != dd - 1)
+        return fputs(agt_sign_usage, stderr), AGT_EXIT_USAGE;
     cmd = optind + 1;
     if (cmd < argc && strcmp(argv[cmd], "--") == 0)
         cmd++;
@@ -908,4 +932,14 @@ int agt_cmd_exec(agt_globals *g, int argc, char **argv)
             strerror(e));
     agt_unlock(x.lock_fd);
     return e == ENOENT ? 127 : 126;
+}
+
+int agt_cmd_exec(agt_globals *g, int argc, char **argv)
+{
+    return agt_exec_main(g, argc, argv, false);
+}
+
+int agt_cmd_sign(agt_globals *g, int argc, char **argv)
+{
+    return agt_exec_main(g, argc, argv, true);
 }

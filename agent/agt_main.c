@@ -34,6 +34,9 @@ static const struct {
      "check the configuration against the policy (no token, no network)"},
     {"exec", agt_cmd_exec,
      "run a signing command with the identity's current pair, no swap"},
+    {"sign", agt_cmd_sign,
+     "run a signing command with a one-use key and certificate "
+     "(= exec --ephemeral)"},
     {"orphans", agt_cmd_orphans,
      "list (or delete, when named) token objects with no label and no id"},
     {"otp-import", agt_cmd_otp_import,

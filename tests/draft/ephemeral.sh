@@ -210,6 +210,16 @@ check_eq "audit: revoked" true "$(jget "$(audit_last)" revoked)"
 check "csca revoked it" grep -qE "POST /revoke-cert -> 200" "$CSCA_LOG"
 check_eq "no object of the run is left" 0 "$(eph_objects)"
 
+say "== 6b. csagent sign: the same, options also after IDENTITY"
+n0=$(wc -l <"$STATE/audit.log")
+csa sign1 "$CFG" sign rel --lifetime 2m --artifact "$W/release.tar" -- sh -c 'test -n "$CSAGENT_KEY_URI"'
+check_rc "csagent sign IDENTITY --lifetime 2m -- COMMAND" 0
+check_eq "one more audit line" $((n0 + 1)) "$(wc -l <"$STATE/audit.log")"
+check_eq "audit: outcome" ok "$(jget "$(audit_last)" outcome)"
+check_eq "no object of the run is left" 0 "$(eph_objects)"
+csa sign2 "$CFG" sign rel true
+check_rc "csagent sign without --" 2
+
 say "== 7. [ephemeral] required"
 printf '[ephemeral]\nmin_lifetime = 30s\nmax_lifetime = 10m\nrequired = rel\n' >"$POLICY"
 csa req1 "$CFG" exec rel -- true
