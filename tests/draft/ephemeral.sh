@@ -126,16 +126,24 @@ check_eq "no object of the run is left" 0 "$(eph_objects)"
 check "no record or file of the run is left" sh -c "! ls '$STATE' | grep -q '[.]eph-'"
 check_eq "audit: outcome of the killed run" interrupted "$(jget "$(audit_last)" outcome)"
 
-say "== 4b. kill -9 in the middle of the enrollment (crash point 'stored')"
-CSAGENT_CRASH_AT=stored:kill csa eph4b "$CFG" exec --ephemeral rel -- touch "$W/ran-4b"
-check_rc "csagent died of SIGKILL at the crash point" 137
-check "the command did not run" test ! -e "$W/ran-4b"
-n=$(eph_objects)
-check "objects of the run are on the token (got $n)" test "$n" -ge 3
-csa next4b "$CFG" account show
-check_rc "the next csagent start" 0
-check_eq "no object of the run is left" 0 "$(eph_objects)"
-check "no record or file of the run is left" sh -c "! ls '$STATE' | grep -q '[.]eph-'"
+say "== 4b. kill -9 at each step of the enrollment (the swap's crash points)"
+token_snapshot "$W/before-4b" || fail "snapshot"
+for step in keygen storing stored promoted; do
+    CSAGENT_CRASH_AT=$step:kill csa "eph4b-$step" "$CFG" exec --ephemeral rel -- touch "$W/ran-4b"
+    check_rc "$step: csagent died of SIGKILL at the crash point" 137
+    check "$step: the command did not run" test ! -e "$W/ran-4b"
+    check "$step: its record is in state_dir" sh -c "ls '$STATE' | grep -q '[.]eph-[0-9a-f]*[.]ephemeral\$'"
+    n=$(eph_objects)
+    # (keygen: journalled before the key is made, so none yet)
+    [ $step = keygen ] ||
+        check "$step: objects of the run are on the token (got $n)" test "$n" -ge 1
+    csa "next4b-$step" "$CFG" account show
+    check_rc "$step: the next csagent start" 0
+    check_eq "$step: no object of the run is left" 0 "$(eph_objects)"
+    check "$step: no record or file of the run is left" sh -c "! ls '$STATE' | grep -q '[.]eph-'"
+done
+token_snapshot "$W/after-4b" || fail "snapshot"
+check "every other object on the token is as it was" cmp -s "$W/before-4b" "$W/after-4b"
 
 say "== 4c. another csagent start leaves a live run alone"
 # The command starts csagent itself (a start that reaps), then signs with
