@@ -7,6 +7,8 @@
 #   openssl-provider.sh OUT_FILE PKCS11_MODULE PIN_FILE [PROVIDER_SO]
 #
 # then OPENSSL_CONF=OUT_FILE openssl ... -inkey "pkcs11:token=...;object=..."
+# With PKCS11_MODULE '$ENV::CSAGENT_MODULE' and PIN_FILE
+# '$ENV::CSAGENT_PIN_FILE' it is docs/signing.md's file for csagent exec.
 # The PIN is referenced by file, never copied.  "no-deinit" keeps the
 # provider from calling C_Finalize after OpenSSL's own clean-up (SoftHSMv2
 # #729).  Exit 77 when pkcs11-provider is not installed.

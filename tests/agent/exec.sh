@@ -27,8 +27,9 @@ agt_enrolled "$1" agt-exec exec.build.example.com
 # The recipe's OpenSSL configuration (docs/signing.md), verbatim: module
 # and PIN file from the environment csagent exec sets.
 SIGNCNF=$W/signing.cnf
-. "$(dirname "$0")/../support/signing_cnf.sh"
-signing_cnf "$SIGNCNF" "$PKCS11_PROVIDER"
+"$(dirname "$0")/../../softhsm-conf/openssl-provider.sh" "$SIGNCNF" \
+    '$ENV::CSAGENT_MODULE' '$ENV::CSAGENT_PIN_FILE' "$PKCS11_PROVIDER" ||
+    fatal "cannot write $SIGNCNF"
 export SIGNCNF OPENSSL_BIN
 
 # The command under exec for the blocking parts: reports its pid on

@@ -9,7 +9,6 @@
 # missing one is a failure, never a skip: a green `make check` means the
 # recipes ran.
 . "$(dirname "${BASH_SOURCE[0]}")/../draft/lib.sh"
-. "$(dirname "${BASH_SOURCE[0]}")/../support/signing_cnf.sh"
 
 # d_setup and friends skip on a missing prerequisite; here that fails.
 skip() { fatal "prerequisite missing (scripts/install-deps.sh installs it): $*"; }
@@ -80,7 +79,9 @@ EOF
 #   ENGCNF   libp11's pkcs11 engine (sbsign)
 s_signing_conf() {
     SIGNCNF=$W/signing.cnf ENGCNF=$W/engine.cnf
-    signing_cnf "$SIGNCNF" "$PKCS11_PROVIDER"
+    "$D_SRC/softhsm-conf/openssl-provider.sh" "$SIGNCNF" \
+        '$ENV::CSAGENT_MODULE' '$ENV::CSAGENT_PIN_FILE' "$PKCS11_PROVIDER" ||
+        fatal "cannot write $SIGNCNF"
     cat >"$ENGCNF" <<CNF
 openssl_conf = openssl_init
 [openssl_init]
