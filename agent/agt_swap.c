@@ -320,38 +320,16 @@ static void agt_chain_id(X509 *ca, unsigned char id[16])
     memcpy(id, md, 16);
 }
 
-/* Ones already there are kept (renewals rarely change the intermediate);
- * agt_swap_publish drops those the current leaf no longer uses. */
-static csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
-                               STACK_OF(X509) * chain)
-{
-    tok_handle *objs = NULL;
-    unsigned char cid[16];
-    size_t n = 0;
-    int i;
-    csa_err err = CSA_OK;
-
-    for (i = 1; err == CSA_OK && i < sk_X509_num(chain); i++) {
-        X509 *ca = sk_X509_value(chain, i);
-
-        agt_chain_id(ca, cid);
-        err = tok_find_handles(tok, l->chain, cid, sizeof(cid),
-                               TOK_CLASS_CERTIFICATE, &objs, &n);
-        free(objs);
-        objs = NULL;
-        if (err == CSA_OK && n == 0)
-            err = tok_cert_store(tok, ca, l->chain, cid, sizeof(cid), NULL);
-    }
-    return err;
-}
-
-/* The certificates under "<label>.chain", read once: handles and X509s
- * (NULL where unreadable). */
+/* The certificates under "<label>.chain", read once per renewal, under
+ * the identity's lock: handles, X509s (NULL where unreadable) and
+ * CKA_IDs; certificates this process stores are added as it stores them. */
 typedef struct {
     tok_handle *h;
     X509 **x;
+    unsigned char (*id)[TOK_ID_MAX];
+    size_t *id_len;
     int *used;
-    size_t n;
+    size_t n, cap;
 } agt_cas;
 
 static void agt_cas_free(agt_cas *c)
@@ -362,33 +340,89 @@ static void agt_cas_free(agt_cas *c)
         X509_free(c->x[i]);
     free(c->x);
     free(c->h);
+    free(c->id);
+    free(c->id_len);
     free(c->used);
+    memset(c, 0, sizeof(*c));
 }
 
-/* Builds leaf + issuers from the token's objects, so the file always
- * matches the token, also after a recovery. */
-static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
-                               const agt_labels *l, STACK_OF(X509) * out,
-                               agt_cas *cas)
+/* One search for the certificates under "<label>.chain", then one
+ * C_GetAttributeValue each (CKA_ID and CKA_VALUE); room for extra more. */
+static csa_err agt_cas_read(tok_ctx *tok, const agt_labels *l, size_t extra,
+                            agt_cas *c)
 {
-    X509 *cur = NULL;
+    tok_handle *h;
     size_t i;
-    int found = 1;
-    csa_err err = agt_current_cert(tok, id, &cur);
+    csa_err err = tok_find_handles(tok, l->chain, NULL, 0,
+                                   TOK_CLASS_CERTIFICATE, &c->h, &c->n);
 
     if (err != CSA_OK)
         return err;
-    sk_X509_push(out, cur);
-    if ((err = tok_find_handles(tok, l->chain, NULL, 0, TOK_CLASS_CERTIFICATE,
-                                &cas->h, &cas->n)) != CSA_OK)
-        return err;
-    cas->x = calloc(cas->n + 1, sizeof(*cas->x));
-    cas->used = calloc(cas->n + 1, sizeof(*cas->used));
-    if (cas->x == NULL || cas->used == NULL)
+    c->cap = c->n + extra + 1;
+    if ((h = realloc(c->h, c->cap * sizeof(*c->h))) != NULL)
+        c->h = h;
+    if (h == NULL || (c->x = calloc(c->cap, sizeof(*c->x))) == NULL ||
+        (c->id = calloc(c->cap, sizeof(*c->id))) == NULL ||
+        (c->id_len = calloc(c->cap, sizeof(*c->id_len))) == NULL ||
+        (c->used = calloc(c->cap, sizeof(*c->used))) == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    for (i = 0; i < cas->n; i++)
-        if (tok_cert_get(tok, cas->h[i], &cas->x[i]) != CSA_OK)
+    for (i = 0; i < c->n; i++)
+        if (tok_cert_get_id(tok, c->h[i], &c->x[i], c->id[i], &c->id_len[i]) !=
+            CSA_OK)
             csa_err_clear();
+    return CSA_OK;
+}
+
+/* Whether some certificate under "<label>.chain" has this CKA_ID. */
+static bool agt_cas_has(const agt_cas *c, const unsigned char cid[16])
+{
+    size_t i;
+
+    for (i = 0; i < c->n; i++)
+        if (c->id_len[i] == 16 && memcmp(c->id[i], cid, 16) == 0)
+            return true;
+    return false;
+}
+
+/* Ones already there are kept (renewals rarely change the intermediate);
+ * agt_swap_publish drops those the current leaf no longer uses.  cas
+ * receives every certificate under "<label>.chain", those stored here
+ * included (the caller frees it with agt_cas_free). */
+static csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
+                               STACK_OF(X509) * chain, agt_cas *cas)
+{
+    unsigned char cid[16];
+    int i;
+    csa_err err = agt_cas_read(tok, l, (size_t)sk_X509_num(chain), cas);
+
+    for (i = 1; err == CSA_OK && i < sk_X509_num(chain); i++) {
+        X509 *ca = sk_X509_value(chain, i);
+        tok_handle h = 0;
+
+        agt_chain_id(ca, cid);
+        if (agt_cas_has(cas, cid) ||
+            (err = tok_cert_store(tok, ca, l->chain, cid, sizeof(cid), &h)) !=
+                CSA_OK)
+            continue;
+        X509_up_ref(ca);
+        cas->h[cas->n] = h;
+        cas->x[cas->n] = ca;
+        memcpy(cas->id[cas->n], cid, sizeof(cid));
+        cas->id_len[cas->n++] = sizeof(cid);
+    }
+    return err;
+}
+
+/* Builds leaf + issuers from the certificates under "<label>.chain"
+ * (cas), so the file always matches the token, also after a recovery.
+ * leaf: the certificate under the label, taken over. */
+static void agt_cas_chain(X509 *leaf, agt_cas *cas, STACK_OF(X509) * out)
+{
+    X509 *cur = leaf;
+    size_t i;
+    int found = 1;
+
+    sk_X509_push(out, cur);
     while (found && sk_X509_num(out) < 8) {
         found = 0;
         for (i = 0; i < cas->n && !found; i++) {
@@ -401,49 +435,56 @@ static csa_err agt_token_chain(tok_ctx *tok, const agt_identity *id,
             cur = cas->x[i];
         }
     }
-    return CSA_OK;
 }
 
 /* Deletes an unused chain certificate only if its id is the one csagent
- * gives (another program's certificate under the label stays). */
+ * gives (another program's certificate under the label stays); the id was
+ * read from the object itself under this renewal's lock (agt_cas_read). */
 static void agt_chain_drop(tok_ctx *tok, const agt_identity *id,
-                           const agt_labels *l, tok_handle h, X509 *x)
+                           const agt_cas *cas, size_t i)
 {
     unsigned char cid[16];
-    tok_handle *ours = NULL;
-    size_t n = 0, i;
 
-    if (x == NULL)
+    if (cas->x[i] == NULL || cas->id_len[i] != sizeof(cid))
         return;
-    agt_chain_id(x, cid);
-    if (tok_find_handles(tok, l->chain, cid, sizeof(cid), TOK_CLASS_CERTIFICATE,
-                         &ours, &n) != CSA_OK)
-        csa_err_clear();
-    for (i = 0; i < n; i++)
-        if (ours[i] == h && tok_obj_destroy(tok, h) != CSA_OK)
-            csa_warn("swap", "%s: unused chain certificate not deleted: %s",
-                     id->name, csa_errmsg());
-    free(ours);
+    agt_chain_id(cas->x[i], cid);
+    if (memcmp(cas->id[i], cid, sizeof(cid)) == 0 &&
+        tok_obj_destroy(tok, cas->h[i]) != CSA_OK)
+        csa_warn("swap", "%s: unused chain certificate not deleted: %s",
+                 id->name, csa_errmsg());
 }
 
 /* Writes <state_dir>/<identity>.pem from the token and removes issuing
- * certificates the current leaf no longer uses. */
+ * certificates the current leaf no longer uses.  leaf and known: the
+ * certificate this process just put under the label and the chain objects
+ * it read and stored in the same locked renewal (agt_store_chain), or NULL
+ * to read both from the token (a recovery). */
 static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
-                                const agt_identity *id)
+                                const agt_identity *id, X509 *leaf,
+                                agt_cas *known)
 {
     STACK_OF(X509) *chain = sk_X509_new_null();
-    agt_cas cas = {0};
+    agt_cas own = {0}, *cas = known != NULL ? known : &own;
     BIO *bio = BIO_new(BIO_s_mem());
     char *path = NULL, *data;
     agt_labels l;
     size_t i;
     long len;
     int k;
-    csa_err err;
+    csa_err err =
+        chain && bio ? CSA_OK : csa_raise(CSA_ERR_NOMEM, "out of memory");
 
     agt_labels_of(id, &l);
-    err = chain && bio ? agt_token_chain(tok, id, &l, chain, &cas)
-                       : csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if (err == CSA_OK && leaf != NULL && known != NULL)
+        X509_up_ref(leaf);
+    else if (err == CSA_OK &&
+             (err = agt_current_cert(tok, id, &leaf)) == CSA_OK &&
+             (err = agt_cas_read(tok, &l, 0, cas)) != CSA_OK) {
+        X509_free(leaf);
+        leaf = NULL;
+    }
+    if (err == CSA_OK)
+        agt_cas_chain(leaf, cas, chain);
     if (err == CSA_OK && asprintf(&path, "%s/%s.pem", state_dir, id->name) < 0)
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");
     for (k = 0; err == CSA_OK && k < sk_X509_num(chain); k++)
@@ -452,10 +493,10 @@ static csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
         len = BIO_get_mem_data(bio, &data);
         err = csa_file_write_atomic(path, data, (size_t)len, 0644);
     }
-    for (i = 0; err == CSA_OK && i < cas.n; i++)
-        if (!cas.used[i])
-            agt_chain_drop(tok, id, &l, cas.h[i], cas.x[i]);
-    agt_cas_free(&cas);
+    for (i = 0; err == CSA_OK && i < cas->n; i++)
+        if (!cas->used[i])
+            agt_chain_drop(tok, id, cas, i);
+    agt_cas_free(&own);
     free(path);
     BIO_free(bio);
     sk_X509_pop_free(chain, X509_free);
@@ -536,7 +577,8 @@ static csa_err agt_swap_undo(tok_ctx *tok, const char *state_dir,
         (err = agt_pair_destroy(tok, l.retired, j->old_id, j->old_fp,
                                 j->rotate)) != CSA_OK)
         return err;
-    if ((err = agt_swap_publish(tok, state_dir, id)) == CSA_ERR_NOT_FOUND)
+    if ((err = agt_swap_publish(tok, state_dir, id, NULL, NULL)) ==
+        CSA_ERR_NOT_FOUND)
         csa_err_clear(); /* a first enrollment: nothing to publish */
     else if (err != CSA_OK)
         return err;
@@ -569,6 +611,19 @@ static csa_err agt_step_aside(tok_ctx *tok, const char *state_dir,
     return agt_journal_write(state_dir, id, j);
 }
 
+/* The new objects as this process made them in this locked renewal
+ * (agt_swap_commit): their handles in agt_pair_names order, and the
+ * session generation they belong to.  A swap resumed from the journal
+ * (another process, or an earlier attempt) has none (n == 0) and looks
+ * every object up on the token. */
+typedef struct {
+    tok_handle h[3];
+    int n;
+    unsigned generation;
+    X509 *leaf;  /* the new certificate; borrowed */
+    agt_cas cas; /* "<label>.chain" as agt_store_chain left it */
+} agt_made;
+
 /* What the label step acts on, looked up before it starts so that the
  * step itself is nothing but C_DestroyObject and C_CopyObject calls. */
 typedef struct {
@@ -577,6 +632,7 @@ typedef struct {
     tok_handle src[3]; /* per name: the new object under .next (0: none) */
     int done[3];       /* per name: its copy is already under the label */
     int moved[3];      /* per name: src itself was relabelled, not copied */
+    int made;          /* src came from agt_made, not from a search */
 } agt_plan;
 
 static void agt_plan_free(agt_plan *p)
@@ -587,12 +643,31 @@ static void agt_plan_free(agt_plan *p)
         free(p->old[i]);
 }
 
+/* The new objects this process made a moment ago under the same lock:
+ * their handles need no search (six of them, with a new key), and none
+ * can have a copy under the label yet (the journal went from "keygen" to
+ * "stored" in this process, and only a resumed step copies early). */
+static bool agt_plan_made(tok_ctx *tok, const agt_made *made, int nn,
+                          agt_plan *p)
+{
+    int i;
+
+    if (made == NULL || made->n != nn ||
+        made->generation != tok_generation(tok))
+        return false;
+    for (i = 0; i < nn; i++)
+        p->src[i] = made->h[i];
+    p->made = 1;
+    return true;
+}
+
 /* Looks up every object the label step acts on.  A new object under
  * neither label is an error, or, with missing, named there (the caller
- * rolls back; *missing stays NULL when the new pair is whole). */
+ * rolls back; *missing stays NULL when the new pair is whole).  made: the
+ * new objects' handles when this process made them, or NULL. */
 static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
-                             const agt_labels *l, agt_plan *p,
-                             const char **missing)
+                             const agt_labels *l, const agt_made *made,
+                             agt_plan *p, const char **missing)
 {
     static const char *const what[] = {"public key", "private key",
                                        "certificate"};
@@ -608,6 +683,8 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
     nn = agt_pair_names(l->next, j->new_id, j->new_fp, j->rotate, news);
     for (i = 0; err == CSA_OK && i < no; i++)
         err = agt_named(tok, &olds[i], &p->old[i], &p->n_old[i]);
+    if (err == CSA_OK && agt_plan_made(tok, made, nn, p))
+        nn = 0;
     for (i = 0; err == CSA_OK && i < nn; i++) {
         agt_name there = news[i];
 
@@ -746,7 +823,8 @@ csa_err agt_label_used(tok_ctx *tok, const char *label, bool *used)
  * the promotion followed in this process, or NULL (resumed at "promoted"). */
 static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
                                const agt_identity *id, const agt_journal *j,
-                               const agt_labels *l, const agt_plan *p)
+                               const agt_labels *l, const agt_plan *p,
+                               agt_made *made)
 {
     bool used = true;
     csa_err err = p != NULL ? agt_plan_destroy_src(tok, p)
@@ -754,18 +832,27 @@ static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
                                                j->new_fp, j->rotate);
 
     if (err == CSA_OK && j->old_id[0] != '\0' && j->old_fp[0] != '\0') {
+        /* No copy under ".retired" to look for when this process ran
+         * every step without a grace period: step aside made none, and
+         * any earlier one went with the grace file (agt_grace_drop) or
+         * with the roll-back that restored it (agt_swap_undo). */
+        if (id->retire_grace == 0 && p != NULL && p->made)
+            used = false;
         if (id->retire_grace > 0) {
             err = agt_grace_write(state_dir, id, j);
             csa_info("swap", "%s: keeping the retired pair as '%s' for %lds",
                      id->name, l->retired, id->retire_grace);
-        } else if ((err = agt_label_used(tok, l->retired, &used)) == CSA_OK &&
+        } else if (used &&
+                   (err = agt_label_used(tok, l->retired, &used)) == CSA_OK &&
                    used) {
             err = agt_pair_destroy(tok, l->retired, j->old_id, j->old_fp,
                                    j->rotate);
         }
     }
     if (err == CSA_OK)
-        err = agt_swap_publish(tok, state_dir, id);
+        err = p != NULL && p->made && made->generation == tok_generation(tok)
+                  ? agt_swap_publish(tok, state_dir, id, made->leaf, &made->cas)
+                  : agt_swap_publish(tok, state_dir, id, NULL, NULL);
     if (err == CSA_OK)
         err = agt_journal_remove(state_dir, id);
     return err;
@@ -774,7 +861,8 @@ static csa_err agt_step_finish(tok_ctx *tok, const char *state_dir,
 /* Roll forward from "stored", "aside" or "promoted", holding the use lock
  * (signers under `csagent exec` are waited for, never interrupted). */
 static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
-                                const agt_identity *id, agt_journal *j)
+                                const agt_identity *id, agt_journal *j,
+                                agt_made *made)
 {
     const char *missing = NULL;
     agt_labels l;
@@ -799,7 +887,7 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
      * whole under ".next" or the label. */
     if (j->step < AGT_STEP_PROMOTED) {
         planned = true;
-        err = agt_plan_make(tok, j, &l, &p, &missing);
+        err = agt_plan_make(tok, j, &l, made, &p, &missing);
     }
     if (err == CSA_OK && missing != NULL) {
         agt_plan_free(&p);
@@ -818,11 +906,12 @@ static csa_err agt_swap_forward(tok_ctx *tok, const char *state_dir,
                  id->name, csa_errmsg());
         csa_err_clear();
         agt_plan_free(&p);
-        if ((err = agt_plan_make(tok, j, &l, &p, NULL)) == CSA_OK)
+        if ((err = agt_plan_make(tok, j, &l, NULL, &p, NULL)) == CSA_OK)
             err = agt_step_promote(tok, state_dir, id, j, &l, &p);
     }
     if (err == CSA_OK)
-        err = agt_step_finish(tok, state_dir, id, j, &l, planned ? &p : NULL);
+        err = agt_step_finish(tok, state_dir, id, j, &l, planned ? &p : NULL,
+                              made);
     if (planned)
         agt_plan_free(&p);
     agt_unlock(use);
@@ -906,7 +995,7 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
         return err;
     csa_warn("swap", "%s: finishing a swap interrupted at step %s", id->name,
              agt_step_name(j.step));
-    return agt_swap_forward(tok, state_dir, id, &j);
+    return agt_swap_forward(tok, state_dir, id, &j, NULL);
 }
 
 /* The pair under the label now: the key's id, and its certificate's
@@ -995,6 +1084,9 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
     char kid_hex[AGT_HEX_ID_MAX];
     const unsigned char *kid;
     size_t kid_len;
+    agt_made made = {.generation = tok_generation(tok),
+                     .leaf = sk_X509_value(chain, 0)};
+    tok_handle cert = 0;
     agt_journal j;
     agt_labels l;
     csa_err err = agt_journal_read(state_dir, id, &j);
@@ -1017,11 +1109,24 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
     j.step = AGT_STEP_STORING;
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK ||
         (err = tok_cert_store(tok, sk_X509_value(chain, 0), l.next, kid,
-                              kid_len, NULL)) != CSA_OK ||
-        (err = agt_store_chain(tok, &l, chain)) != CSA_OK)
-        return err;
+                              kid_len, &cert)) != CSA_OK ||
+        (err = agt_store_chain(tok, &l, chain, &made.cas)) != CSA_OK)
+        goto done;
     j.step = AGT_STEP_STORED;
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
-        return err;
-    return agt_swap_forward(tok, state_dir, id, &j);
+        goto done;
+    /* The new pair as agt_pair_names lists it: with a new key, the key
+     * this process generated under ".next" (agt_swap_begin), then the
+     * certificate it just stored. */
+    if (cert != 0 && !j.rotate) {
+        made.h[0] = cert;
+        made.n = 1;
+    } else if (cert != 0 && tok_key_handles(key, &made.h[1], &made.h[0])) {
+        made.h[2] = cert;
+        made.n = 3;
+    }
+    err = agt_swap_forward(tok, state_dir, id, &j, &made);
+done:
+    agt_cas_free(&made.cas);
+    return err;
 }

@@ -57,7 +57,8 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
                        const agt_identity *id, bool rotate, tok_key **key);
 
 /* Stores the verified chain (leaf first) for key and swaps it in, then
- * writes <state_dir>/<identity>.pem from the token (as recovery does).
+ * writes <state_dir>/<identity>.pem: the leaf it stored and the issuers
+ * under "<label>.chain" (recovery reads both from the token).
  * Leaves the old pair in place if anything fails before the new one is
  * stored. */
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,

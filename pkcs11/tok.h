@@ -172,6 +172,13 @@ csa_err tok_key_find_id(tok_ctx *ctx, const unsigned char *id, size_t id_len,
 void tok_key_free(tok_key *key);
 
 const char *tok_key_label(const tok_key *key);
+/* The handles of a key this process generated (tok_key_generate*): its
+ * private and public objects.  False when either is unknown, or the
+ * session was reopened since (a handle may then name another object). */
+bool tok_key_handles(const tok_key *key, tok_handle *priv, tok_handle *pub);
+/* Counts the session reopenings: a handle this process got while it was
+ * g still names the same object only while it is still g. */
+unsigned tok_generation(const tok_ctx *ctx);
 /* The key's CKA_ID; borrowed. */
 const unsigned char *tok_key_id(const tok_key *key, size_t *len);
 tok_key_type tok_key_get_type(const tok_key *key);
@@ -214,6 +221,11 @@ csa_err tok_cert_store(tok_ctx *ctx, X509 *cert, const char *label,
                        tok_handle *handle);
 /* Reads the certificate object's value.  Caller frees with X509_free. */
 csa_err tok_cert_get(tok_ctx *ctx, tok_handle handle, X509 **out);
+/* The same, with the object's CKA_ID (in one C_GetAttributeValue where
+ * the token answers both).  *id_len is 0 when the object has no id or one
+ * longer than TOK_ID_MAX. */
+csa_err tok_cert_get_id(tok_ctx *ctx, tok_handle handle, X509 **out,
+                        unsigned char id[TOK_ID_MAX], size_t *id_len);
 
 /* Lists objects, optionally filtered by label (NULL: any), id (NULL: any)
  * and class (TOK_CLASS_OTHER: any).  *out is malloc'd; caller frees. */

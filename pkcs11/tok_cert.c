@@ -76,35 +76,67 @@ csa_err tok_cert_store(tok_ctx *t, X509 *cert, const char *label,
     return CSA_OK;
 }
 
-csa_err tok_cert_get(tok_ctx *t, tok_handle handle, X509 **out)
+/* Parses a certificate object's CKA_VALUE (der, len bytes). */
+static csa_err tok_cert_parse(tok_ctx *t, const unsigned char *der, size_t len,
+                              X509 **out)
 {
-    unsigned char *der = NULL;
-    const unsigned char *p;
-    size_t len = 0;
-    csa_err err = tok_get_attr_alloc(t, handle, CKA_VALUE, &der, &len);
+    const unsigned char *p = der;
 
-    *out = NULL;
-    if (err != CSA_OK)
-        return err;
-    p = der;
     *out = d2i_X509(NULL, &p, (long)len);
-    if (*out == NULL) {
-        free(der);
+    if (*out == NULL)
         return csa_raise(CSA_ERR_TOKEN,
                          "a certificate object on token '%s' does not hold "
                          "a valid DER certificate",
                          t->token_label);
-    }
     /* CKA_VALUE is the DER certificate and nothing else: bytes after it
      * mean the module misreported the length or the object is corrupt. */
     if (p != der + len) {
-        err = csa_raise(CSA_ERR_TOKEN,
-                        "the CKA_VALUE of a certificate object on token '%s' "
-                        "has %zu bytes after the certificate",
-                        t->token_label, len - (size_t)(p - der));
         X509_free(*out);
         *out = NULL;
+        return csa_raise(CSA_ERR_TOKEN,
+                         "the CKA_VALUE of a certificate object on token '%s' "
+                         "has %zu bytes after the certificate",
+                         t->token_label, len - (size_t)(p - der));
     }
+    return CSA_OK;
+}
+
+csa_err tok_cert_get(tok_ctx *t, tok_handle handle, X509 **out)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    csa_err err = tok_get_attr_alloc(t, handle, CKA_VALUE, &der, &len);
+
+    *out = NULL;
+    if (err == CSA_OK)
+        err = tok_cert_parse(t, der, len, out);
     free(der);
     return err;
+}
+
+csa_err tok_cert_get_id(tok_ctx *t, tok_handle handle, X509 **out,
+                        unsigned char id[TOK_ID_MAX], size_t *id_len)
+{
+    unsigned char *der = malloc(TOK_ATTR_GUESS);
+    CK_ATTRIBUTE a[] = {{CKA_ID, id, TOK_ID_MAX},
+                        {CKA_VALUE, der, TOK_ATTR_GUESS}};
+    csa_err err;
+
+    *out = NULL;
+    *id_len = 0;
+    if (der == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    /* One call for both; where the token refuses or a value does not fit,
+     * each is read alone with the checks that name it. */
+    if (tok_get_attrs_fit(t, handle, a, 2)) {
+        *id_len = a[0].ulValueLen;
+        err = tok_cert_parse(t, der, a[1].ulValueLen, out);
+        free(der);
+        return err;
+    }
+    free(der);
+    if (tok_get_attr_capped(t, handle, CKA_ID, id, TOK_ID_MAX, id_len) !=
+        TOK_ATTR_FITS)
+        *id_len = 0; /* no id, or a longer one than csagent makes */
+    return tok_cert_get(t, handle, out);
 }

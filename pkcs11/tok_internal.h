@@ -134,6 +134,10 @@ csa_err tok_check_usable(tok_ctx *t);
 /* Largest variable-length attribute csagent reads (a certificate chain
  * member, an RSA modulus, an EC point are all far smaller). */
 #define TOK_ATTR_MAX (1UL << 20)
+/* A first read into a buffer of this size answers most attributes
+ * (certificates, points, moduli) in one call; longer values take a length
+ * query and a read (tok_get_attr_alloc). */
+#define TOK_ATTR_GUESS 4096
 
 /* "CKA_ID" etc. for messages; "attribute 0x..." for others (thread-local
  * buffer). */

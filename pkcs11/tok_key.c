@@ -194,6 +194,21 @@ const unsigned char *tok_key_id(const tok_key *key, size_t *len)
     return key->id;
 }
 
+bool tok_key_handles(const tok_key *key, tok_handle *priv, tok_handle *pub)
+{
+    if (key->generation != key->ctx->generation || !key->pub_known ||
+        key->priv == CK_INVALID_HANDLE || key->pub == CK_INVALID_HANDLE)
+        return false;
+    *priv = key->priv;
+    *pub = key->pub;
+    return true;
+}
+
+unsigned tok_generation(const tok_ctx *ctx)
+{
+    return ctx->generation;
+}
+
 tok_key_type tok_key_get_type(const tok_key *key)
 {
     return key->type;

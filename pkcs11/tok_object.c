@@ -92,11 +92,6 @@ static csa_err tok_attr_rv_raise(CK_RV rv, CK_ATTRIBUTE_TYPE type)
     return tok_rv_raise(rv, what);
 }
 
-/* A first read into a buffer of this size answers most attributes
- * (certificates, points, moduli) in one call; longer values take the two
- * calls below. */
-#define TOK_ATTR_GUESS 4096
-
 /*
  * One call into a buffer of TOK_ATTR_GUESS bytes.  CSA_OK with *val set:
  * the value fit (the length the module reports is checked against the
