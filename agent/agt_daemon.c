@@ -59,7 +59,6 @@ typedef struct {
     /* the token was let go while idle (agt_daemon_release): d->s keeps
      * its configuration, policy and state directory, not the token */
     int released;
-    int keep_token;      /* the PIN comes from a descriptor: never release */
     int reopen_failures; /* consecutive failed reopens */
     time_t reopen_at;    /* not before (back-off after a failure) */
     int fatal_rc;        /* non-zero: stop with this exit status */
@@ -575,6 +574,16 @@ static void agt_daemon_resume_failed(agt_daemon *d, int force, csa_err err)
     }
 }
 
+/* A PIN from a descriptor (fd:N) can be read once: a token released then
+ * could not log in again, so it is kept.  Asked each time: a reload may
+ * change pin_file. */
+static bool agt_pin_from_fd(const agt_globals *g)
+{
+    const char *pin = agt_session_pin_source(g);
+
+    return pin != NULL && strncmp(pin, "fd:", 3) == 0;
+}
+
 /* After a round, before the sleep: with nothing due for more than
  * AGT_IDLE_RELEASE seconds the token is let go (see agt_session_release)
  * and the freed heap given back to the kernel.  A software token keeps
@@ -584,7 +593,7 @@ static void agt_daemon_release(agt_daemon *d)
 {
     time_t next = agt_daemon_next(d), now = time(NULL);
 
-    if (!d->session_open || d->keep_token ||
+    if (!d->session_open || agt_pin_from_fd(d->g) ||
         (next != (time_t)-1 && next - now <= AGT_IDLE_RELEASE))
         return;
     agt_session_release(&d->s);
@@ -813,15 +822,10 @@ int agt_cmd_run(agt_globals *g, int argc, char **argv)
         free(d.sched);
         return agt_fail_exit(err);
     }
-    if (!once && agt_session_pin_source(g) != NULL &&
-        strncmp(agt_session_pin_source(g), "fd:", 3) == 0) {
-        /* A descriptor is read once: a released token could not log in
-         * again. */
-        d.keep_token = 1;
+    if (!once && agt_pin_from_fd(g))
         csa_info("agent", "the token stays open while idle: the PIN "
                           "comes from a descriptor (fd:N), which can be "
                           "read only once");
-    }
     rc = once ? (agt_daemon_round(&d, 0) ? AGT_EXIT_CA : AGT_EXIT_OK)
               : agt_daemon_loop(&d);
     agt_session_close(&d.s);
