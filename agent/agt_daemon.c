@@ -605,8 +605,7 @@ static void agt_daemon_release(agt_daemon *d)
     if (next == (time_t)-1)
         csa_info("agent", "token released until a signal (no identity)");
     else
-        csa_info("agent", "token released until %s (next action)",
-                 agt_fmt_time(next));
+        csa_info("agent", "token released until %s", agt_fmt_time(next));
 }
 
 static int agt_daemon_round(agt_daemon *d, int force)
