@@ -5,6 +5,12 @@
  * configuration (a bad one is reported and the old one kept), SIGTERM and
  * SIGINT stop after the current step (a renewal in progress completes or
  * rolls back through the swap journal), SIGUSR1 renews everything now.
+ *
+ * While nothing is due for more than AGT_IDLE_RELEASE seconds the daemon
+ * lets the token go (logout, C_Finalize, network process stopped) and
+ * opens it again when something is due: the schedule is kept as it was,
+ * only the token is reopened.  A login that fails then stops the daemon
+ * (exit 4): a failed login is never tried again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +23,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -47,6 +56,12 @@ typedef struct {
     agt_globals *g;
     agt_session s;
     int session_open;
+    /* the token was let go while idle (agt_daemon_release): d->s keeps
+     * its configuration, policy and state directory, not the token */
+    int released;
+    int reopen_failures; /* consecutive failed reopens */
+    time_t reopen_at;    /* not before (back-off after a failure) */
+    int fatal_rc;        /* non-zero: stop with this exit status */
     /* no renewalInfo requests for the rest of the round: the CA did not
      * answer one, or a stop is pending (planning stays token-only) */
     int ari_off;
@@ -477,13 +492,145 @@ out:
     return failed;
 }
 
+/* When the next action is due: a renewal, an ARI re-check or the end of a
+ * retired pair's grace period; (time_t)-1 when there is none.  A released
+ * token is not reopened before its back-off ran out. */
+static time_t agt_daemon_next(const agt_daemon *d)
+{
+    time_t next = (time_t)-1;
+    int i;
+
+    for (i = 0; i < d->n; i++) {
+        time_t reap = agt_swap_reap_due(d->s.state_dir, &d->g->cfg->ids[i]);
+
+        if (next == (time_t)-1 || d->sched[i].next < next)
+            next = d->sched[i].next;
+        if (reap != 0 && reap < next)
+            next = reap;
+    }
+    if (d->released && next != (time_t)-1 && next < d->reopen_at)
+        next = d->reopen_at;
+    return next;
+}
+
+/* Opens the released token again for a round (something is due, or
+ * SIGUSR1): the session as agt_session_open leaves it (recovery, reaping,
+ * network process; the account lock let go as agt_daemon_open does), the
+ * schedule kept as it is: planning every identity again would read every
+ * certificate and ask the CA for each. */
+static csa_err agt_daemon_resume(agt_daemon *d, int force)
+{
+    csa_err err = agt_session_resume(d->g, &d->s);
+
+    if (err != CSA_OK)
+        return err;
+    agt_account_unlock(&d->s);
+    d->session_open = 1;
+    d->released = 0;
+    d->reopen_failures = 0;
+    d->reopen_at = 0;
+    csa_info("agent", "token reopened (%s)",
+             force ? "SIGUSR1" : "an action is due");
+    return CSA_OK;
+}
+
+/* A reopen that failed.  At the login: stop (exit 4) and never try the
+ * PIN again: tokens lock after a few wrong PINs.  Anything else (token
+ * absent, module error): a failed round, the due identities back off as
+ * a failed renewal does and the token is not tried again before the
+ * daemon's own back-off ran out. */
+static void agt_daemon_resume_failed(agt_daemon *d, int force, csa_err err)
+{
+    time_t now = time(NULL);
+    char msg[1024];
+    int i;
+
+    snprintf(msg, sizeof(msg), "%s", csa_errmsg());
+    if (d->s.login_failed) {
+        csa_error("agent",
+                  "cannot log in to the token again: %s; stopping (a "
+                  "failed login is never retried: fix the PIN and "
+                  "restart csagent)",
+                  msg);
+        d->fatal_rc = AGT_EXIT_TOKEN;
+        return;
+    }
+    d->reopen_failures++;
+    d->reopen_at = now + agt_sched_backoff(d->g->cfg, d->reopen_failures);
+    csa_error("agent", "cannot reopen the token: %s; next try at %s", msg,
+              agt_fmt_time(d->reopen_at));
+    for (i = 0; i < d->n; i++) {
+        agt_sched *e = &d->sched[i];
+        int recheck = e->recheck;
+
+        if (!force && e->next > now)
+            continue;
+        csa_raise(err, "%s", msg);
+        agt_renew_end(d, &d->g->cfg->ids[i], e, err, false);
+        /* A due ARI re-check stays one; a renewal SIGUSR1 asked for is
+         * retried as a renewal, as when the renewal itself failed. */
+        if (!force)
+            e->recheck = recheck;
+    }
+}
+
+/* A PIN from a descriptor (fd:N) can be read once: a token released then
+ * could not log in again, so it is kept.  Asked each time: a reload may
+ * change pin_file. */
+static bool agt_pin_from_fd(const agt_globals *g)
+{
+    const char *pin = agt_session_pin_source(g);
+
+    return pin != NULL && strncmp(pin, "fd:", 3) == 0;
+}
+
+/* After a round, before the sleep: with nothing due for more than
+ * AGT_IDLE_RELEASE seconds the token is let go (see agt_session_release)
+ * and the freed heap given back to the kernel.  A software token keeps
+ * the token's objects in this process's memory while it is initialised;
+ * an HSM's sessions and logins are shared with other users. */
+static void agt_daemon_release(agt_daemon *d)
+{
+    time_t next = agt_daemon_next(d), now = time(NULL);
+
+    if (!d->session_open || agt_pin_from_fd(d->g) ||
+        (next != (time_t)-1 && next - now <= AGT_IDLE_RELEASE))
+        return;
+    agt_session_release(&d->s);
+    d->session_open = 0;
+    d->released = 1;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    if (next == (time_t)-1)
+        csa_info("agent", "token released until a signal (no identity)");
+    else
+        csa_info("agent", "token released until %s", agt_fmt_time(next));
+}
+
 static int agt_daemon_round(agt_daemon *d, int force)
 {
     time_t now = time(NULL);
     int i, failed = 0, n_due = 0, *due;
 
-    if (!d->session_open)
+    /* No session at all after a reload that could reopen neither
+     * configuration: nothing can be done until the next reload. */
+    if (!d->session_open && !d->released)
         return 0;
+    if (!d->session_open) {
+        time_t next = agt_daemon_next(d);
+        csa_err err;
+
+        if (!force && (next == (time_t)-1 || next > now)) {
+            agt_daemon_publish(d); /* nothing due: the token stays closed */
+            return 0;
+        }
+        if ((err = agt_daemon_resume(d, force)) != CSA_OK) {
+            agt_daemon_resume_failed(d, force, err);
+            agt_daemon_publish(d);
+            return 1;
+        }
+    }
     d->ari_off = 0;
     agt_daemon_reap(d, now);
     if ((due = calloc(d->n ? (size_t)d->n : 1, sizeof(*due))) == NULL) {
@@ -551,10 +698,22 @@ static void agt_daemon_reload(agt_daemon *d)
     }
     agt_session_close(&d->s);
     d->session_open = 0;
+    d->released = 0;
     d->g->cfg = fresh;
     if (agt_daemon_open(d) == CSA_OK) {
         agt_config_free(old);
         csa_info("agent", "SIGHUP: configuration reloaded");
+        return;
+    }
+    if (d->s.login_failed) {
+        /* Reopening the old configuration would try a PIN again. */
+        csa_error("agent",
+                  "SIGHUP: cannot log in to the token: %s; stopping (a "
+                  "failed login is never retried: fix the PIN and "
+                  "restart csagent)",
+                  csa_errmsg());
+        agt_config_free(old);
+        d->fatal_rc = AGT_EXIT_TOKEN;
         return;
     }
     csa_error("agent",
@@ -573,19 +732,11 @@ static void agt_daemon_reload(agt_daemon *d)
 /* Sleeps until the next due time or a signal; returns the signal or 0. */
 static int agt_daemon_sleep(agt_daemon *d)
 {
-    time_t next = (time_t)-1, now = time(NULL);
+    time_t next = agt_daemon_next(d), now = time(NULL);
     struct timespec ts;
     long secs;
-    int i, sig;
+    int sig;
 
-    for (i = 0; i < d->n; i++) {
-        time_t reap = agt_swap_reap_due(d->s.state_dir, &d->g->cfg->ids[i]);
-
-        if (next == (time_t)-1 || d->sched[i].next < next)
-            next = d->sched[i].next;
-        if (reap != 0 && reap < next)
-            next = reap;
-    }
     secs = next == (time_t)-1 ? 3600 : (long)(next - now);
     if (secs < 0)
         secs = 0;
@@ -609,15 +760,20 @@ static int agt_daemon_loop(agt_daemon *d)
     for (;;) {
         agt_daemon_round(d, force);
         force = 0;
+        if (d->fatal_rc != 0)
+            return d->fatal_rc;
+        agt_daemon_release(d);
         sig = agt_daemon_sleep(d);
         if (sig == SIGTERM || sig == SIGINT) {
             csa_info("agent", "signal %d: stopping", sig);
             sd_notify(0, "STOPPING=1");
             return AGT_EXIT_OK;
         }
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
             agt_daemon_reload(d);
-        else if (sig == SIGUSR1) {
+            if (d->fatal_rc != 0)
+                return d->fatal_rc;
+        } else if (sig == SIGUSR1) {
             csa_info("agent", "SIGUSR1: renewing every identity now");
             force = 1;
         }
@@ -665,6 +821,10 @@ int agt_cmd_run(agt_globals *g, int argc, char **argv)
         free(d.sched);
         return agt_fail_exit(err);
     }
+    if (!once && agt_pin_from_fd(g))
+        csa_info("agent", "the token stays open while idle: the PIN "
+                          "comes from a descriptor (fd:N), which can be "
+                          "read only once");
     rc = once ? (agt_daemon_round(&d, 0) ? AGT_EXIT_CA : AGT_EXIT_OK)
               : agt_daemon_loop(&d);
     agt_session_close(&d.s);

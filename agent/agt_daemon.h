@@ -8,6 +8,15 @@
 #include "agt_config.h"
 #include "policy.h"
 
+/* csagent run lets the token go while it sleeps (docs/operations.md, "The
+ * daemon at rest") when its next action is more than this many seconds
+ * away: a software token such as SoftHSM keeps every object of the token
+ * in the memory of the process that initialised the module (about 8 kB
+ * each), and an HSM's sessions are a shared resource.  Five minutes: a
+ * renewal due sooner keeps the session (a reopen costs a C_Initialize, a
+ * login and the start-up recovery), hours of idling give it back. */
+#define AGT_IDLE_RELEASE 300
+
 /* One identity's schedule as the daemon keeps it (and status shows). */
 typedef struct {
     char name[64];

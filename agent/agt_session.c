@@ -73,23 +73,39 @@ csa_err agt_session_open(agt_globals *g, bool create_account_key,
     return agt_session_open_mode(g, create_account_key, AGT_LOCK_SHARED, s);
 }
 
-csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
-                              agt_lock_mode mode, agt_session *s)
+const char *agt_session_pin_source(const agt_globals *g)
+{
+    if (g->pin_file != NULL)
+        return g->pin_file;
+    return g->cfg != NULL ? g->cfg->pin_file : NULL;
+}
+
+/* The token and the login, as agt_open_token(g, 1, ...) does, in two steps
+ * so that a failure of the login is told apart (s->login_failed) from a
+ * token that cannot be opened: the daemon must never try a failed login
+ * again, but may retry a token that was absent. */
+static csa_err agt_session_login(agt_globals *g, agt_session *s)
+{
+    csa_err err = agt_open_token(g, 0, &s->tok);
+
+    if (err == CSA_OK &&
+        (err = tok_login(s->tok, agt_session_pin_source(g))) != CSA_OK)
+        s->login_failed = true;
+    return err;
+}
+
+/* The half of a session that holds the token: login, recovery of what
+ * crashes left, the account lock and key, the network process.  On
+ * failure the caller releases what was taken (agt_session_release). */
+static csa_err agt_session_token(agt_globals *g, agt_lock_mode mode,
+                                 agt_session *s)
 {
     csa_err err;
     int i;
 
-    memset(s, 0, sizeof(*s));
-    s->account_lock = -1;
-    s->create_account_key = create_account_key;
-    if ((err = agt_load_config(g, 1)) != CSA_OK)
+    s->login_failed = false;
+    if ((err = agt_session_login(g, s)) != CSA_OK)
         return err;
-    s->cfg = g->cfg;
-    if ((err = agt_policy_load_text(s->cfg, &s->pol, &s->policy_text)) !=
-            CSA_OK ||
-        (err = agt_state_dir(s->cfg, &s->state_dir)) != CSA_OK ||
-        (err = agt_open_token(g, 1, &s->tok)) != CSA_OK)
-        goto fail;
     for (i = 0; i < s->cfg->n_ids; i++) {
         const agt_identity *id = &s->cfg->ids[i];
         int fd = agt_swap_lock(s->state_dir, id);
@@ -108,29 +124,68 @@ csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
             err = agt_swap_reap(s->tok, s->state_dir, id, time(NULL));
         agt_swap_unlock(fd);
         if (err != CSA_OK)
-            goto fail;
+            return err;
     }
     /* What killed `exec --ephemeral` runs left: never survives a start. */
     if ((err = agt_ephemeral_reap(s->tok, s->state_dir)) != CSA_OK)
-        goto fail;
+        return err;
     /* The account key is read under the account lock: not while a
      * rollover changes it (the swap recovery above needs no account). */
-    if ((err = agt_account_lock(s, mode)) != CSA_OK ||
-        (err = agt_acme_open(s)) != CSA_OK)
+    if ((err = agt_account_lock(s, mode)) != CSA_OK)
+        return err;
+    return agt_acme_open(s);
+}
+
+csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
+                              agt_lock_mode mode, agt_session *s)
+{
+    bool login_failed;
+    csa_err err;
+
+    memset(s, 0, sizeof(*s));
+    s->account_lock = -1;
+    s->create_account_key = create_account_key;
+    if ((err = agt_load_config(g, 1)) != CSA_OK)
+        return err;
+    s->cfg = g->cfg;
+    if ((err = agt_policy_load_text(s->cfg, &s->pol, &s->policy_text)) !=
+            CSA_OK ||
+        (err = agt_state_dir(s->cfg, &s->state_dir)) != CSA_OK ||
+        (err = agt_session_token(g, mode, s)) != CSA_OK)
         goto fail;
     return CSA_OK;
 fail:
+    login_failed = s->login_failed;
     agt_session_close(s);
+    s->login_failed = login_failed;
     return err;
+}
+
+csa_err agt_session_resume(agt_globals *g, agt_session *s)
+{
+    csa_err err = agt_session_token(g, AGT_LOCK_SHARED, s);
+
+    if (err != CSA_OK)
+        agt_session_release(s);
+    return err;
+}
+
+void agt_session_release(agt_session *s)
+{
+    agt_account_unlock(s);
+    agt_net_stop(s->net);
+    s->net = NULL;
+    agt_jws_key_free(s->account_signer);
+    s->account_signer = NULL;
+    tok_key_free(s->account_key);
+    s->account_key = NULL;
+    tok_close(s->tok);
+    s->tok = NULL;
 }
 
 void agt_session_close(agt_session *s)
 {
-    agt_account_unlock(s);
-    agt_net_stop(s->net);
-    agt_jws_key_free(s->account_signer);
-    tok_key_free(s->account_key);
-    tok_close(s->tok);
+    agt_session_release(s);
     pol_free(s->pol);
     free(s->policy_text);
     memset(s, 0, sizeof(*s));

@@ -49,6 +49,9 @@ typedef struct {
     int account_lock;
     agt_lock_mode account_lock_mode;
     bool create_account_key; /* generate the account key when missing */
+    /* The last open or resume failed at the login (a wrong PIN, a PIN the
+     * token refuses or that cannot be read): never try it again. */
+    bool login_failed;
 } agt_session;
 
 /* Loads the policy file named by the config (or the defaults). */
@@ -66,6 +69,21 @@ csa_err agt_session_open_mode(agt_globals *g, bool create_account_key,
                               agt_lock_mode mode, agt_session *s);
 /* Releases the account lock, logs out, frees everything. */
 void agt_session_close(agt_session *s);
+/* Lets the token go and keeps the rest (the daemon while it idles): the
+ * account lock, the network process, the account key handles and the
+ * token (C_Logout, C_CloseSession, C_Finalize) are released; the
+ * configuration, policy and state directory stay.  Closing or resuming
+ * is what may follow. */
+void agt_session_release(agt_session *s);
+/* Opens the token of a released session again with its policy as it was:
+ * login (the PIN source read again), recovery and reaping as
+ * agt_session_open does, the account lock taken shared, the network
+ * process started.  On failure the session is released again and
+ * s->login_failed says whether the login was what failed. */
+csa_err agt_session_resume(agt_globals *g, agt_session *s);
+/* Where the PIN comes from: --pin-file, else the configuration's
+ * pin_file (NULL when neither). */
+const char *agt_session_pin_source(const agt_globals *g);
 /* Registers the account, or finds it when it exists (newAccount answers
  * with the existing one).  only_existing: never create.  With out NULL and
  * the account already known to this session, no request is made. */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # 6. Memory stays flat over 100 renewals of one `csagent run` process:
 #    renewals forced one at a time with SIGUSR1 (1-hour certificates),
-#    VmRSS from /proc/PID/status after 10 and after 100 renewals; growth
+#    VmRSS from /proc/PID/status after 10 and after 100 renewals (each
+#    one reopens the idle daemon's released token); growth
 #    must stay under 20% and under 4 MB (a leak of a few kB per renewal,
 #    e.g. a certificate, a JSON tree or a token object list, shows up).
 #    A behaviour check, not a timing check.
@@ -36,6 +37,14 @@ for i in $(seq 1 "$N"); do
     kill -USR1 $DPID
     if ! wait_log "$LOG" "$ID: certificate swapped in" "$i" 20; then
         fail "renewal $i did not complete: $(tail -2 "$LOG" | cut -c1-200 | tr '\n' ' ')"
+        fails=1; break
+    fi
+    # Each renewal reopens the token and lets it go again (the next action,
+    # an ARI re-check, is 6 minutes away): VmRSS is read once it was let
+    # go, so both samples see the same state and the reopens are measured
+    # for leaks too (C_Initialize/C_Login/C_Finalize, the network process).
+    if ! wait_log "$LOG" "token released until" $((i + 1)) 20; then
+        fail "token not released after renewal $i: $(tail -2 "$LOG" | cut -c1-200 | tr '\n' ' ')"
         fails=1; break
     fi
     if [ "$i" = 10 ]; then rss10=$(rss_kb $DPID); info "VmRSS after 10 renewals: $rss10 kB"; fi
