@@ -55,7 +55,9 @@ csa_err agt_ephemeral_reap(tok_ctx *tok, const char *state_dir);
  * such a record is left alone, nothing is destroyed for it. */
 bool agt_eph_parse(const char *text, const char *file, char *identity,
                    size_t isize, char *label, size_t lsize);
-/* The issued certificate's lifetime against [ephemeral] of the policy. */
+/* The issued certificate: it ends no later than the notAfter asked for
+ * (id->not_after), and its lifetime lies within [ephemeral] of the
+ * policy. */
 csa_err agt_ephemeral_check(const pol_policy *pol, const agt_identity *id,
                             X509 *leaf);
 
