@@ -233,6 +233,11 @@ class Handler(BaseHTTPRequestHandler):
                          {"Retry-After": "86400"})
         elif p == "/badnonce":
             self.problem(400, "badNonce", "mock rejects every nonce (%d)" % c)
+        elif p == "/badnonce-once":
+            if c == 1:
+                self.problem(400, "badNonce", "mock rejects the first nonce")
+            else:
+                self.send(200, "application/json", self.authz())
         elif p == "/huge":
             self.send(200, "application/json", b" " * (2 * 1024 * 1024))
         elif p == "/html":

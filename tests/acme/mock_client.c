@@ -87,6 +87,9 @@ static void retries(acme_client *c)
         FAIL("a day-long Retry-After was waited for");
     EXPECT_ERR(acme_authz_get(c, url("/badnonce"), &a), CSA_ERR_CA_PROBLEM,
                "badNonce: mock rejects every nonce (5)");
+    /* one badNonce, then the retry with the nonce it carried succeeds */
+    OK(acme_authz_get(c, url("/badnonce-once"), &a));
+    acme_authz_free(a);
 }
 
 static size_t on_count(char *data, size_t size, size_t nmemb, void *ud)

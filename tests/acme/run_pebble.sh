@@ -24,9 +24,11 @@ export HOOK_LOG="$work/hook.log"
 if [ "$mode" = nonces ]; then
     CSA_LOG_LEVEL=debug "$client" "$mode" "$work" 2>"$work/debug.log" ||
         { tail -20 "$work/debug.log" >&2; exit 1; }
+    # Every request succeeded (the client exited 0).  How many of Pebble's
+    # random rejections it retried is reported, not required: the retry
+    # itself is proven deterministically by acme_mock (/badnonce-once).
     n=$(grep -c 'badNonce from' "$work/debug.log" || true)
     echo "badNonce retries: $n"
-    [ "$n" -gt 0 ]
     exit 0
 fi
 if [ "$mode" = eab ]; then
