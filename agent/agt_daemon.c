@@ -65,6 +65,9 @@ typedef struct {
     /* no renewalInfo requests for the rest of the round: the CA did not
      * answer one, or a stop is pending (planning stays token-only) */
     int ari_off;
+    /* the token's certificates by label while many identities are
+     * planned or started at once (agt_certs_begin), else NULL */
+    agt_cert_index *certs;
     agt_sched *sched; /* one per identity of the configuration */
     int n;
     sigset_t sigs;
@@ -136,6 +139,28 @@ static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
     return used;
 }
 
+/* Many identities are about to be looked at on the token (n of them):
+ * one search for all their certificates instead of one each.  With a
+ * file-backed token every search reads every object, so n searches cost
+ * in proportion to n times the objects on the token. */
+static void agt_certs_begin(agt_daemon *d, agt_cert_index *ix, int n)
+{
+    d->certs = NULL;
+    ix->v = NULL;
+    ix->n = 0;
+    if (n < 2 || d->s.tok == NULL)
+        return;
+    agt_cert_index_make(d->s.tok, ix);
+    if (ix->v != NULL)
+        d->certs = ix;
+}
+
+static void agt_certs_end(agt_daemon *d, agt_cert_index *ix)
+{
+    d->certs = NULL;
+    agt_cert_index_free(ix);
+}
+
 static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
                               agt_sched *e, time_t now)
 {
@@ -155,7 +180,7 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
                  "(ephemeral.required)");
         return;
     }
-    if (agt_current_cert(d->s.tok, id, &x) != CSA_OK) {
+    if (agt_current_cert_in(d->s.tok, d->certs, id, &x) != CSA_OK) {
         csa_err_clear();
         e->not_before = e->not_after = 0;
         e->next = now;
@@ -224,7 +249,7 @@ static char *agt_renew_start(agt_daemon *d, const agt_identity *id,
 
     sd_notifyf(0, "STATUS=renewing %s", id->name);
     csa_info("agent", "%s: renewing (%s)", id->name, e->why);
-    if (agt_current_cert(d->s.tok, id, &x) == CSA_OK)
+    if (agt_current_cert_in(d->s.tok, d->certs, id, &x) == CSA_OK)
         agt_cert_id_of(x, &certid);
     X509_free(x);
     csa_err_clear();
@@ -268,6 +293,7 @@ static void agt_daemon_schedule_all(agt_daemon *d)
     agt_sched *old = d->sched;
     time_t now = time(NULL);
     int i, j, n_old = d->n;
+    agt_cert_index ix;
 
     /* A new configuration keeps what was known of identities by name. */
     d->sched = calloc(cfg->n_ids ? (size_t)cfg->n_ids : 1, sizeof(*d->sched));
@@ -277,6 +303,7 @@ static void agt_daemon_schedule_all(agt_daemon *d)
         return;
     }
     d->n = cfg->n_ids;
+    agt_certs_begin(d, &ix, d->n);
     for (i = 0; i < d->n; i++) {
         agt_sched *e = &d->sched[i];
 
@@ -294,6 +321,7 @@ static void agt_daemon_schedule_all(agt_daemon *d)
         csa_info("agent", "%s: next action %s (%s)", e->name,
                  agt_fmt_time(e->next), e->why);
     }
+    agt_certs_end(d, &ix);
     free(old);
 }
 
@@ -379,6 +407,7 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
     int *renewed = calloc((size_t)n_due, sizeof(*renewed));
     int i, next = 0, active = 0, failed = 0, n_renewed = 0;
     bool halt = false;
+    agt_cert_index ix;
     csa_err err;
 
     if (slots == NULL || fds == NULL || renewed == NULL) {
@@ -412,6 +441,11 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
         goto out;
     }
     csa_info("agent", "%d renewal(s) due, %d at a time", n_due, n);
+    /* Each identity's certificate (for renewalInfo's "replaces") is read
+     * before its renewal starts, from one list made now: its own renewal
+     * is the only one that changes it, and a pair swapped in meanwhile by
+     * another process sends the lookup back to the token. */
+    agt_certs_begin(d, &ix, n_due);
     for (i = 0; i < n; i++)
         active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
     while (active > 0) {
@@ -456,6 +490,8 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
             active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
         }
     }
+    agt_certs_end(d, &ix);
+    agt_certs_begin(d, &ix, n_renewed);
     for (i = 0; i < n_renewed; i++) {
         /* A pending stop: plan from the lifetime only, and be gone. */
         if (agt_stop_pending(d))
@@ -463,6 +499,7 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
         agt_sched_compute(d, &d->g->cfg->ids[renewed[i]], &d->sched[renewed[i]],
                           time(NULL));
     }
+    agt_certs_end(d, &ix);
     for (; halt && next < n_due; next++) {
         agt_sched *e = &d->sched[due[next]];
 

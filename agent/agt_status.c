@@ -13,13 +13,49 @@
 #include "csa_log.h"
 #include "csa_util.h"
 
+void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix)
+{
+    ix->v = NULL;
+    ix->n = 0;
+    if (tok_labelled_find(tok, TOK_CLASS_CERTIFICATE, &ix->v, &ix->n) !=
+        CSA_OK) {
+        csa_warn("agent",
+                 "listing the token's certificates: %s; looking each "
+                 "identity's up alone",
+                 csa_errmsg());
+        csa_err_clear();
+    }
+}
+
+void agt_cert_index_free(agt_cert_index *ix)
+{
+    free(ix->v);
+    ix->v = NULL;
+    ix->n = 0;
+}
+
 csa_err agt_current_cert(tok_ctx *tok, const agt_identity *id, X509 **out)
 {
-    tok_handle *objs = NULL;
-    size_t n = 0, i;
-    csa_err err = tok_find_handles(tok, id->label, NULL, 0,
-                                   TOK_CLASS_CERTIFICATE, &objs, &n);
+    return agt_current_cert_in(tok, NULL, id, out);
+}
 
+csa_err agt_current_cert_in(tok_ctx *tok, const agt_cert_index *ix,
+                            const agt_identity *id, X509 **out)
+{
+    tok_handle *objs = NULL;
+    size_t n = 0, i, first = 0;
+    csa_err err = CSA_OK;
+
+    if (ix == NULL || ix->v == NULL) {
+        err = tok_find_handles(tok, id->label, NULL, 0, TOK_CLASS_CERTIFICATE,
+                               &objs, &n);
+    } else {
+        n = tok_labelled_range(ix->v, ix->n, id->label, &first);
+        if ((objs = calloc(n ? n : 1, sizeof(*objs))) == NULL)
+            return csa_raise(CSA_ERR_NOMEM, "out of memory");
+        for (i = 0; i < n; i++)
+            objs[i] = ix->v[first + i].handle;
+    }
     *out = NULL;
     if (err == CSA_OK && n == 0)
         err = csa_raise(CSA_ERR_NOT_FOUND,
@@ -45,6 +81,11 @@ csa_err agt_current_cert(tok_ctx *tok, const agt_identity *id, X509 **out)
         *out = NULL;
     }
     free(objs);
+    if (err != CSA_OK && ix != NULL && ix->v != NULL) {
+        /* the snapshot is older than the token: ask the token */
+        csa_err_clear();
+        return agt_current_cert_in(tok, NULL, id, out);
+    }
     return err;
 }
 

@@ -15,6 +15,25 @@
 /* The certificate currently under the identity's label (the newest when a
  * swap left two for a moment).  Caller frees with X509_free. */
 csa_err agt_current_cert(tok_ctx *tok, const agt_identity *id, X509 **out);
+
+/* The token's certificates by label, for looking up many identities'
+ * certificates with one search (a daemon with a thousand identities
+ * planning its renewals) instead of one search each: on a file-backed
+ * token every search reads every object.  A snapshot: good for planning,
+ * never for a swap. */
+typedef struct {
+    tok_labelled *v;
+    size_t n;
+} agt_cert_index;
+
+/* Fills ix (tok_labelled_find of the certificates); ix->v NULL when the
+ * search failed (logged), and lookups then search one by one. */
+void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix);
+void agt_cert_index_free(agt_cert_index *ix);
+/* agt_current_cert through ix (NULL, or one without entries after a failed
+ * search: a search of its own). */
+csa_err agt_current_cert_in(tok_ctx *tok, const agt_cert_index *ix,
+                            const agt_identity *id, X509 **out);
 /* Serial in upper-case hex into buf. */
 void agt_serial_of(X509 *x, char *buf, size_t size);
 /* RFC 9773 CertID of x; *out malloc'd or NULL when x has no AKI. */

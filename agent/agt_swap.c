@@ -88,6 +88,65 @@ static csa_err agt_named(tok_ctx *tok, const agt_name *name, tok_handle **out,
     return CSA_OK;
 }
 
+/* agt_named of each of names[n], which share label and id (one pair, as
+ * agt_pair_names gives it): one search of label and id, the class of each
+ * object found read from it, instead of a search per name.  out[i] and
+ * nout[i] as agt_named's. */
+static csa_err agt_named_pair(tok_ctx *tok, const agt_name *names, int n,
+                              tok_handle **out, size_t *nout)
+{
+    agt_name any = names[0];
+    tok_handle *objs = NULL;
+    size_t nobj = 0, k;
+    int i;
+    csa_err err;
+
+    for (i = 0; i < n; i++) {
+        out[i] = NULL;
+        nout[i] = 0;
+    }
+    any.cls = TOK_CLASS_OTHER;
+    any.fp = "";
+    if ((err = agt_named(tok, &any, &objs, &nobj)) != CSA_OK)
+        return err;
+    for (i = 0; err == CSA_OK && i < n; i++)
+        if ((out[i] = calloc(nobj ? nobj : 1, sizeof(**out))) == NULL)
+            err = csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (k = 0; err == CSA_OK && k < nobj; k++) {
+        tok_class cls;
+        char fp[AGT_HEX_FP_MAX];
+
+        if ((err = tok_obj_class(tok, objs[k], &cls)) != CSA_OK)
+            break;
+        for (i = 0; i < n && names[i].cls != cls; i++)
+            ;
+        if (i == n)
+            continue; /* a class the pair has not: a secret key, data */
+        if (cls == TOK_CLASS_CERTIFICATE && names[i].fp != NULL &&
+            names[i].fp[0] != '\0') {
+            X509 *x = NULL;
+
+            if (tok_cert_get(tok, objs[k], &x) != CSA_OK) {
+                csa_err_clear();
+                continue;
+            }
+            agt_cert_fp(x, fp);
+            X509_free(x);
+            if (strcmp(fp, names[i].fp) != 0)
+                continue;
+        }
+        out[i][nout[i]++] = objs[k];
+    }
+    free(objs);
+    if (err != CSA_OK)
+        for (i = 0; i < n; i++) {
+            free(out[i]);
+            out[i] = NULL;
+            nout[i] = 0;
+        }
+    return err;
+}
+
 static csa_err agt_named_count(tok_ctx *tok, const agt_name *name, size_t *n)
 {
     tok_handle *objs = NULL;
@@ -476,8 +535,8 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
     if (j->old_id[0] != '\0' && (j->rotate || j->old_fp[0] != '\0'))
         no = agt_pair_names(l->cur, j->old_id, j->old_fp, j->rotate, olds);
     nn = agt_pair_names(l->next, j->new_id, j->new_fp, j->rotate, news);
-    for (i = 0; err == CSA_OK && i < no; i++)
-        err = agt_named(tok, &olds[i], &p->old[i], &p->n_old[i]);
+    if (no > 0)
+        err = agt_named_pair(tok, olds, no, p->old, p->n_old);
     if (err == CSA_OK && agt_plan_made(tok, made, nn, p))
         nn = 0;
     for (i = 0; err == CSA_OK && i < nn; i++) {

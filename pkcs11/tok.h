@@ -237,6 +237,29 @@ csa_err tok_objects(tok_ctx *ctx, const char *label, const unsigned char *id,
 csa_err tok_find_handles(tok_ctx *ctx, const char *label,
                          const unsigned char *id, size_t id_len, tok_class cls,
                          tok_handle **out, size_t *n);
+/* An object's CKA_CLASS (TOK_CLASS_OTHER for a class csagent does not
+ * name).  One C_GetAttributeValue. */
+csa_err tok_obj_class(tok_ctx *ctx, tok_handle handle, tok_class *out);
+/* An object of one class and its CKA_LABEL (tok_labelled_find). */
+typedef struct {
+    tok_handle handle;
+    char label[129];
+} tok_labelled;
+/* Most objects of one class tok_labelled_find lists. */
+#define TOK_LABELLED_MAX 1000000
+/* Every object of class cls (not TOK_CLASS_OTHER) with its label, sorted
+ * by label: one search however many objects, then one C_GetAttributeValue
+ * each.  For looking up many labels at once (a daemon planning a thousand
+ * identities) where a search per label would walk the token each time.
+ * Objects without a label, or with one over 128 bytes, are left out.  A
+ * snapshot: what changes on the token afterwards is not in it.  *out is
+ * malloc'd; the caller frees. */
+csa_err tok_labelled_find(tok_ctx *ctx, tok_class cls, tok_labelled **out,
+                          size_t *n);
+/* The entries of v[n] (sorted as tok_labelled_find sorts) labelled label:
+ * their number, the first at *first. */
+size_t tok_labelled_range(const tok_labelled *v, size_t n, const char *label,
+                          size_t *first);
 csa_err tok_obj_relabel(tok_ctx *ctx, tok_handle handle, const char *label);
 csa_err tok_obj_destroy(tok_ctx *ctx, tok_handle handle);
 /* Copies an object inside the token under another label (C_CopyObject; a

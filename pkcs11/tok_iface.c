@@ -4,6 +4,8 @@
  * checks the entry exists, makes the call, and logs it with its CK_RV at
  * debug level.  Nothing secret is logged: C_Login logs only the user type.
  */
+#include <stdlib.h>
+
 #include "csa_log.h"
 #include "tok_internal.h"
 
@@ -113,6 +115,48 @@ CK_RV tok_ck_find(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     /* Always end the search, even when FindObjects failed. */
     (void)TOK_CALL(t, C_FindObjectsFinal, t->session);
     return rv;
+}
+
+CK_RV tok_ck_find_grow(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                       CK_ULONG max, CK_OBJECT_HANDLE **out, CK_ULONG *found)
+{
+    CK_OBJECT_HANDLE *v = NULL, *nv;
+    CK_ULONG cap = 0, got = 0;
+    CK_RV rv = TOK_CALL(t, C_FindObjectsInit, t->session, tmpl, n);
+
+    *out = NULL;
+    *found = 0;
+    if (rv != CKR_OK)
+        return rv;
+    for (;;) {
+        if (got == cap) {
+            cap = cap ? 2 * cap : 256;
+            if (cap > max + 1)
+                cap = max + 1;
+            if (got == cap || (nv = realloc(v, cap * sizeof(*v))) == NULL) {
+                rv = got == cap ? CKR_BUFFER_TOO_SMALL : CKR_HOST_MEMORY;
+                break;
+            }
+            v = nv;
+        }
+        n = 0;
+        rv = TOK_CALL(t, C_FindObjects, t->session, v + got, cap - got, &n);
+        if (rv != CKR_OK || n == 0)
+            break;
+        if (n > cap - got) { /* a module that says it wrote more */
+            rv = CKR_GENERAL_ERROR;
+            break;
+        }
+        got += n;
+    }
+    (void)TOK_CALL(t, C_FindObjectsFinal, t->session);
+    if (rv != CKR_OK) {
+        free(v);
+        return rv;
+    }
+    *out = v;
+    *found = got;
+    return CKR_OK;
 }
 
 CK_RV tok_ck_get_attrs(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,

@@ -550,6 +550,91 @@ csa_err tok_find_handles(tok_ctx *t, const char *label, const unsigned char *id,
     return CSA_OK;
 }
 
+csa_err tok_obj_class(tok_ctx *t, tok_handle handle, tok_class *out)
+{
+    CK_OBJECT_CLASS cls = 0;
+    csa_err err = tok_get_ulong(t, handle, CKA_CLASS, &cls);
+
+    *out = err == CSA_OK ? tok_class_of(cls) : TOK_CLASS_OTHER;
+    return err;
+}
+
+static int tok_labelled_cmp(const void *a, const void *b)
+{
+    return strcmp(((const tok_labelled *)a)->label,
+                  ((const tok_labelled *)b)->label);
+}
+
+csa_err tok_labelled_find(tok_ctx *t, tok_class cls, tok_labelled **out,
+                          size_t *n)
+{
+    CK_OBJECT_CLASS ckc = 0;
+    CK_ATTRIBUTE tmpl = {CKA_CLASS, &ckc, sizeof(ckc)};
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_ULONG count = 0, i;
+    size_t k = 0, len;
+    CK_RV rv;
+    csa_err err = tok_check_usable(t);
+
+    *out = NULL;
+    *n = 0;
+    if (err != CSA_OK)
+        return err;
+    if ((unsigned)cls >= TOK_CLASS__MAX || cls == TOK_CLASS_OTHER)
+        return csa_raise(CSA_ERR_INVALID, "bad object class");
+    ckc = tok_ck_class(cls);
+    TOK_RETRY(t, rv,
+              tok_ck_find_grow(t, &tmpl, 1, TOK_LABELLED_MAX, &found, &count));
+    if (rv == CKR_BUFFER_TOO_SMALL)
+        return csa_raise(CSA_ERR_TOKEN,
+                         "token '%s' holds more than %d objects of one class",
+                         t->token_label, TOK_LABELLED_MAX);
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot search the token");
+    if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL) {
+        free(found);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < count; i++) {
+        tok_labelled *e = &(*out)[k];
+
+        /* no label, or one longer than a label csagent gives: none of
+         * ours, left out */
+        if (tok_get_attr_capped(t, found[i], CKA_LABEL, e->label,
+                                sizeof(e->label) - 1, &len) != TOK_ATTR_FITS)
+            continue;
+        e->label[len] = '\0';
+        if (strlen(e->label) != len)
+            continue; /* a NUL inside */
+        e->handle = found[i];
+        k++;
+    }
+    free(found);
+    csa_err_clear();
+    qsort(*out, k, sizeof(**out), tok_labelled_cmp);
+    *n = k;
+    return CSA_OK;
+}
+
+size_t tok_labelled_range(const tok_labelled *v, size_t n, const char *label,
+                          size_t *first)
+{
+    size_t lo = 0, hi = n, end;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(v[mid].label, label) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (end = lo; end < n && strcmp(v[end].label, label) == 0; end++)
+        ;
+    *first = lo;
+    return end - lo;
+}
+
 csa_err tok_objects(tok_ctx *t, const char *label, const unsigned char *id,
                     size_t id_len, tok_class cls, tok_obj_info **out, size_t *n)
 {
