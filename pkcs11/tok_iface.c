@@ -117,8 +117,8 @@ CK_RV tok_ck_find(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     return rv;
 }
 
-CK_RV tok_ck_find_grow(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                       CK_ULONG max, CK_OBJECT_HANDLE **out, CK_ULONG *found)
+CK_RV tok_ck_find_grow(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ULONG max,
+                       CK_OBJECT_HANDLE **out, CK_ULONG *found)
 {
     CK_OBJECT_HANDLE *v = NULL, *nv;
     CK_ULONG cap = 0, got = 0;

@@ -98,8 +98,8 @@ CK_RV tok_ck_find(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found);
 /* Every match of tmpl, however many (C_FindObjects until it returns none;
  * *out malloc'd, the caller frees): CKR_BUFFER_TOO_SMALL past max. */
-CK_RV tok_ck_find_grow(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                       CK_ULONG max, CK_OBJECT_HANDLE **out, CK_ULONG *found);
+CK_RV tok_ck_find_grow(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ULONG max,
+                       CK_OBJECT_HANDLE **out, CK_ULONG *found);
 CK_RV tok_ck_get_attrs(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
                        CK_ULONG n);
 CK_RV tok_ck_set_attrs(tok_ctx *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl,
