@@ -133,6 +133,7 @@ struct agt_enrollment {
     const agt_identity *id;
     int lock;
     tok_key *key;
+    agt_swap_old old; /* the pair under the label at the start */
     STACK_OF(X509) * anchors;
     agt_order_ctx octx;
     agt_net_order_cb ocb;
@@ -161,8 +162,8 @@ csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
     if ((err = agt_swap_recover(s->tok, s->state_dir, id)) != CSA_OK ||
         (err = agt_check_order(s, id)) != CSA_OK ||
         (err = agt_anchors_load(s->cfg, s->pol, &e->anchors)) != CSA_OK ||
-        (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &e->key)) !=
-            CSA_OK) {
+        (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &e->key,
+                              &e->old)) != CSA_OK) {
         agt_enroll_end(e, err, NULL, NULL);
         return err;
     }
@@ -191,7 +192,7 @@ csa_err agt_enroll_end(agt_enrollment *e, csa_err err, STACK_OF(X509) * chain,
     if (err == CSA_OK && id->ephemeral)
         err = agt_ephemeral_check(s->pol, id, sk_X509_value(chain, 0));
     if (err == CSA_OK)
-        err = agt_swap_commit(s->tok, s->state_dir, id, e->key, chain);
+        err = agt_swap_commit(s->tok, s->state_dir, id, e->key, chain, &e->old);
     if (err != CSA_OK)
         goto done;
     agt_notify(s, id, sk_X509_value(chain, 0));

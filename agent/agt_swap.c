@@ -474,8 +474,9 @@ typedef struct {
     tok_handle h[3];
     int n;
     unsigned generation;
-    X509 *leaf;  /* the new certificate; borrowed */
-    agt_cas cas; /* "<label>.chain" as agt_store_chain left it */
+    X509 *leaf;              /* the new certificate; borrowed */
+    agt_cas cas;             /* "<label>.chain" as agt_store_chain left it */
+    const agt_swap_old *old; /* the old pair as the renewal found it */
 } agt_made;
 
 /* What the label step acts on, looked up before it starts so that the
@@ -515,6 +516,36 @@ static bool agt_plan_made(tok_ctx *tok, const agt_made *made, int nn,
     return true;
 }
 
+/* The old pair's handles from the start of this renewal (agt_swap_old)
+ * for the journal's names olds[no], when they are good for this session
+ * and name the same pair the journal does. */
+static bool agt_plan_old(tok_ctx *tok, const agt_journal *j,
+                         const agt_made *made, const agt_name *olds, int no,
+                         agt_plan *p)
+{
+    const agt_swap_old *o = made != NULL ? made->old : NULL;
+    int i;
+
+    if (o == NULL || !o->known || o->generation != tok_generation(tok) ||
+        strcmp(o->id, j->old_id) != 0 || strcmp(o->fp, j->old_fp) != 0)
+        return false;
+    for (i = 0; i < no; i++) {
+        size_t n = o->n[olds[i].cls];
+
+        if ((p->old[i] = calloc(n ? n : 1, sizeof(*p->old[i]))) == NULL) {
+            while (i-- > 0) {
+                free(p->old[i]);
+                p->old[i] = NULL;
+                p->n_old[i] = 0;
+            }
+            return false;
+        }
+        memcpy(p->old[i], o->h[olds[i].cls], n * sizeof(*p->old[i]));
+        p->n_old[i] = n;
+    }
+    return true;
+}
+
 /* Looks up every object the label step acts on.  A new object under
  * neither label is an error, or, with missing, named there (the caller
  * rolls back; *missing stays NULL when the new pair is whole).  made: the
@@ -535,7 +566,7 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
     if (j->old_id[0] != '\0' && (j->rotate || j->old_fp[0] != '\0'))
         no = agt_pair_names(l->cur, j->old_id, j->old_fp, j->rotate, olds);
     nn = agt_pair_names(l->next, j->new_id, j->new_fp, j->rotate, news);
-    if (no > 0)
+    if (no > 0 && !agt_plan_old(tok, j, made, olds, no, p))
         err = agt_named_pair(tok, olds, no, p->old, p->n_old);
     if (err == CSA_OK && agt_plan_made(tok, made, nn, p))
         nn = 0;
@@ -853,9 +884,10 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
 }
 
 /* The pair under the label now: the key's id, and its certificate's
- * SHA-256 (the one with the latest notAfter when there are several). */
-static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
-                                agt_journal *j)
+ * SHA-256 (the one with the latest notAfter when there are several),
+ * found with a search per object. */
+static csa_err agt_current_pair_search(tok_ctx *tok, const agt_identity *id,
+                                       agt_journal *j)
 {
     tok_handle *objs = NULL;
     tok_key *cur = NULL;
@@ -897,9 +929,109 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
     return err;
 }
 
-csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
-                       const agt_identity *id, bool rotate, tok_key **key)
+/* The same from one search of the label (tok_label_census), keeping the
+ * handles of the pair in old.  Anything but exactly one private key under
+ * the label goes the way of agt_current_pair_search (a first enrollment,
+ * or the error that names the ambiguity). */
+static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
+                                agt_journal *j, agt_swap_old *old)
 {
+    tok_census *objs = NULL, *priv = NULL;
+    X509 *best = NULL;
+    size_t n = 0, i, privs = 0;
+    csa_err err = tok_label_census(tok, id->label, &objs, &n);
+
+    memset(old, 0, sizeof(*old));
+    if (err != CSA_OK)
+        return err;
+    for (i = 0; i < n; i++)
+        if (objs[i].cls == TOK_CLASS_PRIVATE_KEY && privs++ == 0)
+            priv = &objs[i];
+    if (privs != 1 || priv->id_len == 0) {
+        free(objs);
+        return agt_current_pair_search(tok, id, j);
+    }
+    agt_hex(priv->id, priv->id_len, j->old_id);
+    /* the certificates of that key: the newest one's SHA-256 */
+    for (i = 0; i < n; i++) {
+        X509 *x = NULL;
+
+        if (objs[i].cls != TOK_CLASS_CERTIFICATE ||
+            objs[i].id_len != priv->id_len ||
+            memcmp(objs[i].id, priv->id, priv->id_len) != 0)
+            continue;
+        if (tok_cert_get(tok, objs[i].handle, &x) != CSA_OK) {
+            csa_err_clear();
+            continue;
+        }
+        if (best == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
+                                              X509_get0_notAfter(best)) > 0) {
+            X509_free(best);
+            best = x;
+        } else {
+            X509_free(x);
+        }
+    }
+    if (best != NULL)
+        agt_cert_fp(best, j->old_fp);
+    X509_free(best);
+    /* What agt_plan_make would find by the journal's names: the keys and
+     * certificates of that id, a certificate only with that SHA-256 (any,
+     * when none could be read). */
+    old->known = 1;
+    old->generation = tok_generation(tok);
+    snprintf(old->id, sizeof(old->id), "%s", j->old_id);
+    snprintf(old->fp, sizeof(old->fp), "%s", j->old_fp);
+    for (i = 0; i < n && old->known; i++) {
+        tok_census *c = &objs[i];
+
+        if ((c->cls != TOK_CLASS_PUBLIC_KEY &&
+             c->cls != TOK_CLASS_PRIVATE_KEY &&
+             c->cls != TOK_CLASS_CERTIFICATE) ||
+            c->id_len != priv->id_len ||
+            memcmp(c->id, priv->id, priv->id_len) != 0)
+            continue;
+        if (c->cls == TOK_CLASS_CERTIFICATE && j->old_fp[0] != '\0') {
+            X509 *x = NULL;
+            char fp[AGT_HEX_FP_MAX];
+
+            if (tok_cert_get(tok, c->handle, &x) != CSA_OK) {
+                csa_err_clear();
+                continue;
+            }
+            agt_cert_fp(x, fp);
+            X509_free(x);
+            if (strcmp(fp, j->old_fp) != 0)
+                continue;
+        }
+        if (old->n[c->cls] == AGT_OLD_MAX)
+            old->known = 0;
+        else
+            old->h[c->cls][old->n[c->cls]++] = c->handle;
+    }
+    free(objs);
+    return CSA_OK;
+}
+
+/* The current key as agt_current_pair found it, without a search. */
+static csa_err agt_old_key(tok_ctx *tok, const agt_identity *id,
+                           const agt_swap_old *old, tok_key **key)
+{
+    if (old->known && old->n[TOK_CLASS_PRIVATE_KEY] == 1 &&
+        old->generation == tok_generation(tok))
+        return tok_key_from_handles(tok, old->h[TOK_CLASS_PRIVATE_KEY][0],
+                                    old->n[TOK_CLASS_PUBLIC_KEY] == 1
+                                        ? old->h[TOK_CLASS_PUBLIC_KEY][0]
+                                        : 0,
+                                    key);
+    return tok_key_find(tok, id->label, key);
+}
+
+csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
+                       const agt_identity *id, bool rotate, tok_key **key,
+                       agt_swap_old *old_out)
+{
+    agt_swap_old old_here, *old = old_out != NULL ? old_out : &old_here;
     unsigned char nid[TOK_ID_LEN];
     agt_journal j = {.step = AGT_STEP_KEYGEN};
     tok_key_type type = TOK_KEY_EC_P256;
@@ -910,7 +1042,7 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
     agt_labels_of(id, &l);
     if ((id->key_type != NULL &&
          (err = tok_key_type_parse(id->key_type, &type)) != CSA_OK) ||
-        (err = agt_current_pair(tok, id, &j)) != CSA_OK)
+        (err = agt_current_pair(tok, id, &j, old)) != CSA_OK)
         return err;
     j.rotate = rotate || j.old_id[0] == '\0';
     if (!j.rotate) {
@@ -918,7 +1050,7 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
         snprintf(j.new_id, sizeof(j.new_id), "%s", j.old_id);
         if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)
             return err;
-        return tok_key_find(tok, id->label, key);
+        return agt_old_key(tok, id, old, key);
     }
     /* The new key's id is chosen and journalled before the key exists, so
      * that whatever a crash inside C_GenerateKeyPair leaves is ours by
@@ -933,13 +1065,14 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
 
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
                         const agt_identity *id, tok_key *key,
-                        STACK_OF(X509) * chain)
+                        STACK_OF(X509) * chain, const agt_swap_old *old)
 {
     char kid_hex[AGT_HEX_ID_MAX];
     const unsigned char *kid;
     size_t kid_len;
     agt_made made = {.generation = tok_generation(tok),
-                     .leaf = sk_X509_value(chain, 0)};
+                     .leaf = sk_X509_value(chain, 0),
+                     .old = old};
     tok_handle cert = 0;
     agt_journal j;
     agt_labels l;

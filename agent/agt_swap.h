@@ -36,6 +36,7 @@
 #include <openssl/x509.h>
 
 #include "agt_config.h"
+#include "agt_journal.h"
 #include "tok.h"
 
 /* Takes the identity's lock (<state_dir>/<identity>.lock, flock) without
@@ -50,11 +51,28 @@ void agt_swap_unlock(int fd);
 csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
                          const agt_identity *id);
 
+/* The pair under the label when a renewal began, as agt_swap_begin found
+ * it with one search of the label: the swap deletes these handles instead
+ * of searching again.  Good only in the same token session (generation)
+ * and under the identity's lock held since; known is 0 when the label held
+ * more than AGT_OLD_MAX objects of a class (the swap searches then). */
+#define AGT_OLD_MAX 4
+typedef struct {
+    int known;
+    unsigned generation;
+    char id[AGT_HEX_ID_MAX];                   /* as the journal's old_id */
+    char fp[AGT_HEX_FP_MAX];                   /* as the journal's old_fp */
+    tok_handle h[TOK_CLASS__MAX][AGT_OLD_MAX]; /* by class */
+    size_t n[TOK_CLASS__MAX];
+} agt_swap_old;
+
 /* Starts a renewal: with rotate, journals "keygen" and generates a fresh
  * key under "<label>.next"; otherwise returns the current key.  The caller
- * frees *key with tok_key_free(). */
+ * frees *key with tok_key_free().  old (may be NULL): the pair found, for
+ * agt_swap_commit. */
 csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
-                       const agt_identity *id, bool rotate, tok_key **key);
+                       const agt_identity *id, bool rotate, tok_key **key,
+                       agt_swap_old *old);
 
 /* Stores the verified chain (leaf first) for key and swaps it in, then
  * writes <state_dir>/<identity>.pem: the leaf it stored and the issuers
@@ -63,7 +81,7 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
  * stored. */
 csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
                         const agt_identity *id, tok_key *key,
-                        STACK_OF(X509) * chain);
+                        STACK_OF(X509) * chain, const agt_swap_old *old);
 
 /* With retire_grace, the retired pair stays as "<label>.retired" until
  * agt_swap_reap_due() (0: nothing kept); agt_swap_reap() deletes it once

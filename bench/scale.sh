@@ -225,7 +225,8 @@ for _ in $(seq 1 1200); do [ -s state/status.json ] && break; sleep 0.1; done
 [ -s state/status.json ] || { echo "daemon wrote no status.json"; tail -5 logs/daemon.log; exit 1; }
 say "status.json written $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s after start; $(grep -c 'renewing (' logs/daemon.log || true) renewals at start"
 sleep 2
-procs="$dpid $(pgrep -P "$dpid" | tr '\n' ' ')"
+# (no child once the daemon has let the token and its network process go)
+procs="$dpid $(pgrep -P "$dpid" | tr '\n' ' ' || true)"
 tot_rss=0 tot_pss=0 tot_anon=0 tot_pd=0
 for p in $procs; do
   read -r rss pss anon pd < <(awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2}

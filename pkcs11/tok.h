@@ -237,6 +237,23 @@ csa_err tok_objects(tok_ctx *ctx, const char *label, const unsigned char *id,
 csa_err tok_find_handles(tok_ctx *ctx, const char *label,
                          const unsigned char *id, size_t id_len, tok_class cls,
                          tok_handle **out, size_t *n);
+/* One object under a label, as tok_label_census lists it. */
+typedef struct {
+    tok_handle handle;
+    tok_class cls;
+    unsigned char id[TOK_ID_MAX];
+    size_t id_len; /* 0: none, or one longer than TOK_ID_MAX */
+} tok_census;
+/* Every object labelled label (any class) with its class and CKA_ID: one
+ * search, then one C_GetAttributeValue each.  *out is malloc'd; the caller
+ * frees. */
+csa_err tok_label_census(tok_ctx *ctx, const char *label, tok_census **out,
+                         size_t *n);
+/* A key from the handle of its private half, as a census found it, and of
+ * its public half (CK_INVALID_HANDLE: looked up when needed), without a
+ * search.  The caller frees *out with tok_key_free(). */
+csa_err tok_key_from_handles(tok_ctx *ctx, tok_handle priv, tok_handle pub,
+                             tok_key **out);
 /* An object's CKA_CLASS (TOK_CLASS_OTHER for a class csagent does not
  * name).  One C_GetAttributeValue. */
 csa_err tok_obj_class(tok_ctx *ctx, tok_handle handle, tok_class *out);

@@ -225,6 +225,23 @@ done:
     return err;
 }
 
+csa_err tok_key_from_handles(tok_ctx *t, tok_handle priv, tok_handle pub,
+                             tok_key **out)
+{
+    csa_err err = tok_check_usable(t);
+
+    *out = NULL;
+    if (err != CSA_OK)
+        return err;
+    if ((err = tok_key_from_handle(t, priv, out)) != CSA_OK)
+        return err;
+    if (pub != CK_INVALID_HANDLE) {
+        (*out)->pub = pub;
+        (*out)->pub_known = 1;
+    }
+    return CSA_OK;
+}
+
 csa_err tok_key_find_id(tok_ctx *t, const unsigned char *id, size_t id_len,
                         tok_key **out)
 {

@@ -559,6 +559,55 @@ csa_err tok_obj_class(tok_ctx *t, tok_handle handle, tok_class *out)
     return err;
 }
 
+csa_err tok_label_census(tok_ctx *t, const char *label, tok_census **out,
+                         size_t *n)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_ULONG count = 0, i;
+    csa_err err =
+        tok_find_all(t, label, NULL, 0, TOK_CLASS_OTHER, &found, &count);
+
+    *out = NULL;
+    *n = 0;
+    if (err != CSA_OK)
+        return err;
+    if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL) {
+        free(found);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
+    for (i = 0; i < count && err == CSA_OK; i++) {
+        tok_census *c = &(*out)[i];
+        CK_OBJECT_CLASS cls = 0;
+        CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                            {CKA_ID, c->id, sizeof(c->id)}};
+        size_t len = 0;
+
+        c->handle = found[i];
+        if (tok_get_attrs_fit(t, found[i], a, 2) &&
+            a[0].ulValueLen == sizeof(cls)) {
+            c->id_len = a[1].ulValueLen;
+        } else {
+            /* one at a time: the class must be read, an id that does not
+             * fit (or none) is left empty: it is not one csagent gave */
+            if ((err = tok_get_ulong(t, found[i], CKA_CLASS, &cls)) != CSA_OK)
+                break;
+            if (tok_get_attr_capped(t, found[i], CKA_ID, c->id, sizeof(c->id),
+                                    &len) == TOK_ATTR_FITS)
+                c->id_len = len;
+            csa_err_clear();
+        }
+        c->cls = tok_class_of(cls);
+    }
+    free(found);
+    if (err != CSA_OK) {
+        free(*out);
+        *out = NULL;
+        return err;
+    }
+    *n = count;
+    return CSA_OK;
+}
+
 static int tok_labelled_cmp(const void *a, const void *b)
 {
     return strcmp(((const tok_labelled *)a)->label,
