@@ -161,14 +161,18 @@ static void agt_certs_end(agt_daemon *d, agt_cert_index *ix)
     agt_cert_index_free(ix);
 }
 
-static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
-                              agt_sched *e, time_t now)
+/* Plans the identity from its certificate x, or from the one on the token
+ * when x is NULL. */
+static void agt_sched_plan(agt_daemon *d, const agt_identity *id, agt_sched *e,
+                           time_t now, X509 *known)
 {
     X509 *x = NULL;
+    char *certid = NULL;
     pol_verdict v;
 
     e->recheck = 0;
     e->serial[0] = '\0';
+    e->certid[0] = '\0';
     if (!pol_check_ephemeral(d->s.pol, id->name, false, &v)) {
         /* One key per signature (csagent exec --ephemeral): no long-lived
          * pair to keep renewed.  Looked at again after a year or a
@@ -180,7 +184,11 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
                  "(ephemeral.required)");
         return;
     }
-    if (agt_current_cert_in(d->s.tok, d->certs, id, &x) != CSA_OK) {
+    if (known != NULL && X509_up_ref(known))
+        x = known;
+    else if (agt_current_cert_in(d->s.tok, d->certs, id, &x) != CSA_OK)
+        x = NULL;
+    if (x == NULL) {
         csa_err_clear();
         e->not_before = e->not_after = 0;
         e->next = now;
@@ -190,6 +198,10 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
     e->not_before = agt_asn1_time(X509_get0_notBefore(x));
     e->not_after = agt_asn1_time(X509_get0_notAfter(x));
     agt_serial_of(x, e->serial, sizeof(e->serial));
+    agt_cert_id_of(x, &certid);
+    if (certid != NULL && strlen(certid) < sizeof(e->certid))
+        memcpy(e->certid, certid, strlen(certid) + 1);
+    free(certid);
     if (now >= e->not_after) {
         e->next = now;
         snprintf(e->why, sizeof(e->why), "the certificate has expired");
@@ -200,6 +212,12 @@ static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
                  d->g->cfg->renew_at * 100.0);
     }
     X509_free(x);
+}
+
+static void agt_sched_compute(agt_daemon *d, const agt_identity *id,
+                              agt_sched *e, time_t now)
+{
+    agt_sched_plan(d, id, e, now, NULL);
 }
 
 /* What a renewal's end means for the identity's schedule.  plan: work
@@ -240,7 +258,10 @@ static void agt_renew_done(agt_daemon *d, const agt_identity *id, agt_sched *e,
     agt_renew_end(d, id, e, err, true);
 }
 
-/* The CertID (RFC 9773) of the identity's current certificate, or NULL. */
+/* The CertID (RFC 9773) of the identity's current certificate, or NULL:
+ * the one it was planned from.  Should another process have renewed it
+ * since, the CA says the certificate was already replaced and the order
+ * goes without "replaces" (agt_order). */
 static char *agt_renew_start(agt_daemon *d, const agt_identity *id,
                              agt_sched *e)
 {
@@ -249,6 +270,8 @@ static char *agt_renew_start(agt_daemon *d, const agt_identity *id,
 
     sd_notifyf(0, "STATUS=renewing %s", id->name);
     csa_info("agent", "%s: renewing (%s)", id->name, e->why);
+    if (e->certid[0] != '\0')
+        return strdup(e->certid);
     if (agt_current_cert_in(d->s.tok, d->certs, id, &x) == CSA_OK)
         agt_cert_id_of(x, &certid);
     X509_free(x);
@@ -405,15 +428,18 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
     agt_slot *slots = calloc((size_t)n, sizeof(*slots));
     struct pollfd *fds = calloc((size_t)n, sizeof(*fds));
     int *renewed = calloc((size_t)n_due, sizeof(*renewed));
+    /* the certificate each renewal swapped in, to plan the next from */
+    X509 **leaves = calloc((size_t)n_due, sizeof(*leaves));
     int i, next = 0, active = 0, failed = 0, n_renewed = 0;
     bool halt = false;
     agt_cert_index ix;
     csa_err err;
 
-    if (slots == NULL || fds == NULL || renewed == NULL) {
+    if (slots == NULL || fds == NULL || renewed == NULL || leaves == NULL) {
         free(slots);
         free(fds);
         free(renewed);
+        free(leaves);
         return -1;
     }
     err = agt_account_lock(&d->s, AGT_LOCK_SHARED);
@@ -462,6 +488,7 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
         }
         for (i = 0; i < n; i++) {
             STACK_OF(X509) *chain = NULL;
+            X509 *leaf;
             csa_ipc_msg done;
             bool finished = false;
             const char *problem;
@@ -478,28 +505,36 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
             if (err != CSA_OK && problem != NULL &&
                 strstr(problem, ":rateLimited") != NULL)
                 halt = true;
+            leaf = err == CSA_OK ? sk_X509_value(chain, 0) : NULL;
+            if (leaf != NULL && !X509_up_ref(leaf))
+                leaf = NULL;
             err = agt_enroll_end(slots[i].e, err, chain, NULL);
             slots[i].e = NULL;
             active--;
             /* planned after the round: the session's network process
              * (slot 0) may still be busy with another renewal */
             agt_renew_end(d, &d->g->cfg->ids[idx], &d->sched[idx], err, false);
-            if (err == CSA_OK)
+            if (err == CSA_OK) {
+                leaves[n_renewed] = leaf;
                 renewed[n_renewed++] = idx;
+            } else {
+                X509_free(leaf);
+            }
             failed += err != CSA_OK;
             active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
         }
     }
     agt_certs_end(d, &ix);
-    agt_certs_begin(d, &ix, n_renewed);
     for (i = 0; i < n_renewed; i++) {
         /* A pending stop: plan from the lifetime only, and be gone. */
         if (agt_stop_pending(d))
             d->ari_off = 1;
-        agt_sched_compute(d, &d->g->cfg->ids[renewed[i]], &d->sched[renewed[i]],
-                          time(NULL));
+        /* from the certificate it swapped in: no need to read it back */
+        agt_sched_plan(d, &d->g->cfg->ids[renewed[i]], &d->sched[renewed[i]],
+                       time(NULL), leaves[i]);
+        X509_free(leaves[i]);
+        leaves[i] = NULL;
     }
-    agt_certs_end(d, &ix);
     for (; halt && next < n_due; next++) {
         agt_sched *e = &d->sched[due[next]];
 
@@ -526,6 +561,7 @@ out:
     free(slots);
     free(fds);
     free(renewed);
+    free(leaves);
     return failed;
 }
 

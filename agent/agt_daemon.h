@@ -22,6 +22,9 @@ typedef struct {
     char name[64];
     char label[129];
     char serial[80];
+    /* RFC 9773 CertID of that certificate ("" when unknown), for the
+     * renewal's "replaces" without reading the token again */
+    char certid[160];
     time_t not_before, not_after;
     time_t next;   /* when to act */
     int recheck;   /* at next: re-read ARI instead of renewing */

@@ -937,6 +937,7 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
                                 agt_journal *j, agt_swap_old *old)
 {
     tok_census *objs = NULL, *priv = NULL;
+    char(*fps)[AGT_HEX_FP_MAX] = NULL;
     X509 *best = NULL;
     size_t n = 0, i, privs = 0;
     csa_err err = tok_label_census(tok, id->label, &objs, &n);
@@ -952,7 +953,12 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
         return agt_current_pair_search(tok, id, j);
     }
     agt_hex(priv->id, priv->id_len, j->old_id);
-    /* the certificates of that key: the newest one's SHA-256 */
+    /* the certificates of that key: the newest one's SHA-256, and each
+     * one's (fps[i]: "" for other objects and unreadable certificates) */
+    if ((fps = calloc(n, sizeof(*fps))) == NULL) {
+        free(objs);
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    }
     for (i = 0; i < n; i++) {
         X509 *x = NULL;
 
@@ -964,16 +970,16 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
             csa_err_clear();
             continue;
         }
+        agt_cert_fp(x, fps[i]);
         if (best == NULL || ASN1_TIME_compare(X509_get0_notAfter(x),
                                               X509_get0_notAfter(best)) > 0) {
             X509_free(best);
             best = x;
+            snprintf(j->old_fp, sizeof(j->old_fp), "%s", fps[i]);
         } else {
             X509_free(x);
         }
     }
-    if (best != NULL)
-        agt_cert_fp(best, j->old_fp);
     X509_free(best);
     /* What agt_plan_make would find by the journal's names: the keys and
      * certificates of that id, a certificate only with that SHA-256 (any,
@@ -991,24 +997,15 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
             c->id_len != priv->id_len ||
             memcmp(c->id, priv->id, priv->id_len) != 0)
             continue;
-        if (c->cls == TOK_CLASS_CERTIFICATE && j->old_fp[0] != '\0') {
-            X509 *x = NULL;
-            char fp[AGT_HEX_FP_MAX];
-
-            if (tok_cert_get(tok, c->handle, &x) != CSA_OK) {
-                csa_err_clear();
-                continue;
-            }
-            agt_cert_fp(x, fp);
-            X509_free(x);
-            if (strcmp(fp, j->old_fp) != 0)
-                continue;
-        }
+        if (c->cls == TOK_CLASS_CERTIFICATE && j->old_fp[0] != '\0' &&
+            strcmp(fps[i], j->old_fp) != 0)
+            continue;
         if (old->n[c->cls] == AGT_OLD_MAX)
             old->known = 0;
         else
             old->h[c->cls][old->n[c->cls]++] = c->handle;
     }
+    free(fps);
     free(objs);
     return CSA_OK;
 }
