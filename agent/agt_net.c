@@ -651,11 +651,33 @@ int agt_net_fd(const agt_net *n)
     return n->fd;
 }
 
+/* Whether the holder takes kid, the account URL at the end of a job, as
+ * the account's: only on the CA's origin, and the one it knows unless the
+ * job was a registration (where the CA names the account by its key).
+ * What it knows is the only kid it lets a JWS carry (agt_net_jws_check).
+ * Raises CSA_ERR_PROTOCOL when not. */
+static bool agt_net_kid_ok(const agt_net *n, int job, const char *kid)
+{
+    if (!agt_url_chars_ok(kid) || !agt_on_origin(n->ca_url, kid))
+        csa_raise(CSA_ERR_PROTOCOL,
+                  "the account URL %.200s is not on the configured CA", kid);
+    else if (n->kid != NULL && strcmp(n->kid, kid) != 0 &&
+             job != AGT_NET_J_REGISTER)
+        csa_raise(CSA_ERR_PROTOCOL,
+                  "the account URL %.200s is not the account's (%.200s) "
+                  "after job %d",
+                  kid, n->kid, job);
+    else
+        return true;
+    return false;
+}
+
 csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
 {
     csa_ipc_msg m;
     csa_err err, job_err = CSA_OK;
     char *msg = NULL, *problem = NULL, *kid = NULL;
+    int job = n->job;
 
     *finished = false;
     memset(done, 0, sizeof(*done));
@@ -682,6 +704,17 @@ csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
     }
     free(n->problem);
     n->problem = problem;
+    if (kid != NULL && !agt_net_kid_ok(n, job, kid)) {
+        csa_warn("holder", "refused a request of the network process: %s",
+                 csa_errmsg());
+        free(kid);
+        kid = NULL;
+        if (job_err == CSA_OK) {
+            job_err = CSA_ERR_PROTOCOL;
+            free(msg);
+            msg = strdup(csa_errmsg());
+        }
+    }
     if (kid != NULL) {
         free(n->kid);
         n->kid = kid;

@@ -219,9 +219,9 @@ typedef struct {
  *  - url on the scheme://host:port of ca_url;
  *  - a kid only with the account key, and only the account URL the holder
  *    knows (v->kid): it has it from its own state (agt_net_set_account)
- *    or from the end of the register job that learnt it; the register
- *    job itself signs with jwk only, so no job signs with a kid the
- *    holder does not know;
+ *    or from the end of the register job that learnt it (agt_net_step
+ *    takes it only on the CA's origin); the register job itself signs
+ *    with jwk only, so no job signs with a kid the holder does not know;
  *  - a jwk (no kid) only where RFC 8555 requires one: newAccount (the
  *    account key, a payload, the register job), revokeCert signed by the
  *    certificate's key (the revoke job), the keyChange inner JWS (the new
