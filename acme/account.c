@@ -248,7 +248,8 @@ csa_err acme_key_change(acme_client *c, const csa_signer *new_key)
     char *inner = NULL;
     csa_err err;
 
-    if (new_key == NULL || new_key->sign_jws == NULL || new_key->jwk == NULL)
+    if (new_key == NULL || new_key->jwk == NULL ||
+        (new_key->sign_jws == NULL && new_key->build_jws == NULL))
         return csa_raise(CSA_ERR_INVALID, "the new account key is incomplete");
     if (c->key == NULL || c->kid == NULL)
         return csa_raise(CSA_ERR_INVALID,

@@ -283,6 +283,17 @@ csa_err acme_renewal_info(acme_client *c, const unsigned char *cert_der,
 /* base64url(SHA-256(jwk text)) — RFC 7638 thumbprint of a signer's jwk,
  * which csa_signer promises is already canonical.  *out malloc'd. */
 csa_err acme_jwk_thumbprint(const char *jwk, char **out);
+/* The JWS of an ACME request (RFC 8555 §6.2) in the flattened JSON
+ * serialization (RFC 7515 §7.2.2), protected header
+ * {"alg","jwk"|"kid","nonce","url"}.  kid NULL = embed the signer's jwk;
+ * nonce NULL = no nonce (keyChange inner JWS); payload NULL = POST-as-GET
+ * (empty payload).  With s->build_jws set, the request goes to it as it
+ * is; otherwise the header is built here and the signing input signed
+ * with s->sign_jws.  This is the one implementation: the key holder calls
+ * it too, with the token's signer, for what the network process asks.
+ * *out malloc'd. */
+csa_err acme_jws_build(const csa_signer *s, const char *url, const char *nonce,
+                       const char *kid, const char *payload, char **out);
 /* token "." thumbprint (RFC 8555 §8.1).  *out malloc'd; caller frees. */
 csa_err acme_key_authorization(const csa_signer *key, const char *token,
                                char **out);

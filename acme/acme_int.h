@@ -112,11 +112,6 @@ void acme_nonce_put(acme_client *c, const char *nonce);
 csa_err acme_nonce_get(acme_client *c, char **out);
 void acme_nonce_clear(acme_client *c);
 
-/* JWS (flattened JSON serialization, RFC 7515 §7.2.2).  kid NULL = embed
- * the signer's jwk; nonce NULL = no nonce (keyChange inner JWS); payload
- * NULL = POST-as-GET (empty payload).  *out malloc'd. */
-csa_err acme_jws_build(const csa_signer *s, const char *url, const char *nonce,
-                       const char *kid, const char *payload, char **out);
 /* The EAB JWS (RFC 8555 §7.3.4) as a json object: caller puts it. */
 csa_err acme_jws_eab(const char *eab_kid, const csa_secret *b64key,
                      const char *alg, const char *url, const char *jwk,

@@ -91,7 +91,7 @@ csa_err acme_client_set_account(acme_client *c, const csa_signer *key,
     char *copy = NULL;
 
     if (key == NULL || key->alg == NULL || key->jwk == NULL ||
-        key->sign_jws == NULL)
+        (key->sign_jws == NULL && key->build_jws == NULL))
         return csa_raise(CSA_ERR_INVALID, "the account signer is incomplete");
     if (kid != NULL && (copy = strdup(kid)) == NULL)
         return csa_raise(CSA_ERR_NOMEM, "out of memory");

@@ -120,6 +120,14 @@ csa_err acme_jws_build(const csa_signer *s, const char *url, const char *nonce,
     csa_err err;
 
     *out = NULL;
+    if (s->build_jws != NULL) {
+        /* The key lives in another process, which builds the header from
+         * these fields itself (csa_signer.h). */
+        err = s->build_jws(s->ctx, url, nonce, kid, payload, out);
+        if (err != CSA_OK)
+            csa_err_context("signing the request to %s", url);
+        return err;
+    }
     if ((err = protected_b64(s->alg, s->jwk, kid, nonce, url, &prot)) ||
         (err = b64_text(payload != NULL ? payload : "", &pay)))
         goto done;

@@ -392,7 +392,7 @@ static csa_err agt_account_use(agt_session *s, tok_key *key, bool keep_kid)
 {
     agt_jws_key *signer = NULL;
     char *kid = NULL;
-    csa_err err = agt_jws_key_new(key, NULL, s->cfg->directory, &signer);
+    csa_err err = agt_jws_key_new(key, NULL, &signer);
 
     if (err != CSA_OK) {
         tok_key_free(key);
@@ -587,7 +587,7 @@ static agt_ca_says agt_ca_ask(agt_session *s, tok_key *key, char **url,
 
     if (url != NULL)
         *url = NULL;
-    if ((*err = agt_jws_key_new(key, NULL, s->cfg->directory, &ks)) != CSA_OK ||
+    if ((*err = agt_jws_key_new(key, NULL, &ks)) != CSA_OK ||
         (*err = agt_net_set_account(s->net, agt_jws_key_signer(ks), NULL)) !=
             CSA_OK)
         goto done;
@@ -968,7 +968,7 @@ csa_err agt_account_rollover(agt_session *s)
         goto done;
     }
     agt_account_point("generated");
-    if ((err = agt_jws_key_new(nk, NULL, s->cfg->directory, &ns)) != CSA_OK)
+    if ((err = agt_jws_key_new(nk, NULL, &ns)) != CSA_OK)
         goto done;
     if ((err = agt_net_key_change(s->net, agt_jws_key_signer(ns))) != CSA_OK) {
         agt_rollover_refused(s, &j);

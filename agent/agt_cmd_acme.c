@@ -167,7 +167,7 @@ int agt_cmd_revoke(agt_globals *g, int argc, char **argv)
         err = csa_raise(CSA_ERR_CONFIG, "no identity named '%s'", argv[optind]);
     if (err == CSA_OK && (err = agt_current_cert(s.tok, id, &x)) == CSA_OK &&
         with_key && (err = tok_key_find(s.tok, id->label, &ck)) == CSA_OK)
-        err = agt_jws_key_new(ck, NULL, s.cfg->directory, &cs);
+        err = agt_jws_key_new(ck, NULL, &cs);
     if (err == CSA_OK && !with_key)
         err = agt_account_ensure(&s, true, NULL);
     if (err == CSA_OK) {

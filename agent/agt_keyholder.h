@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The key holder: the handful of requests the network-facing code may make
- * of token keys — public JWK, sign a JWS signing input, sign a CSR, sign a
+ * of token keys — public JWK, sign a JWS, sign a CSR, sign a
  * key authorization (cert-01, ppkp-01) and compute an OTP.  acme/ only
  * ever sees the csa_signer built here.  Keeping this narrow is what lets the
  * token side move into its own process later (DESIGN.md).
@@ -9,7 +9,6 @@
 #ifndef AGT_KEYHOLDER_H
 #define AGT_KEYHOLDER_H
 
-#include <json-c/json.h>
 #include <openssl/x509.h>
 
 #include "csa_signer.h"
@@ -18,25 +17,13 @@
 typedef struct agt_jws_key agt_jws_key;
 
 /* Wraps a token key as a JWS signer with the key's default alg (or
- * jws_alg when non-NULL, e.g. "PS256") that signs only JWS for the CA
- * whose directory is ca_url (agt_jws_input_check).  The key is borrowed
- * and must outlive the result; free with agt_jws_key_free(). */
-csa_err agt_jws_key_new(tok_key *key, const char *jws_alg, const char *ca_url,
-                        agt_jws_key **out);
-/* What the signer accepts: "base64url(protected).base64url(payload)"
- * whose protected header is a JSON object with this alg, a url on the same
- * scheme://host:port as ca_url, exactly one of jwk and kid, and a nonce
- * unless it carries a jwk (the inner JWS of keyChange has none).  So a bug
- * in the code that handles what the network sends cannot make the account
- * or certificate key sign anything else.  CSA_ERR_POLICY otherwise. */
-csa_err agt_jws_input_check(const char *ca_url, const char *alg,
-                            const unsigned char *in, size_t len);
+ * jws_alg when non-NULL, e.g. "PS256").  It signs what it is given: the
+ * holder builds every JWS itself (acme_jws_build) from the fields of a
+ * request that agt_net_jws_check accepted, so the network process never
+ * chooses what is signed beyond those fields.  The key is borrowed and
+ * must outlive the result; free with agt_jws_key_free(). */
+csa_err agt_jws_key_new(tok_key *key, const char *jws_alg, agt_jws_key **out);
 void agt_jws_key_free(agt_jws_key *k);
-/* The payload of a JWS signing input as a JSON object (the caller puts
- * it), NULL for an empty payload (POST-as-GET).  CSA_ERR_POLICY when it
- * is not a JSON object. */
-csa_err agt_jws_input_payload(const unsigned char *in, size_t len,
-                              json_object **payload);
 /* The csa_signer view, borrowed from k. */
 const csa_signer *agt_jws_key_signer(const agt_jws_key *k);
 

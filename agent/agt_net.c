@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "agt_keyholder.h"
 #include "agt_verify.h"
 #include "csa_util.h"
@@ -21,6 +23,7 @@ struct agt_net {
     pid_t pid;
     int fd; /* -1: not running (started again by the next job) */
     char *path, *config, *policy;
+    char *ca_url; /* the directory: JWS urls must be on its origin */
     const csa_signer *account; /* borrowed */
     const csa_signer *next;    /* during a keyChange */
     const csa_signer *cert;    /* during a revocation */
@@ -44,6 +47,48 @@ static const uint8_t agt_done_tags[] = {AGT_NET_T_ERR,
                                         AGT_NET_T_EXPLAIN,
                                         AGT_NET_T_CHAIN,
                                         0};
+
+/* Printable ASCII without space: what a URL on the wire is. */
+static bool agt_url_chars_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool agt_b64url_ok(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+              (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+/* Length of "scheme://authority" at the start of url, 0 if none. */
+static size_t agt_origin_len(const char *url)
+{
+    const char *p = strstr(url, "://");
+
+    if (p == NULL || p == url)
+        return 0;
+    p += 3;
+    return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/* Whether url is on the scheme://host:port of base: the same prefix, then
+ * the end or a '/' (so "https://ca:443.evil" or "https://ca@evil" is not
+ * "https://ca"). */
+static bool agt_on_origin(const char *base, const char *url)
+{
+    size_t olen = agt_origin_len(base);
+
+    return olen != 0 && strncmp(url, base, olen) == 0 &&
+           (url[olen] == '\0' || url[olen] == '/');
+}
 
 static void agt_net_reap(agt_net *n)
 {
@@ -129,7 +174,15 @@ csa_err agt_net_start(const agt_config *cfg, const char *policy_text,
     n->path = strdup(cfg->path);
     n->config = strdup(cfg->text ? cfg->text : "");
     n->policy = policy_text ? strdup(policy_text) : NULL;
-    if (n->path == NULL || n->config == NULL ||
+    n->ca_url = cfg->directory ? strdup(cfg->directory) : NULL;
+    if (cfg->directory == NULL || agt_origin_len(cfg->directory) == 0) {
+        agt_net_stop(n);
+        return csa_raise(CSA_ERR_CONFIG,
+                         "%s: no CA directory URL "
+                         "(scheme://host) for the key holder",
+                         cfg->path);
+    }
+    if (n->path == NULL || n->config == NULL || n->ca_url == NULL ||
         (policy_text != NULL && n->policy == NULL)) {
         agt_net_stop(n);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
@@ -157,6 +210,7 @@ void agt_net_stop(agt_net *n)
     free(n->problem);
     free(n->csr);
     free(n->path);
+    free(n->ca_url);
     free(n->config);
     free(n->policy);
     free(n);
@@ -182,18 +236,48 @@ static csa_err agt_net_reply_err(int fd, csa_err err)
     return csa_ipc_send(fd, &o);
 }
 
-csa_err agt_net_read_sign(const csa_ipc_msg *m, uint64_t *sel,
-                          const unsigned char **in, size_t *len)
+void agt_net_jws_req_free(agt_net_jws_req *r)
 {
-    static const uint8_t tags[] = {AGT_NET_T_KEYSEL, AGT_NET_T_INPUT, 0};
+    free(r->url);
+    free(r->nonce);
+    free(r->kid);
+    free(r->payload);
+    memset(r, 0, sizeof(*r));
+}
+
+csa_err agt_net_read_jws(const csa_ipc_msg *m, agt_net_jws_req *r)
+{
+    static const uint8_t tags[] = {AGT_NET_T_KEYSEL,  AGT_NET_T_URL,
+                                   AGT_NET_T_NONCE,   AGT_NET_T_KID,
+                                   AGT_NET_T_PAYLOAD, 0};
+    const char *why = NULL;
     csa_err err;
 
-    *sel = 0;
+    memset(r, 0, sizeof(*r));
     if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
-        (err = csa_ipc_u64(m, AGT_NET_T_KEYSEL, AGT_NET_KEY_CERT, true, sel)) !=
-            CSA_OK)
+        (err = csa_ipc_u64(m, AGT_NET_T_KEYSEL, AGT_NET_KEY_CERT, true,
+                           &r->sel)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_URL, AGT_NET_URL_MAX, true, &r->url)) !=
+            CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_NONCE, AGT_NET_NONCE_MAX, false,
+                           &r->nonce)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_KID, AGT_NET_URL_MAX, false,
+                           &r->kid)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_NET_T_PAYLOAD, AGT_NET_PAYLOAD_MAX, false,
+                           &r->payload)) != CSA_OK) {
+        agt_net_jws_req_free(r);
         return err;
-    return csa_ipc_bytes(m, AGT_NET_T_INPUT, AGT_NET_INPUT_MAX, true, in, len);
+    }
+    if (!agt_url_chars_ok(r->url))
+        why = "its url has a space, a control or a non-ASCII character";
+    else if (r->kid != NULL && !agt_url_chars_ok(r->kid))
+        why = "its kid has a space, a control or a non-ASCII character";
+    else if (r->nonce != NULL && !agt_b64url_ok(r->nonce))
+        why = "its nonce is not base64url";
+    if (why == NULL)
+        return CSA_OK;
+    agt_net_jws_req_free(r);
+    return csa_raise(CSA_ERR_PROTOCOL, "jws request: %s", why);
 }
 
 void agt_net_challenge_free(acme_challenge *ch)
@@ -272,8 +356,28 @@ static const char *agt_member_str(json_object *o, const char *key)
                : NULL;
 }
 
-csa_err agt_net_sign_fits(int job, uint64_t sel, const unsigned char *in,
-                          size_t len, const char *csr)
+/* The whole of text as one JSON object, or NULL. */
+static json_object *agt_json_object(const char *text)
+{
+    json_tokener *t = json_tokener_new();
+    size_t len = strlen(text);
+    json_object *o = NULL;
+
+    if (t != NULL && len <= AGT_NET_PAYLOAD_MAX) {
+        o = json_tokener_parse_ex(t, text, (int)len);
+        if (json_tokener_get_error(t) != json_tokener_success ||
+            (size_t)json_tokener_get_parse_end(t) != len ||
+            !json_object_is_type(o, json_type_object)) {
+            json_object_put(o);
+            o = NULL;
+        }
+    }
+    json_tokener_free(t);
+    return o;
+}
+
+csa_err agt_net_sign_fits(int job, uint64_t sel, const char *payload,
+                          const char *csr)
 {
     static const char *const account[] = {"contact", "termsOfServiceAgreed",
                                           "onlyReturnExisting",
@@ -294,12 +398,13 @@ csa_err agt_net_sign_fits(int job, uint64_t sel, const unsigned char *in,
     json_object *p = NULL;
     const char *what = NULL, *s;
     bool ok = false;
-    csa_err err = agt_jws_input_payload(in, len, &p);
 
-    if (err != CSA_OK)
-        return err;
-    if (p == NULL) { /* POST-as-GET: a read, in any job that talks */
-        ok = job != AGT_NET_J_DIRECTORY && sel != AGT_NET_KEY_NEW;
+    if (payload != NULL && (p = agt_json_object(payload)) == NULL)
+        return csa_raise(CSA_ERR_POLICY, "key holder: refusing to sign a JWS: "
+                                         "its payload is not a JSON object");
+    if (p == NULL) { /* POST-as-GET: a read as the account, in any job
+                        that talks to the CA */
+        ok = job != AGT_NET_J_DIRECTORY && sel == AGT_NET_KEY_ACCOUNT;
         what = "a POST-as-GET";
     } else if (sel == AGT_NET_KEY_NEW) {
         ok = job == AGT_NET_J_KEYCHANGE && agt_members_in(p, inner);
@@ -349,6 +454,59 @@ csa_err agt_net_sign_fits(int job, uint64_t sel, const unsigned char *in,
                      (unsigned)sel);
 }
 
+/* Whether the header r asks for fits v (agt_net_jws_check). */
+static const char *agt_net_header_fits(const agt_net_view *v,
+                                       const agt_net_jws_req *r)
+{
+    if (!agt_on_origin(v->ca_url, r->url))
+        return "its url is not on the configured CA";
+    if (r->kid != NULL) {
+        /* RFC 8555 §6.2: kid is the account URL.  Only the one the holder
+         * knows: from its state, or from the end of the register job that
+         * learnt it, on the CA's origin (agt_net_step). */
+        if (r->sel != AGT_NET_KEY_ACCOUNT)
+            return "a kid signed by a key other than the account's";
+        if (v->kid == NULL)
+            return "a kid before the holder knows the account's URL";
+        if (strcmp(r->kid, v->kid) != 0)
+            return "its kid is not the account's URL";
+    } else if (!((r->sel == AGT_NET_KEY_ACCOUNT &&
+                  v->job == AGT_NET_J_REGISTER && r->payload != NULL) ||
+                 (r->sel == AGT_NET_KEY_CERT && v->job == AGT_NET_J_REVOKE) ||
+                 (r->sel == AGT_NET_KEY_NEW &&
+                  v->job == AGT_NET_J_KEYCHANGE))) {
+        /* §6.2: jwk only in newAccount and in revokeCert signed by the
+         * certificate's key; §7.3.5: and the keyChange inner JWS. */
+        return "a jwk where RFC 8555 asks for the account's kid";
+    }
+    /* §7.3.5: the inner JWS of a keyChange has no nonce; every other JWS
+     * has one (§6.5). */
+    if (r->sel == AGT_NET_KEY_NEW && r->nonce != NULL)
+        return "a nonce in the keyChange inner JWS";
+    if (r->sel != AGT_NET_KEY_NEW && r->nonce == NULL)
+        return "it has no nonce";
+    return NULL;
+}
+
+csa_err agt_net_jws_check(const agt_net_view *v, const csa_ipc_msg *m,
+                          agt_net_jws_req *r)
+{
+    const char *why;
+    csa_err err = agt_net_read_jws(m, r);
+
+    if (err != CSA_OK)
+        return err;
+    if ((why = agt_net_header_fits(v, r)) != NULL)
+        err = csa_raise(CSA_ERR_POLICY,
+                        "key holder: refusing to sign a JWS for %.200s: %s",
+                        r->url, why);
+    else
+        err = agt_net_sign_fits(v->job, r->sel, r->payload, v->csr);
+    if (err != CSA_OK)
+        agt_net_jws_req_free(r);
+    return err;
+}
+
 /* One request of the network process during a job, answered.  A request
  * that does not fit is refused (and logged); the job goes on and fails on
  * the network side with the refusal as its error. */
@@ -358,31 +516,34 @@ static csa_err agt_net_answer(agt_net *n, const csa_ipc_msg *m,
     csa_ipc_out o;
     csa_err err;
 
-    if (m->type == AGT_NET_C_SIGN) {
-        const unsigned char *in;
+    if (m->type == AGT_NET_C_JWS) {
+        agt_net_view v = {n->ca_url, n->job, n->kid, n->csr};
+        agt_net_jws_req r;
         const csa_signer *k;
-        unsigned char *sig = NULL;
-        size_t len, siglen = 0;
-        uint64_t sel;
+        char *jws = NULL;
 
-        if ((err = agt_net_read_sign(m, &sel, &in, &len)) != CSA_OK)
+        if ((err = agt_net_jws_check(&v, m, &r)) != CSA_OK)
             goto refuse;
-        k = sel == AGT_NET_KEY_ACCOUNT ? n->account
-            : sel == AGT_NET_KEY_NEW   ? n->next
-                                       : n->cert;
+        k = r.sel == AGT_NET_KEY_ACCOUNT ? n->account
+            : r.sel == AGT_NET_KEY_NEW   ? n->next
+                                         : n->cert;
         if (k == NULL) {
+            agt_net_jws_req_free(&r);
             err = csa_raise(CSA_ERR_POLICY,
                             "no key of kind %u signs during this job",
-                            (unsigned)sel);
+                            (unsigned)r.sel);
             goto refuse;
         }
-        if ((err = agt_net_sign_fits(n->job, sel, in, len, n->csr)) != CSA_OK)
-            goto refuse;
-        if ((err = k->sign_jws(k->ctx, in, len, &sig, &siglen)) != CSA_OK)
-            goto refuse;
+        /* The header is built here, with the key's own alg and jwk, from
+         * the fields checked above: what the network process may choose
+         * ends there. */
+        err = acme_jws_build(k, r.url, r.nonce, r.kid, r.payload, &jws);
+        agt_net_jws_req_free(&r);
+        if (err != CSA_OK)
+            return agt_net_reply_err(n->fd, err);
         csa_ipc_begin(&o, AGT_NET_R_OK);
-        csa_ipc_put(&o, AGT_NET_T_SIG, sig, siglen);
-        free(sig);
+        csa_ipc_put_str(&o, AGT_NET_T_JWS, jws);
+        free(jws);
         return csa_ipc_send(n->fd, &o);
     }
     if (m->type == AGT_NET_C_CHALLENGE && cb != NULL) {
@@ -490,11 +651,33 @@ int agt_net_fd(const agt_net *n)
     return n->fd;
 }
 
+/* Whether the holder takes kid, the account URL at the end of a job, as
+ * the account's: only on the CA's origin, and the one it knows unless the
+ * job was a registration (where the CA names the account by its key).
+ * What it knows is the only kid it lets a JWS carry (agt_net_jws_check).
+ * Raises CSA_ERR_PROTOCOL when not. */
+static bool agt_net_kid_ok(const agt_net *n, int job, const char *kid)
+{
+    if (!agt_url_chars_ok(kid) || !agt_on_origin(n->ca_url, kid))
+        csa_raise(CSA_ERR_PROTOCOL,
+                  "the account URL %.200s is not on the configured CA", kid);
+    else if (n->kid != NULL && strcmp(n->kid, kid) != 0 &&
+             job != AGT_NET_J_REGISTER)
+        csa_raise(CSA_ERR_PROTOCOL,
+                  "the account URL %.200s is not the account's (%.200s) "
+                  "after job %d",
+                  kid, n->kid, job);
+    else
+        return true;
+    return false;
+}
+
 csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
 {
     csa_ipc_msg m;
     csa_err err, job_err = CSA_OK;
     char *msg = NULL, *problem = NULL, *kid = NULL;
+    int job = n->job;
 
     *finished = false;
     memset(done, 0, sizeof(*done));
@@ -521,6 +704,17 @@ csa_err agt_net_step(agt_net *n, bool *finished, csa_ipc_msg *done)
     }
     free(n->problem);
     n->problem = problem;
+    if (kid != NULL && !agt_net_kid_ok(n, job, kid)) {
+        csa_warn("holder", "refused a request of the network process: %s",
+                 csa_errmsg());
+        free(kid);
+        kid = NULL;
+        if (job_err == CSA_OK) {
+            job_err = CSA_ERR_PROTOCOL;
+            free(msg);
+            msg = strdup(csa_errmsg());
+        }
+    }
     if (kid != NULL) {
         free(n->kid);
         n->kid = kid;
@@ -873,20 +1067,23 @@ csa_err agt_net_order(agt_net *n, const char *identity, const char *replaces,
 csa_err agt_net_check_request(const unsigned char *body, size_t len)
 {
     csa_ipc_msg m;
+    static const agt_net_view v = {"https://127.0.0.1:14000/dir",
+                                   AGT_NET_J_ORDER,
+                                   "https://127.0.0.1:14000/acct/1", "QUJD"};
     acme_challenge ch;
     agt_otp_hints h;
-    const unsigned char *in;
+    agt_net_jws_req r;
     char *a, *b, *c;
-    uint64_t sel;
-    size_t n;
     csa_err err = csa_ipc_parse(body, len, CSA_IPC_MAX, &m), job_err;
 
     m.buf = NULL;
     if (err != CSA_OK)
         return err;
     switch (m.type) {
-    case AGT_NET_C_SIGN:
-        return agt_net_read_sign(&m, &sel, &in, &n);
+    case AGT_NET_C_JWS:
+        if ((err = agt_net_jws_check(&v, &m, &r)) == CSA_OK)
+            agt_net_jws_req_free(&r);
+        return err;
     case AGT_NET_C_CHALLENGE:
         if ((err = agt_net_read_challenge(&m, &ch, &h)) == CSA_OK)
             agt_net_challenge_free(&ch);

@@ -13,9 +13,15 @@
  * The key holder (the csagent process the user started: token, PIN,
  * journals, swap-in) gives it jobs and, while a job runs, answers its
  * requests:
- *   sign      a JWS signing input, with the account key (or, during a
- *             keyChange, the new key; during a revocation, the
- *             certificate's key), only if agt_jws_input_check accepts it;
+ *   jws       the JWS of one ACME request, from its typed fields: which
+ *             key (the account key; during a keyChange the new key;
+ *             during a revocation the certificate's key), url, nonce,
+ *             kid (absent: the key's jwk) and payload (absent:
+ *             POST-as-GET).  The holder checks each field and that the
+ *             request fits the job (agt_net_jws_check), builds the
+ *             protected header itself (acme_jws_build: alg and jwk are
+ *             the key's own), signs in the token and answers with the
+ *             flattened JWS;
  *   challenge the answer of one draft challenge (otp-01, hotp-01, totp-01,
  *             cert-01, ppkp-01), from its typed fields: the holder checks
  *             the token (22 to 128 base64url characters), builds the key
@@ -60,11 +66,11 @@ enum {
     AGT_NET_J_ORDER,     /* identity [replaces] [not_after] */
     AGT_NET_J_CONFIG,    /* path config [policy]: always the first job */
     /* network -> holder: requests during a job */
-    AGT_NET_C_SIGN = 32, /* keysel input */
+    AGT_NET_C_JWS = 32,  /* keysel url [nonce] [kid] [payload] */
     AGT_NET_C_CHALLENGE, /* type url token digits period hmac */
     AGT_NET_C_CSR,
     /* answers */
-    AGT_NET_R_OK = 64, /* the holder: sig | payload | der */
+    AGT_NET_R_OK = 64, /* the holder: jws | payload | der */
     AGT_NET_R_ERR,     /* err msg */
     AGT_NET_R_DONE,    /* the network process, end of a job: err msg
                           problem kid status ... */
@@ -86,8 +92,8 @@ enum {
     AGT_NET_T_IDENTITY,
     AGT_NET_T_REPLACES,
     AGT_NET_T_KEYSEL,
-    AGT_NET_T_INPUT,
-    AGT_NET_T_SIG,
+    AGT_NET_T_NONCE, /* a JWS's nonce (base64url) */
+    AGT_NET_T_JWS,   /* a JWS, flattened JSON serialization */
     AGT_NET_T_TYPE,
     AGT_NET_T_URL,
     AGT_NET_T_TOKEN,
@@ -114,10 +120,13 @@ enum {
 /* Which key signs (AGT_NET_T_KEYSEL). */
 enum { AGT_NET_KEY_ACCOUNT = 0, AGT_NET_KEY_NEW = 1, AGT_NET_KEY_CERT = 2 };
 
-/* Largest field values: URLs, JWKs, signing inputs, chains. */
+/* Largest field values: URLs, JWKs, nonces, JWS payloads (JSON text) and
+ * whole JWS, chains. */
 #define AGT_NET_URL_MAX 2048
 #define AGT_NET_JWK_MAX 4096
-#define AGT_NET_INPUT_MAX (256 * 1024)
+#define AGT_NET_NONCE_MAX 256
+#define AGT_NET_PAYLOAD_MAX (64 * 1024)
+#define AGT_NET_JWS_MAX (256 * 1024)
 #define AGT_NET_CHAIN_MAX (512 * 1024)
 
 /* ---- the holder's side --------------------------------------------- */
@@ -127,7 +136,9 @@ typedef struct agt_net agt_net;
 /* Prepares the network process for this configuration and policy (the
  * text the holder parsed, NULL for the defaults; both copied: the process
  * parses the same text, whatever the files hold by then).  It is started
- * by the first job, and again by the next job after it ended. */
+ * by the first job, and again by the next job after it ended.
+ * CSA_ERR_CONFIG when cfg has no directory URL with a scheme://host
+ * origin: the holder signs only for that origin. */
 csa_err agt_net_start(const agt_config *cfg, const char *policy_text,
                       agt_net **out);
 /* Ends it (closes the socket, reaps it). */
@@ -181,18 +192,59 @@ int agt_net_fd(const agt_net *n);
 
 /* The readers of the network process's messages (also for the fuzzer):
  * each checks the fields it takes and refuses any other. */
-csa_err agt_net_read_sign(const csa_ipc_msg *m, uint64_t *sel,
-                          const unsigned char **in, size_t *len);
+/* A JWS request (AGT_NET_C_JWS), each field read and checked on its own:
+ * only the tags it takes, each once; keysel one of AGT_NET_KEY_*; url
+ * and kid printable ASCII (no space, no control character) of at most
+ * AGT_NET_URL_MAX bytes; nonce 1 to AGT_NET_NONCE_MAX base64url
+ * characters; payload at most AGT_NET_PAYLOAD_MAX bytes.  The strings are
+ * malloc'd (agt_net_jws_req_free); nonce, kid and payload NULL when
+ * absent.  CSA_ERR_PROTOCOL naming the field. */
+typedef struct {
+    uint64_t sel;
+    char *url, *nonce, *kid, *payload;
+} agt_net_jws_req;
+csa_err agt_net_read_jws(const csa_ipc_msg *m, agt_net_jws_req *r);
+void agt_net_jws_req_free(agt_net_jws_req *r);
+/* What the holder knows when it judges a request (all borrowed): the
+ * configured directory URL, the job in progress (its type, 0 between
+ * jobs), the account URL it knows (NULL: none yet) and the base64url CSR
+ * it gave this job (NULL: none). */
+typedef struct {
+    const char *ca_url;
+    int job;
+    const char *kid;
+    const char *csr;
+} agt_net_view;
+/* Reads a JWS request (agt_net_read_jws) and checks that it fits v:
+ *  - url on the scheme://host:port of ca_url;
+ *  - a kid only with the account key, and only the account URL the holder
+ *    knows (v->kid): it has it from its own state (agt_net_set_account)
+ *    or from the end of the register job that learnt it (agt_net_step
+ *    takes it only on the CA's origin); the register job itself signs
+ *    with jwk only, so no job signs with a kid the holder does not know;
+ *  - a jwk (no kid) only where RFC 8555 requires one: newAccount (the
+ *    account key, a payload, the register job), revokeCert signed by the
+ *    certificate's key (the revoke job), the keyChange inner JWS (the new
+ *    key, the keyChange job);
+ *  - a nonce in every JWS but the keyChange inner one, which must have
+ *    none (§7.3.5);
+ *  - the payload fits the job and key (agt_net_sign_fits).
+ * On success *r holds the request (the caller frees it); otherwise *r is
+ * empty and the error (CSA_ERR_PROTOCOL or CSA_ERR_POLICY) names what
+ * was refused. */
+csa_err agt_net_jws_check(const agt_net_view *v, const csa_ipc_msg *m,
+                          agt_net_jws_req *r);
 csa_err agt_net_read_challenge(const csa_ipc_msg *m, acme_challenge *ch,
                                agt_otp_hints *h);
 void agt_net_challenge_free(acme_challenge *ch);
-/* Whether a JWS signing input fits the job in progress (its type) and the
- * key asked for: each job signs only the requests it needs (a newOrder
- * only in an order, a revocation only in a revocation, a finalize only
- * with the CSR the holder gave this job, ...).  CSA_ERR_POLICY naming the
+/* Whether a JWS payload (JSON text; NULL: POST-as-GET) fits the job in
+ * progress (its type) and the key asked for: each job signs only the
+ * requests it needs (a newOrder only in an order, a revocation only in a
+ * revocation, a finalize only with the CSR the holder gave this job, a
+ * POST-as-GET only with the account key, ...).  CSA_ERR_POLICY naming the
  * kind of request refused. */
-csa_err agt_net_sign_fits(int job, uint64_t sel, const unsigned char *in,
-                          size_t len, const char *csr);
+csa_err agt_net_sign_fits(int job, uint64_t sel, const char *payload,
+                          const char *csr);
 csa_err agt_net_read_done(const csa_ipc_msg *m, csa_err *job_err, char **msg,
                           char **problem, char **kid);
 
@@ -203,7 +255,10 @@ int agt_cmd_net(agt_globals *g, int argc, char **argv);
 
 /* One request of the network process as the holder checks it (exposed
  * for the fuzzer): parses body and, for a request the holder answers,
- * checks its fields.  CSA_OK or CSA_ERR_PROTOCOL naming the problem. */
+ * checks its fields; a JWS request is judged as during an order job for
+ * the CA https://127.0.0.1:14000/dir whose account is
+ * https://127.0.0.1:14000/acct/1, with the CSR "QUJD".  CSA_OK, or the
+ * error naming the problem. */
 csa_err agt_net_check_request(const unsigned char *body, size_t len);
 
 #endif

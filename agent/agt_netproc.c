@@ -75,30 +75,29 @@ static csa_err agt_np_ask(agt_np *np, csa_ipc_out *o, csa_ipc_msg *reply)
     return err;
 }
 
-static csa_err agt_rpc_sign(void *ctx, const unsigned char *in, size_t len,
-                            unsigned char **sig, size_t *siglen)
+/* acme_jws_build's hook (csa_signer.h): the request goes to the holder
+ * as its typed fields; the holder builds the protected header itself
+ * (the key's alg and jwk, this kid, nonce and url), signs, and answers
+ * with the whole JWS.  kid NULL asks for the key's jwk; payload NULL is a
+ * POST-as-GET. */
+static csa_err agt_rpc_jws(void *ctx, const char *url, const char *nonce,
+                           const char *kid, const char *payload, char **out)
 {
     agt_rpc_key *k = ctx;
     csa_ipc_out o;
     csa_ipc_msg r;
-    const unsigned char *p;
-    size_t n;
     csa_err err;
 
-    *sig = NULL;
-    csa_ipc_begin(&o, AGT_NET_C_SIGN);
+    *out = NULL;
+    csa_ipc_begin(&o, AGT_NET_C_JWS);
     csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, k->sel);
-    csa_ipc_put(&o, AGT_NET_T_INPUT, in, len);
+    csa_ipc_put_str(&o, AGT_NET_T_URL, url);
+    csa_ipc_put_str(&o, AGT_NET_T_NONCE, nonce);
+    csa_ipc_put_str(&o, AGT_NET_T_KID, kid);
+    csa_ipc_put_str(&o, AGT_NET_T_PAYLOAD, payload);
     if ((err = agt_np_ask(k->np, &o, &r)) != CSA_OK)
         return err;
-    if ((err = csa_ipc_bytes(&r, AGT_NET_T_SIG, 1024, true, &p, &n)) ==
-            CSA_OK &&
-        (*sig = malloc(n ? n : 1)) == NULL)
-        err = csa_raise(CSA_ERR_NOMEM, "out of memory");
-    if (err == CSA_OK) {
-        memcpy(*sig, p, n);
-        *siglen = n;
-    }
+    err = csa_ipc_str(&r, AGT_NET_T_JWS, AGT_NET_JWS_MAX, true, out);
     csa_ipc_msg_free(&r);
     return err;
 }
@@ -129,7 +128,8 @@ static csa_err agt_rpc_key_set(agt_np *np, agt_rpc_key *k, uint64_t sel,
     k->np = np;
     k->s.alg = alg;
     k->s.jwk = jwk;
-    k->s.sign_jws = agt_rpc_sign;
+    k->s.sign_jws = NULL; /* the holder signs only what it built */
+    k->s.build_jws = agt_rpc_jws;
     k->s.ctx = k;
     return CSA_OK;
 }

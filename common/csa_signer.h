@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The account-key signer as the ACME protocol layer sees it: an algorithm
- * name, the public JWK, and one request, "sign this JWS signing input".
- * acme/ never sees a PKCS#11 session, a key handle or a PIN.  The token side
- * (pkcs11/ via agent/) builds one of these per key; a test may build one
- * over an OpenSSL EVP_PKEY.
+ * name, the public JWK, and one request: either "sign this JWS signing
+ * input" or, where the key lives in another process, "build and sign the
+ * JWS of this ACME request from its typed fields".  acme/ never sees a
+ * PKCS#11 session, a key handle or a PIN.  The token side (pkcs11/ via
+ * agent/) builds one of these per key; a test may build one over an
+ * OpenSSL EVP_PKEY.
  *
- * This is deliberately narrow: the token side is meant to move into its own
- * process that answers only ACME-shaped requests (DESIGN.md).
+ * This is deliberately narrow: the token side runs in its own process
+ * (the key holder) and answers only ACME-shaped requests (DESIGN.md).
  */
 #ifndef CSA_SIGNER_H
 #define CSA_SIGNER_H
@@ -29,6 +31,16 @@ typedef struct csa_signer {
      * curve width).  *sig is malloc'd; the caller frees. */
     csa_err (*sign_jws)(void *ctx, const unsigned char *in, size_t len,
                         unsigned char **sig, size_t *siglen);
+    /* Optional; when set, acme_jws_build hands the whole request to it
+     * and sign_jws may be NULL.  Builds the protected header (alg, then
+     * jwk when kid is NULL, else kid; nonce unless NULL; url) itself,
+     * signs and returns the flattened JSON serialization (RFC 7515
+     * §7.2.2) in *out, malloc'd; the caller frees.  payload NULL: empty
+     * (POST-as-GET).  The network process's proxy for the key holder
+     * (agent/agt_netproc.c) is one: the holder, not the network side,
+     * decides what the header says. */
+    csa_err (*build_jws)(void *ctx, const char *url, const char *nonce,
+                         const char *kid, const char *payload, char **out);
     void *ctx;
 } csa_signer;
 

@@ -218,6 +218,58 @@ static void test_jws_rejects_unpadded_signature(void **state)
     assert_non_null(strstr(csa_errmsg(), "63 signature bytes"));
 }
 
+/* A signer whose key lives elsewhere (csa_signer.build_jws): the fields
+ * reach it as they are, its JWS is the result, sign_jws is never used. */
+static char hook_seen[512];
+
+static csa_err hook_build(void *ctx, const char *url, const char *nonce,
+                          const char *kid, const char *payload, char **out)
+{
+    snprintf(hook_seen, sizeof(hook_seen), "%s|%s|%s|%s|%s", (char *)ctx, url,
+             nonce ? nonce : "-", kid ? kid : "-", payload ? payload : "-");
+    *out = strdup("{\"protected\":\"p\",\"payload\":\"\","
+                  "\"signature\":\"s\"}");
+    return *out ? CSA_OK : CSA_ERR_NOMEM;
+}
+
+static csa_err hook_refuse(void *ctx, const char *url, const char *nonce,
+                           const char *kid, const char *payload, char **out)
+{
+    (void)ctx, (void)url, (void)nonce, (void)kid, (void)payload;
+    *out = NULL;
+    return csa_raise(CSA_ERR_POLICY, "refused by the holder");
+}
+
+static void test_jws_build_hook(void **state)
+{
+    csa_signer s = {.alg = "ES256",
+                    .jwk = "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"A\","
+                           "\"y\":\"B\"}",
+                    .build_jws = hook_build,
+                    .ctx = "ctx"};
+    char *out = NULL;
+
+    (void)state;
+    assert_int_equal(
+        acme_jws_build(&s, "https://ca/x", "n", "https://ca/a/1", "{}", &out),
+        CSA_OK);
+    assert_string_equal(hook_seen, "ctx|https://ca/x|n|https://ca/a/1|{}");
+    assert_string_equal(out, "{\"protected\":\"p\",\"payload\":\"\","
+                             "\"signature\":\"s\"}");
+    free(out);
+    /* jwk, no nonce, POST-as-GET: each absent field stays absent */
+    assert_int_equal(acme_jws_build(&s, "https://ca/y", NULL, NULL, NULL, &out),
+                     CSA_OK);
+    assert_string_equal(hook_seen, "ctx|https://ca/y|-|-|-");
+    free(out);
+    s.build_jws = hook_refuse;
+    assert_int_equal(acme_jws_build(&s, "https://ca/z", "n", "k", "{}", &out),
+                     CSA_ERR_POLICY);
+    assert_null(out);
+    assert_non_null(strstr(csa_errmsg(), "refused by the holder"));
+    assert_non_null(strstr(csa_errmsg(), "https://ca/z"));
+}
+
 /* DER SEQUENCE { INTEGER r, INTEGER s } from raw integer contents. */
 static size_t der_sig(unsigned char *out, const unsigned char *r, size_t rl,
                       const unsigned char *s, size_t sl)
@@ -337,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_jws_algorithms),
         cmocka_unit_test(test_jws_es384_padding),
         cmocka_unit_test(test_jws_rejects_unpadded_signature),
+        cmocka_unit_test(test_jws_build_hook),
         cmocka_unit_test(test_ecdsa_padding),
         cmocka_unit_test(test_eab),
     };

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef CSA_LIBFUZZER
-#define FZ_SEEDS 6
+#define FZ_SEEDS 8
 
 /* Valid messages of each kind the holder reads, body only. */
 static size_t fz_seed(int i, unsigned char *out, size_t max)
@@ -40,10 +40,30 @@ static size_t fz_seed(int i, unsigned char *out, size_t max)
     size_t len;
 
     switch (i) {
-    case 0:
-        csa_ipc_begin(&o, AGT_NET_C_SIGN);
+    case 0: /* a newOrder, as agt_net_check_request's order job takes it */
+        csa_ipc_begin(&o, AGT_NET_C_JWS);
         csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, AGT_NET_KEY_ACCOUNT);
-        csa_ipc_put_str(&o, AGT_NET_T_INPUT, "eyJhbGciOiJFUzI1NiJ9.e30");
+        csa_ipc_put_str(&o, AGT_NET_T_URL, "https://127.0.0.1:14000/order");
+        csa_ipc_put_str(&o, AGT_NET_T_NONCE, "bm9uY2UtMQ");
+        csa_ipc_put_str(&o, AGT_NET_T_KID, "https://127.0.0.1:14000/acct/1");
+        csa_ipc_put_str(&o, AGT_NET_T_PAYLOAD,
+                        "{\"identifiers\":[{\"type\":\"dns\","
+                        "\"value\":\"a.test\"}],\"notAfter\":\"x\"}");
+        break;
+    case 6: /* a POST-as-GET */
+        csa_ipc_begin(&o, AGT_NET_C_JWS);
+        csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, AGT_NET_KEY_ACCOUNT);
+        csa_ipc_put_str(&o, AGT_NET_T_URL, "https://127.0.0.1:14000/authz/7");
+        csa_ipc_put_str(&o, AGT_NET_T_NONCE, "n-2_");
+        csa_ipc_put_str(&o, AGT_NET_T_KID, "https://127.0.0.1:14000/acct/1");
+        break;
+    case 7: /* a finalize with the job's CSR */
+        csa_ipc_begin(&o, AGT_NET_C_JWS);
+        csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, AGT_NET_KEY_ACCOUNT);
+        csa_ipc_put_str(&o, AGT_NET_T_URL, "https://127.0.0.1:14000/fin/7");
+        csa_ipc_put_str(&o, AGT_NET_T_NONCE, "n3");
+        csa_ipc_put_str(&o, AGT_NET_T_KID, "https://127.0.0.1:14000/acct/1");
+        csa_ipc_put_str(&o, AGT_NET_T_PAYLOAD, "{\"csr\":\"QUJD\"}");
         break;
     case 1:
         csa_ipc_begin(&o, AGT_NET_C_CHALLENGE);
@@ -71,12 +91,14 @@ static size_t fz_seed(int i, unsigned char *out, size_t max)
         csa_ipc_put_str(&o, AGT_NET_T_PROBLEM,
                         "urn:ietf:params:acme:error:unauthorized");
         break;
-    default:
+    case 5:
         csa_ipc_begin(&o, AGT_NET_R_DONE);
         csa_ipc_put_u64(&o, AGT_NET_T_ERR, 0);
         csa_ipc_put(&o, AGT_NET_T_CHAIN, "\x30\x82\x01\x00", 4);
         csa_ipc_put_i64(&o, AGT_NET_T_START, -5);
         break;
+    default:
+        abort();
     }
     len = o.len - 4;
     if (o.failed || len > max)

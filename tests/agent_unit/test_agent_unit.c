@@ -177,96 +177,178 @@ static void test_sched(void **state)
     pol_free(pol);
 }
 
-/* RFC 4226 Appendix D and RFC 6238 Appendix B, computed in the token. */
-/* "b64url(header).b64url(payload)" for a header text. */
-static char *jws_input(const char *header)
+/* A message's body as the receiver parses it. */
+static csa_err ipc_body(csa_ipc_out *o, csa_ipc_msg *m)
 {
-    char *h = csa_b64url_encode((const unsigned char *)header, strlen(header));
-    char *out = NULL;
-
-    assert_non_null(h);
-    assert_true(asprintf(&out, "%s.eyJ4IjoxfQ", h) > 0);
-    free(h);
-    return out;
+    return csa_ipc_parse(o->buf + 4, o->len - 4, CSA_IPC_MAX, m);
 }
 
-/* The key holder signs only ACME-shaped JWS for the configured CA. */
-static void test_jws_input_check(void **state)
+/* A JWS request of the network process as the key holder judges it
+ * (agt_net_jws_check), during job for the CA at JWS_CA.  Each refusal
+ * below has a twin that differs in the one field and is accepted, so
+ * that removing a check fails this test. */
+#define JWS_CA "https://127.0.0.1:14000/dir"
+#define JWS_ACCT "https://127.0.0.1:14000/acct/1"
+#define JWS_ORDER_URL "https://127.0.0.1:14000/new-order"
+#define JWS_NEW_ORDER                                                          \
+    "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]}"
+
+typedef struct {
+    int job;
+    bool known; /* the holder knows the account URL (JWS_ACCT) */
+    uint64_t sel;
+    const char *url, *nonce, *kid, *payload;
+    uint8_t extra; /* a tag the request does not take, 0: none */
+    csa_err want;
+} jws_row;
+
+static csa_err jws_check(const jws_row *row)
 {
-    static const char *ca = "https://ca.example:14000/dir";
-    static const struct {
-        const char *header;
-        csa_err want;
-    } rows[] = {
-        /* a request with kid and nonce; newAccount/revoke with jwk */
-        {"{\"alg\":\"ES256\",\"kid\":\"https://ca.example:14000/acct/1\","
-         "\"nonce\":\"n1\",\"url\":\"https://ca.example:14000/new-order\"}",
-         CSA_OK},
-        {"{\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\"},\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14000/new-acct\"}",
-         CSA_OK},
-        /* the inner JWS of keyChange: jwk, no nonce */
-        {"{\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\"},"
-         "\"url\":\"https://ca.example:14000/key-change\"}",
-         CSA_OK},
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14000\"}",
-         CSA_OK},
-        /* another CA, another port, a look-alike host, another scheme */
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
-         "\"url\":\"https://evil.example/new-order\"}",
-         CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14001/new-order\"}",
-         CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14000.evil/x\"}",
-         CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\","
-         "\"url\":\"http://ca.example:14000/new-order\"}",
-         CSA_ERR_POLICY},
-        /* no url, another alg, no nonce with kid, both or neither key */
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"nonce\":\"n\"}", CSA_ERR_POLICY},
-        {"{\"alg\":\"RS256\",\"kid\":\"k\",\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14000/x\"}",
-         CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\",\"kid\":\"k\","
-         "\"url\":\"https://ca.example:14000/x\"}",
-         CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\",\"kid\":\"k\",\"jwk\":{},\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14000/x\"}",
-         CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\",\"nonce\":\"n\","
-         "\"url\":\"https://ca.example:14000/x\"}",
-         CSA_ERR_POLICY},
-        /* not a JSON object */
-        {"[1,2]", CSA_ERR_POLICY},
-        {"{\"alg\":\"ES256\"", CSA_ERR_POLICY},
+    agt_net_view v = {JWS_CA, row->job, row->known ? JWS_ACCT : NULL, "QUJD"};
+    agt_net_jws_req r;
+    csa_ipc_out o;
+    csa_ipc_msg m;
+    csa_err err;
+
+    csa_ipc_begin(&o, AGT_NET_C_JWS);
+    csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, row->sel);
+    csa_ipc_put_str(&o, AGT_NET_T_URL, row->url);
+    csa_ipc_put_str(&o, AGT_NET_T_NONCE, row->nonce);
+    csa_ipc_put_str(&o, AGT_NET_T_KID, row->kid);
+    csa_ipc_put_str(&o, AGT_NET_T_PAYLOAD, row->payload);
+    if (row->extra != 0)
+        csa_ipc_put_str(&o, row->extra, "x");
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    csa_err_clear();
+    err = agt_net_jws_check(&v, &m, &r);
+    if (err == CSA_OK) {
+        /* what the holder builds the header from is what was sent */
+        assert_int_equal(r.sel, row->sel);
+        assert_string_equal(r.url, row->url);
+        agt_net_jws_req_free(&r);
+    } else {
+        assert_null(r.url); /* nothing of a refused request is kept */
+    }
+    csa_ipc_out_free(&o);
+    return err;
+}
+
+static void test_jws_check(void **state)
+{
+    const int order = AGT_NET_J_ORDER, reg = AGT_NET_J_REGISTER;
+    const uint64_t acct = AGT_NET_KEY_ACCOUNT, cert = AGT_NET_KEY_CERT,
+                   next = AGT_NET_KEY_NEW;
+    const csa_err ok = CSA_OK, pol = CSA_ERR_POLICY, proto = CSA_ERR_PROTOCOL;
+    static const char *const off_origin[] = {
+        "https://127.0.0.2:14000/new-order",
+        "https://127.0.0.1:14001/new-order",
+        "http://127.0.0.1:14000/new-order",
+        "https://127.0.0.1:14000.evil/x",
+        "https://127.0.0.1:14000@evil/x",
+        "https://127.0.0.1",
+        "/new-order",
     };
-    static const char *raw[] = {
-        "",          ".",     "abc",    "a.b.c",
-        "eyJ9.e30=", "a b.c", "\x01.x", "certificate request bytes",
+    const jws_row rows[] = {
+        /* an order's request: kid, nonce, a newOrder */
+        {order, true, acct, JWS_ORDER_URL, "bm9uY2U", JWS_ACCT, JWS_NEW_ORDER,
+         0, ok},
+        {order, true, acct, "https://127.0.0.1:14000", "n-1_", JWS_ACCT, NULL,
+         0, ok},
+        /* (a) urls the holder does not take whatever their origin */
+        {order, true, acct, "https://127.0.0.1:14000/a b", "n", JWS_ACCT, NULL,
+         0, proto},
+        {order, true, acct, "https://127.0.0.1:14000/a\nb", "n", JWS_ACCT, NULL,
+         0, proto},
+        /* (b) the kid: only the account URL the holder knows */
+        {order, true, acct, JWS_ORDER_URL, "n",
+         "https://127.0.0.1:14000/acct/2", JWS_NEW_ORDER, 0, pol},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT "/", JWS_NEW_ORDER, 0,
+         pol},
+        {order, false, acct, JWS_ORDER_URL, "n", JWS_ACCT, JWS_NEW_ORDER, 0,
+         pol},
+        {AGT_NET_J_REVOKE, true, cert, JWS_ORDER_URL, "n", JWS_ACCT,
+         "{\"certificate\":\"QUJD\"}", 0, pol},
+        /* jwk only for newAccount, revokeCert by the certificate's key and
+         * the keyChange inner JWS (which alone has no nonce) */
+        {order, true, acct, JWS_ORDER_URL, "n", NULL, JWS_NEW_ORDER, 0, pol},
+        {reg, false, acct, JWS_ORDER_URL, "n", NULL,
+         "{\"termsOfServiceAgreed\":true}", 0, ok},
+        {reg, false, acct, JWS_ORDER_URL, "n", NULL, NULL, 0, pol},
+        {reg, false, acct, JWS_ORDER_URL, NULL, NULL,
+         "{\"termsOfServiceAgreed\":true}", 0, pol},
+        {AGT_NET_J_REVOKE, true, cert, JWS_ORDER_URL, "n", NULL,
+         "{\"certificate\":\"QUJD\"}", 0, ok},
+        {AGT_NET_J_REVOKE, true, cert, JWS_ORDER_URL, "n", NULL, NULL, 0, pol},
+        {AGT_NET_J_KEYCHANGE, true, next, JWS_ORDER_URL, NULL, NULL,
+         "{\"account\":\"" JWS_ACCT "\",\"oldKey\":{}}", 0, ok},
+        {AGT_NET_J_KEYCHANGE, true, next, JWS_ORDER_URL, "n", NULL,
+         "{\"account\":\"" JWS_ACCT "\",\"oldKey\":{}}", 0, pol},
+        {order, true, acct, JWS_ORDER_URL, NULL, JWS_ACCT, JWS_NEW_ORDER, 0,
+         pol},
+        /* nonces: base64url only */
+        {order, true, acct, JWS_ORDER_URL, "a+b/c=", JWS_ACCT, JWS_NEW_ORDER, 0,
+         proto},
+        {order, true, acct, JWS_ORDER_URL, "", JWS_ACCT, JWS_NEW_ORDER, 0,
+         proto},
+        /* (c) payloads that do not fit the job */
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT,
+         "{\"status\":\"deactivated\"}", 0, pol},
+        {AGT_NET_J_DEACTIVATE, true, acct, JWS_ORDER_URL, "n", JWS_ACCT,
+         "{\"status\":\"deactivated\"}", 0, ok},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, "{\"csr\":\"QUJE\"}",
+         0, pol},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, "{\"csr\":\"QUJD\"}",
+         0, ok},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, "{\"x\":1", 0, pol},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, "[1]", 0, pol},
+        {AGT_NET_J_DIRECTORY, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, NULL, 0,
+         pol},
+        /* (d) a field the request does not take */
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, JWS_NEW_ORDER,
+         AGT_NET_T_IDENTITY, proto},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, JWS_NEW_ORDER,
+         AGT_NET_T_JWS, proto},
+        {order, true, acct, JWS_ORDER_URL, "n", JWS_ACCT, JWS_NEW_ORDER,
+         AGT_NET_T_ALG, proto},
+        {order, true, 3, JWS_ORDER_URL, "n", JWS_ACCT, JWS_NEW_ORDER, 0, proto},
     };
+    jws_row row = rows[0];
+    csa_ipc_out o;
+    csa_ipc_msg m;
+    agt_net_jws_req r;
+    agt_net_view v = {JWS_CA, order, JWS_ACCT, NULL};
     size_t i;
 
     (void)state;
-    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        char *in = jws_input(rows[i].header);
-
-        if (agt_jws_input_check(ca, "ES256", (const unsigned char *)in,
-                                strlen(in)) != rows[i].want)
-            fail_msg("row %zu (%s): expected %d", i, rows[i].header,
-                     (int)rows[i].want);
-        free(in);
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (jws_check(&rows[i]) != rows[i].want)
+            fail_msg("row %zu (%s, job %d): expected %d: %s", i, rows[i].url,
+                     rows[i].job, (int)rows[i].want, csa_errmsg());
+    /* (a) a url off the CA's origin, in every request the holder signs */
+    for (i = 0; i < sizeof(off_origin) / sizeof(off_origin[0]); i++) {
+        row.url = off_origin[i];
+        if (jws_check(&row) != CSA_ERR_POLICY ||
+            strstr(csa_errmsg(), "not on the configured CA") == NULL)
+            fail_msg("url %s was not refused as off the CA: %s", row.url,
+                     csa_errmsg());
     }
-    for (i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
-        if (agt_jws_input_check(ca, "ES256", (const unsigned char *)raw[i],
-                                strlen(raw[i])) != CSA_ERR_POLICY)
-            fail_msg("raw input %zu (%s) was accepted", i, raw[i]);
-    /* the refusal says why */
-    assert_non_null(strstr(csa_errmsg(), "refusing to sign"));
+    /* (d) a repeated field is refused before it is read; a missing url */
+    csa_ipc_begin(&o, AGT_NET_C_JWS);
+    csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, acct);
+    csa_ipc_put_str(&o, AGT_NET_T_URL, JWS_ORDER_URL);
+    csa_ipc_put_str(&o, AGT_NET_T_URL, "https://evil.example/x");
+    assert_int_equal(ipc_body(&o, &m), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+    csa_ipc_begin(&o, AGT_NET_C_JWS);
+    csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, acct);
+    csa_ipc_put_str(&o, AGT_NET_T_NONCE, "n");
+    csa_ipc_put_str(&o, AGT_NET_T_KID, JWS_ACCT);
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    assert_int_equal(agt_net_jws_check(&v, &m, &r), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
 }
 
+/* RFC 4226 Appendix D and RFC 6238 Appendix B, computed in the token. */
 static void test_otp_vectors(void **state)
 {
     static const char *const hotp[] = {"755224", "287082", "359152", "969429",
@@ -320,14 +402,9 @@ static void test_otp_vectors(void **state)
 }
 
 /* The key holder's wire format: what it accepts and what it refuses. */
-static csa_err ipc_body(csa_ipc_out *o, csa_ipc_msg *m)
-{
-    return csa_ipc_parse(o->buf + 4, o->len - 4, CSA_IPC_MAX, m);
-}
-
 static void test_ipc(void **state)
 {
-    static const uint8_t sign_tags[] = {AGT_NET_T_KEYSEL, AGT_NET_T_INPUT, 0};
+    static const uint8_t jws_tags[] = {AGT_NET_T_KEYSEL, AGT_NET_T_PAYLOAD, 0};
     const unsigned char *p;
     csa_ipc_out o;
     csa_ipc_msg m;
@@ -338,12 +415,12 @@ static void test_ipc(void **state)
     unsigned char body[16];
 
     (void)state;
-    csa_ipc_begin(&o, AGT_NET_C_SIGN);
+    csa_ipc_begin(&o, AGT_NET_C_JWS);
     csa_ipc_put_u64(&o, AGT_NET_T_KEYSEL, 2);
-    csa_ipc_put_str(&o, AGT_NET_T_INPUT, "a.b");
+    csa_ipc_put_str(&o, AGT_NET_T_PAYLOAD, "a.b");
     csa_ipc_put_i64(&o, AGT_NET_T_START, -7);
     assert_int_equal(ipc_body(&o, &m), CSA_OK);
-    assert_int_equal(m.type, AGT_NET_C_SIGN);
+    assert_int_equal(m.type, AGT_NET_C_JWS);
     assert_int_equal(m.n, 3);
     assert_int_equal(csa_ipc_u64(&m, AGT_NET_T_KEYSEL, 2, true, &u), CSA_OK);
     assert_int_equal(u, 2);
@@ -352,15 +429,15 @@ static void test_ipc(void **state)
     assert_int_equal(csa_ipc_i64(&m, AGT_NET_T_START, -10, 0, true, &i),
                      CSA_OK);
     assert_int_equal(i, -7);
-    assert_int_equal(csa_ipc_str(&m, AGT_NET_T_INPUT, 3, true, &str), CSA_OK);
+    assert_int_equal(csa_ipc_str(&m, AGT_NET_T_PAYLOAD, 3, true, &str), CSA_OK);
     assert_string_equal(str, "a.b");
     free(str);
     /* too long for its reader, missing, or not a field it takes */
-    assert_int_equal(csa_ipc_str(&m, AGT_NET_T_INPUT, 2, true, &str),
+    assert_int_equal(csa_ipc_str(&m, AGT_NET_T_PAYLOAD, 2, true, &str),
                      CSA_ERR_PROTOCOL);
-    assert_int_equal(csa_ipc_bytes(&m, AGT_NET_T_SIG, 10, true, &p, &len),
+    assert_int_equal(csa_ipc_bytes(&m, AGT_NET_T_JWS, 10, true, &p, &len),
                      CSA_ERR_PROTOCOL);
-    assert_int_equal(csa_ipc_only(&m, sign_tags), CSA_ERR_PROTOCOL);
+    assert_int_equal(csa_ipc_only(&m, jws_tags), CSA_ERR_PROTOCOL);
     csa_ipc_out_free(&o);
 
     /* a repeated tag, a NUL in a string, a field past the end, tag 0 */
@@ -440,27 +517,9 @@ static void test_pol_key(void **state)
     }
 }
 
-/* "b64url(header).b64url(payload)" with a dummy header. */
-static char *jws_payload_input(const char *payload)
-{
-    static char buf[2048];
-    char *h = csa_b64url_encode((const unsigned char *)"{}", 2);
-    char *p = payload ? csa_b64url_encode((const unsigned char *)payload,
-                                          strlen(payload))
-                      : NULL;
-
-    snprintf(buf, sizeof(buf), "%s.%s", h, p ? p : "");
-    free(h);
-    free(p);
-    return buf;
-}
-
 static int fits(int job, uint64_t sel, const char *payload, const char *csr)
 {
-    const char *in = jws_payload_input(payload);
-
-    return agt_net_sign_fits(job, sel, (const unsigned char *)in, strlen(in),
-                             csr) == CSA_OK;
+    return agt_net_sign_fits(job, sel, payload, csr) == CSA_OK;
 }
 
 /* Each job gets only the signatures it needs (agt_net_sign_fits). */
@@ -507,6 +566,13 @@ static void test_sign_fits(void **state)
     assert_false(fits(AGT_NET_J_ORDER, AGT_NET_KEY_NEW,
                       "{\"account\":\"u\",\"oldKey\":{}}", NULL));
     assert_false(fits(AGT_NET_J_DIRECTORY, acct, NULL, NULL));
+    /* reads are the account's: not the new key's, not the certificate's */
+    assert_false(fits(AGT_NET_J_REVOKE, AGT_NET_KEY_CERT, NULL, NULL));
+    assert_true(fits(AGT_NET_J_REVOKE, acct, NULL, NULL));
+    /* a payload that is not one JSON object */
+    assert_false(fits(order, acct, "{\"identifiers\":[]", NULL));
+    assert_false(fits(order, acct, "{}{}", NULL));
+    assert_false(fits(order, acct, "", NULL));
 }
 
 /* The ephemeral record names only labels with the file's random suffix:
@@ -564,7 +630,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_good),
         cmocka_unit_test(test_config_many),
         cmocka_unit_test(test_sched),
-        cmocka_unit_test(test_jws_input_check),
+        cmocka_unit_test(test_jws_check),
         cmocka_unit_test(test_ipc),
         cmocka_unit_test(test_sign_fits),
         cmocka_unit_test(test_pol_key),
