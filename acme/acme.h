@@ -228,6 +228,12 @@ const acme_challenge *acme_challenge_select(const acme_authz *a,
  * challenge URL, telling the CA to validate. */
 csa_err acme_challenge_respond(acme_client *c, const char *url,
                                const char *payload_json);
+/* The same, and *status: the challenge's status in the CA's answer
+ * (ACME_STATUS_UNKNOWN when the answer does not say).  A challenge the CA
+ * answers "valid" makes its authorization valid (RFC 8555 §7.1.6): no
+ * need to poll the authorization then. */
+csa_err acme_challenge_answer(acme_client *c, const char *url,
+                              const char *payload_json, acme_status *status);
 /* Polls an authorization until it leaves "pending", honouring Retry-After
  * with bounded back-off and the poll deadline.  CSA_OK only when it is
  * valid; an invalid one gives CSA_ERR_CA_PROBLEM naming the challenge
@@ -339,5 +345,11 @@ csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
 csa_err acme_authz_solve_hook(acme_client *c, const char *authz_url,
                               const char *hook, const char *const *prefs,
                               size_t n_prefs);
+/* The same for an authorization the caller has just fetched or created
+ * (newAuthz answers with it): no request to read it again.  a is
+ * borrowed. */
+csa_err acme_authz_solve_hook_known(acme_client *c, const acme_authz *a,
+                                    const char *hook, const char *const *prefs,
+                                    size_t n_prefs);
 
 #endif

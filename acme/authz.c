@@ -244,6 +244,12 @@ static csa_err respond_lost_answer(acme_client *c, const char *url,
 csa_err acme_challenge_respond(acme_client *c, const char *url,
                                const char *payload_json)
 {
+    return acme_challenge_answer(c, url, payload_json, NULL);
+}
+
+csa_err acme_challenge_answer(acme_client *c, const char *url,
+                              const char *payload_json, acme_status *status)
+{
     acme_post_req req = {.url = url,
                          .payload = payload_json ? payload_json : "{}",
                          .max = ACME_MAX_JSON,
@@ -258,7 +264,20 @@ csa_err acme_challenge_respond(acme_client *c, const char *url,
      * never saw, and a second sending would count as a replayed, wrong
      * answer (docs/protocol.md §4.1, §6). */
     req.repeat = req.secret_payload ? ACME_SEND_ONCE : ACME_REPEATABLE;
+    if (status != NULL)
+        *status = ACME_STATUS_UNKNOWN;
     err = acme_post(c, &req, &r);
+    if (err == CSA_OK && status != NULL) {
+        /* The challenge as the CA answers it; a body that does not parse
+         * only costs the wait that follows. */
+        json_object *obj = NULL;
+
+        if (acme_json_parse(r.body, r.len, &obj) == CSA_OK)
+            *status = acme_status_parse(acme_json_str(obj, "status"));
+        else
+            csa_err_clear();
+        json_object_put(obj);
+    }
     if (!req.secret_payload)
         err = respond_lost_answer(c, url, &r, err);
     acme_http_resp_clear(&r);

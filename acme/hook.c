@@ -120,6 +120,7 @@ static csa_err solve_one(acme_client *c, const acme_authz *a,
         ch->token, NULL,     c->hook_env};
     char *ka = NULL;
     int st = -1;
+    acme_status cst;
     csa_err err;
 
     *accepted = 0;
@@ -129,8 +130,8 @@ static csa_err solve_one(acme_client *c, const acme_authz *a,
     if ((err = acme_hook_run(hook, &call, 0, &st)) != CSA_OK || st != 0)
         goto done;
     *accepted = 1;
-    err = acme_challenge_respond(c, ch->url, "{}");
-    if (err == CSA_OK)
+    err = acme_challenge_answer(c, ch->url, "{}", &cst);
+    if (err == CSA_OK && cst != ACME_STATUS_VALID)
         err = acme_authz_wait(c, a->url, NULL);
     call.method = err == CSA_OK ? "done" : "failed";
     err = hook_cleanup(hook, &call, err);
@@ -144,14 +145,25 @@ csa_err acme_authz_solve_hook(acme_client *c, const char *authz_url,
                               size_t n_prefs)
 {
     acme_authz *a = NULL;
-    size_t i;
-    int accepted = 0;
     csa_err err;
 
     if ((err = acme_authz_get(c, authz_url, &a)) != CSA_OK)
         return err;
+    err = acme_authz_solve_hook_known(c, a, hook, prefs, n_prefs);
+    acme_authz_free(a);
+    return err;
+}
+
+csa_err acme_authz_solve_hook_known(acme_client *c, const acme_authz *a,
+                                    const char *hook, const char *const *prefs,
+                                    size_t n_prefs)
+{
+    size_t i;
+    int accepted = 0;
+    csa_err err = CSA_OK;
+
     if (a->status == ACME_STATUS_VALID)
-        goto done;
+        return CSA_OK;
     for (i = 0; i < n_prefs && !accepted; i++) {
         const acme_challenge *ch = acme_challenge_select(a, &prefs[i], 1);
 
@@ -169,6 +181,5 @@ csa_err acme_authz_solve_hook(acme_client *c, const char *authz_url,
                         "and accepted by the hook",
                         a->identifier_type, a->identifier_value);
 done:
-    acme_authz_free(a);
     return err;
 }

@@ -163,7 +163,7 @@ static size_t agt_allowed_prefs(agt_np *np, const agt_identity *id,
 }
 
 static csa_err agt_solve_standard(agt_np *np, const agt_identity *id,
-                                  const char *url, const char *type)
+                                  const acme_authz *az, const char *type)
 {
     pol_verdict v;
 
@@ -173,7 +173,7 @@ static csa_err agt_solve_standard(agt_np *np, const agt_identity *id,
                          id->name, type);
     if (!pol_check_hook(np->pol, &v))
         return pol_verdict_raise(&v, CSA_ERR_POLICY);
-    return acme_authz_solve_hook(np->acme, url, id->hook, &type, 1);
+    return acme_authz_solve_hook_known(np->acme, az, id->hook, &type, 1);
 }
 
 /* The holder answers a draft challenge from its typed fields. */
@@ -218,14 +218,15 @@ static csa_err agt_solve_draft(agt_np *np, const char *url,
                                const acme_challenge *ch)
 {
     char *payload = NULL;
+    acme_status st = ACME_STATUS_UNKNOWN;
     csa_err err = agt_np_payload(np, ch, &payload);
 
     if (err == CSA_OK)
-        err = acme_challenge_respond(np->acme, ch->url, payload);
+        err = acme_challenge_answer(np->acme, ch->url, payload, &st);
     if (payload != NULL)
         csa_cleanse(payload, strlen(payload));
     free(payload);
-    if (err == CSA_OK)
+    if (err == CSA_OK && st != ACME_STATUS_VALID)
         err = acme_authz_wait(np->acme, url, NULL);
     return err;
 }
@@ -244,19 +245,25 @@ static void agt_join_types(char *buf, size_t size, const acme_authz *az,
         snprintf(buf, size, "(none)");
 }
 
+/* Answers the authorization at url: known, when the caller has it fresh
+ * from the CA (a newAuthz answer), else read first. */
 static csa_err agt_solve_authz(agt_np *np, const agt_identity *id,
-                               const char *url)
+                               const char *url, const acme_authz *known)
 {
     const char *prefs[AGT_MAX_LIST];
     const acme_challenge *ch;
-    acme_authz *az = NULL;
+    acme_authz *got = NULL;
+    const acme_authz *az = known;
     size_t n = agt_allowed_prefs(np, id, prefs);
-    csa_err err = acme_authz_get(np->acme, url, &az);
+    csa_err err = CSA_OK;
 
-    if (err != CSA_OK)
-        return err;
+    if (az == NULL) {
+        if ((err = acme_authz_get(np->acme, url, &got)) != CSA_OK)
+            return err;
+        az = got;
+    }
     if (az->status == ACME_STATUS_VALID) {
-        acme_authz_free(az);
+        acme_authz_free(got);
         return CSA_OK;
     }
     ch = acme_challenge_select(az, prefs, n);
@@ -274,13 +281,13 @@ static csa_err agt_solve_authz(agt_np *np, const agt_identity *id,
         csa_info("agent", "%s: answering %s for %s", id->name, ch->type,
                  az->identifier_value);
         err = agt_is_standard(ch->type)
-                  ? agt_solve_standard(np, id, url, ch->type)
+                  ? agt_solve_standard(np, id, az, ch->type)
                   : agt_solve_draft(np, url, ch);
         if (err != CSA_OK)
             csa_err_context("authorization for %s (%s)", az->identifier_value,
                             ch->type);
     }
-    acme_authz_free(az);
+    acme_authz_free(got);
     return err;
 }
 
@@ -308,7 +315,7 @@ static csa_err agt_preauthorize(agt_np *np, const agt_identity *id,
     for (i = 0; err == CSA_OK && i < n; i++) {
         csa_info("agent", "%s: pre-authorizing %s", id->name, ids[i].value);
         if ((err = acme_new_authz(np->acme, &ids[i], &az)) == CSA_OK)
-            err = agt_solve_authz(np, id, az->url);
+            err = agt_solve_authz(np, id, az->url, az);
         acme_authz_free(az);
         az = NULL;
     }
@@ -370,8 +377,12 @@ static csa_err agt_order(agt_np *np, const agt_identity *id,
     }
     if (err != CSA_OK)
         goto done;
-    for (i = 0; err == CSA_OK && i < o->n_authorizations; i++)
-        err = agt_solve_authz(np, id, o->authorizations[i]);
+    /* An order that is "ready" has every authorization valid (RFC 8555
+     * §7.1.6): after a pre-authorization, nothing to read or answer. */
+    for (i = 0; err == CSA_OK && o->status != ACME_STATUS_READY &&
+                i < o->n_authorizations;
+         i++)
+        err = agt_solve_authz(np, id, o->authorizations[i], NULL);
     if (err != CSA_OK || (err = acme_order_wait(np->acme, o)) != CSA_OK ||
         (err = agt_np_csr(np, &csr, &csr_len)) != CSA_OK ||
         (err = acme_order_finalize(np->acme, o, csr, csr_len)) != CSA_OK ||

@@ -213,6 +213,9 @@ class Handler(BaseHTTPRequestHandler):
             done = state.get("/fin-lost", False)
             self.send(200, "application/json", self.order(
                 "valid" if done else "ready", "/fin-lost", done))
+        elif p in ("/chal-valid", "/chal-pending"):
+            # a CA that validates at once, and one that does not
+            self.send(200, "application/json", self.challenge(p[6:]))
         elif p == "/new-acct":
             self.send(201, "application/json", '{"status":"valid"}',
                       {"Location": self.base() + "/acct/1"})

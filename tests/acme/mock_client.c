@@ -157,6 +157,7 @@ static void transient_repeated(acme_client *c)
 {
     const acme_directory *dir = NULL;
     acme_authz *a = NULL;
+    acme_status st;
     acme_order *o = NULL;
     static const unsigned char der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
 
@@ -184,6 +185,15 @@ static void transient_repeated(acme_client *c)
     EXPECT_COUNT("/flaky/500/2/chal", 3);
     OK(acme_challenge_respond(c, url("/chal-lost"), "{}"));
     EXPECT_COUNT("/chal-lost", 3); /* {}, {} refused, POST-as-GET */
+    /* the challenge's status as the CA answers it: "valid" spares the
+     * authorization poll */
+    st = ACME_STATUS_UNKNOWN;
+    OK(acme_challenge_answer(c, url("/chal-valid"), "{}", &st));
+    if (st != ACME_STATUS_VALID)
+        FAIL("a challenge answered valid read as %s", acme_status_name(st));
+    OK(acme_challenge_answer(c, url("/chal-pending"), "{}", &st));
+    if (st != ACME_STATUS_PENDING)
+        FAIL("a challenge answered pending read as %s", acme_status_name(st));
     OK(acme_revoke(c, der, sizeof(der), -1, NULL));
     EXPECT_COUNT("/revoke-lost", 2);
 }
