@@ -930,9 +930,9 @@ static csa_err agt_current_pair_search(tok_ctx *tok, const agt_identity *id,
 }
 
 /* The same from one search of the label (tok_label_census), keeping the
- * handles of the pair in old.  Anything but exactly one private key under
- * the label goes the way of agt_current_pair_search (a first enrollment,
- * or the error that names the ambiguity). */
+ * handles of the pair in old.  No private key under the label is a first
+ * enrollment; several go the way of agt_current_pair_search, and its
+ * error that names the ambiguity. */
 static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
                                 agt_journal *j, agt_swap_old *old)
 {
@@ -948,6 +948,10 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
     for (i = 0; i < n; i++)
         if (objs[i].cls == TOK_CLASS_PRIVATE_KEY && privs++ == 0)
             priv = &objs[i];
+    if (privs == 0) { /* a first enrollment */
+        free(objs);
+        return CSA_OK;
+    }
     if (privs != 1 || priv->id_len == 0) {
         free(objs);
         return agt_current_pair_search(tok, id, j);
