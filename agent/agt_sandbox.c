@@ -15,8 +15,8 @@
 #include "agt_sandbox.h"
 
 #include <errno.h>
-#include <string.h>
 #include <seccomp.h>
+#include <string.h>
 #include <sys/prctl.h>
 
 #include "csa_log.h"
@@ -78,37 +78,68 @@ static const char *const agt_denied[] = {
     "vhangup",
 };
 
-csa_err agt_sandbox_network(void)
+static csa_err agt_no_new_privs(void)
 {
-    scmp_filter_ctx f;
-    size_t i;
-    int rc;
-
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return csa_raise(CSA_ERR_IO, "prctl(PR_SET_NO_NEW_PRIVS): %s",
                          strerror(errno));
-    if ((f = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "seccomp_init failed");
-    for (i = 0; i < sizeof(agt_denied) / sizeof(agt_denied[0]); i++) {
-        int nr = seccomp_syscall_resolve_name(agt_denied[i]);
+    return CSA_OK;
+}
 
-        /* a call this architecture does not have needs no rule */
-        if (nr == __NR_SCMP_ERROR)
-            continue;
-        if ((rc = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), nr, 0)) != 0) {
-            seccomp_release(f);
-            return csa_raise(CSA_ERR_IO, "seccomp rule for %s: %s",
-                             agt_denied[i], strerror(-rc));
-        }
-    }
-    rc = seccomp_load(f);
+/* Adds rule for the call named name; a call this architecture does not
+ * have needs no rule.  ncmp comparisons (0 or 1) narrow it. */
+static csa_err agt_rule(scmp_filter_ctx f, uint32_t action, const char *name,
+                        unsigned ncmp, struct scmp_arg_cmp cmp)
+{
+    int nr = seccomp_syscall_resolve_name(name), rc;
+
+    if (nr == __NR_SCMP_ERROR)
+        return CSA_OK;
+    rc = ncmp ? seccomp_rule_add(f, action, nr, 1, cmp)
+              : seccomp_rule_add(f, action, nr, 0);
+    if (rc != 0)
+        return csa_raise(CSA_ERR_IO, "seccomp rule for %s: %s", name,
+                         strerror(-rc));
+    return CSA_OK;
+}
+
+static csa_err agt_load(scmp_filter_ctx f)
+{
+    int rc = seccomp_load(f);
+
     seccomp_release(f);
     if (rc != 0)
         return csa_raise(CSA_ERR_IO, "loading the seccomp filter: %s",
                          strerror(-rc));
-    csa_debug("agent",
-              "network process: no_new_privs and %zu system calls "
-              "refused",
+    return CSA_OK;
+}
+
+csa_err agt_sandbox_hooks(void)
+{
+    struct scmp_arg_cmp none = {0};
+    scmp_filter_ctx f;
+    size_t i;
+    csa_err err;
+
+    if ((err = agt_no_new_privs()) != CSA_OK)
+        return err;
+    if ((f = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "seccomp_init failed");
+    for (i = 0; i < sizeof(agt_denied) / sizeof(agt_denied[0]); i++)
+        if ((err = agt_rule(f, SCMP_ACT_ERRNO(EPERM), agt_denied[i], 0,
+                            none)) != CSA_OK) {
+            seccomp_release(f);
+            return err;
+        }
+    if ((err = agt_load(f)) != CSA_OK)
+        return err;
+    csa_debug("agent", "hook runner: no_new_privs and %zu system calls refused",
               sizeof(agt_denied) / sizeof(agt_denied[0]));
     return CSA_OK;
+}
+
+/* The network process still starts the hooks itself: the same filter. */
+csa_err agt_sandbox_network(void)
+{
+    return agt_sandbox_hooks();
 }

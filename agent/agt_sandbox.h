@@ -8,4 +8,7 @@
 /* no_new_privs, then the seccomp filter; CSA_ERR_IO naming the step. */
 csa_err agt_sandbox_network(void);
 
+/* The same, for the process that starts the hooks (they inherit it). */
+csa_err agt_sandbox_hooks(void);
+
 #endif
