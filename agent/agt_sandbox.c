@@ -307,9 +307,11 @@ static const agt_allow agt_allowed[] = {
     ANY("prctl"),
 #ifdef CSA_SANITIZE_BUILD
     ANY("prlimit64"),
-    /* LeakSanitizer stops the threads with ptrace at exit */
+    /* LeakSanitizer stops the threads with ptrace at exit, after
+     * listing them with getdents (not getdents64) */
     ANY("ptrace"),
     ANY("process_vm_readv"),
+    ANY("getdents"),
 #else
     EQ("prlimit64", 2, 0), /* reading a limit, not setting one */
 #endif
