@@ -25,6 +25,7 @@
 #include "csa_err.h"
 #include "csa_secret.h"
 #include "csa_signer.h"
+#include "csa_spawn.h"
 
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
@@ -336,6 +337,16 @@ typedef struct {
  * killed) is an error. */
 csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
                       long timeout_s, int *status);
+
+/* How acme_hook_run starts the hook: csa_spawn_run (the default, also
+ * after fn NULL), or fn with ctx, for a process that may not start
+ * programs itself and hands the request to a helper (the network
+ * process's hook runner, agt_net.h).  Process-wide; set it before the
+ * first hook runs. */
+typedef csa_spawn_rc (*acme_hook_spawner)(void *ctx, const csa_spawn_req *req,
+                                          int *status, char *why,
+                                          size_t whylen);
+void acme_hook_set_spawner(acme_hook_spawner fn, void *ctx);
 
 /* Solves one authorization with the hook, uacme style: for each type in
  * prefs that the authz offers, run "begin"; a non-zero exit means "try the

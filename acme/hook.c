@@ -3,7 +3,8 @@
  * Standard challenges (http-01, dns-01) are delegated to a hook program, as
  * uacme does: the request travels in the environment, never in argv, and
  * the hook's exit status says whether it accepted.  It is started by
- * csa_spawn_run, like every program csagent runs.
+ * csa_spawn_run, like every program csagent runs, either here or, in the
+ * network process, by its hook runner (acme_hook_set_spawner).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,16 @@
 #include "csa_spawn.h"
 
 #define HOOK_VARS 8
+
+/* Who starts hooks (acme_hook_set_spawner); NULL: csa_spawn_run here. */
+static acme_hook_spawner hook_spawner;
+static void *hook_spawner_ctx;
+
+void acme_hook_set_spawner(acme_hook_spawner fn, void *ctx)
+{
+    hook_spawner = fn;
+    hook_spawner_ctx = ctx;
+}
 
 static char *env_var(const char *name, const char *value)
 {
@@ -70,7 +81,9 @@ csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
                          "the challenge hook must be an absolute path");
     if ((err = hook_vars(call, vars, &n)) != CSA_OK)
         goto done;
-    rc = csa_spawn_run(&req, status, why, sizeof(why));
+    rc = hook_spawner != NULL
+             ? hook_spawner(hook_spawner_ctx, &req, status, why, sizeof(why))
+             : csa_spawn_run(&req, status, why, sizeof(why));
     if (rc == CSA_SPAWN_START)
         err = csa_raise(CSA_ERR_CONFIG, "the challenge hook: %s", why);
     else if (rc == CSA_SPAWN_TIMEOUT)

@@ -5,10 +5,12 @@
  * Every conversation with the CA runs in a separate process: csagent
  * executes itself afresh ("csagent __net", never typed by a person) with
  * one end of a socketpair as descriptor 3.  That process loads the
- * configuration and the policy, speaks HTTP (libcurl), parses JSON
- * (json-c) and PEM, and runs the hooks of http-01/dns-01.  It never loads
- * the PKCS#11 module, never reads the PIN and holds no token session: it is
- * a fresh image, not a fork of the key holder.
+ * configuration and the policy, speaks HTTP (libcurl) and parses JSON
+ * (json-c) and PEM under a seccomp allow list (agt_sandbox.c) that refuses
+ * execve; the hooks of http-01/dns-01 are started for it by its hook
+ * runner, a child forked before that filter (agt_hookrun.h).  It never
+ * loads the PKCS#11 module, never reads the PIN and holds no token
+ * session: it is a fresh image, not a fork of the key holder.
  *
  * The key holder (the csagent process the user started: token, PIN,
  * journals, swap-in) gives it jobs and, while a job runs, answers its

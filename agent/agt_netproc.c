@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The network process (agt_net.h): every request to the CA, the parsing of
- * what it answers, and the hooks of http-01/dns-01.  It holds no token
- * session and no PIN; what needs a key is asked of the key holder on
- * descriptor 3.
+ * The network process (agt_net.h): every request to the CA and the parsing
+ * of what it answers; the hooks of http-01/dns-01 are started for it by
+ * its hook runner (agt_hookrun.h).  It holds no token session and no PIN;
+ * what needs a key is asked of the key holder on descriptor 3.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "agt_challenge.h"
+#include "agt_hookrun.h"
 #include "agt_net.h"
 #include "agt_sandbox.h"
 #include "agt_session.h"
@@ -763,6 +764,7 @@ static csa_err agt_np_job(agt_np *np, const csa_ipc_msg *m, csa_ipc_out *done)
 int agt_cmd_net(agt_globals *g, int argc, char **argv)
 {
     struct stat st;
+    agt_hookrun hr;
     agt_np np;
     csa_ipc_msg m;
     csa_ipc_out done;
@@ -776,12 +778,20 @@ int agt_cmd_net(agt_globals *g, int argc, char **argv)
     }
     /* It holds no PIN and no session, so unlike the holder it may be
      * inspected by its user (/proc/PID/maps shows what it loaded); core
-     * files stay off (RLIMIT_CORE 0 from main).  Nothing it runs gains
-     * privileges, and the system calls of agt_sandbox.c are refused. */
+     * files stay off (RLIMIT_CORE 0 from main).  So may its hook runner. */
     (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    if (agt_sandbox_network() != CSA_OK) {
+    /* The runner is forked first, while this process is one thread that
+     * has parsed nothing: it starts the hooks, which this process, under
+     * the allow list of agt_sandbox.c, cannot (no execve, no fork). */
+    if (agt_hookrun_start(&hr) != CSA_OK) {
         csa_error("agent", "network process: %s", csa_errmsg());
         return AGT_EXIT_FAIL;
+    }
+    acme_hook_set_spawner(agt_hookrun_spawn, &hr);
+    if (agt_sandbox_network() != CSA_OK) {
+        csa_error("agent", "network process: %s", csa_errmsg());
+        rc = AGT_EXIT_FAIL;
+        goto out;
     }
     memset(&np, 0, sizeof(np));
     for (;;) {
@@ -812,5 +822,8 @@ int agt_cmd_net(agt_globals *g, int argc, char **argv)
     agt_rpc_key_clear(&np.cert);
     pol_free(np.pol);
     agt_config_free(np.cfg);
+out:
+    acme_hook_set_spawner(NULL, NULL);
+    agt_hookrun_stop(&hr);
     return rc;
 }

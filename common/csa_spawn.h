@@ -23,6 +23,8 @@ typedef enum {
     CSA_SPAWN_TIMEOUT, /* ran past timeout_s; its process group was killed */
     CSA_SPAWN_SIGNAL,  /* died of a signal */
     CSA_SPAWN_WAIT,    /* waitpid failed */
+    CSA_SPAWN__MAX     /* not a result: the range check of a result that
+                          crossed a socket (agent/agt_hookrun.c) */
 } csa_spawn_rc;
 
 typedef struct {

@@ -19,10 +19,11 @@ cat >"$BARRIER" <<'H'
 #!/bin/sh
 # On "begin": registers, then waits (at most $HOLD_DIR/wait seconds) until
 # $HOLD_DIR/want hooks have registered.  KILL_MARK: once the barrier is
-# met, the identity named in it kills the key holder (the network
-# process's parent).
+# met, the identity named in it kills the key holder (the parent of the
+# network process, whose hook runner is our parent).
 if [ "$CSAGENT_HOOK_METHOD" = begin ]; then
-    echo "$PPID" >"$HOLD_DIR/in-$CSAGENT_IDENTIFIER"
+    net=$(awk '/^PPid:/ { print $2 }' "/proc/$PPID/status")
+    echo "$net" >"$HOLD_DIR/in-$CSAGENT_IDENTIFIER"
     want=$(cat "$HOLD_DIR/want") limit=$(($(cat "$HOLD_DIR/wait") * 10)) i=0
     while [ "$(ls "$HOLD_DIR" | grep -c '^in-')" -lt "$want" ] && [ $i -lt "$limit" ]; do
         sleep 0.1
@@ -31,7 +32,7 @@ if [ "$CSAGENT_HOOK_METHOD" = begin ]; then
     if [ $i -lt "$limit" ]; then r=met; else r=timeout; fi
     echo "$r $CSAGENT_IDENTIFIER" >>"$HOOK_LOG"
     if [ -n "${KILL_MARK:-}" ] && [ "$r" = met ] && [ "$CSAGENT_IDENTIFIER" = "$(cat "$KILL_MARK")" ]; then
-        kill -9 "$(awk '/^PPid:/ { print $2 }' "/proc/$PPID/status")"
+        kill -9 "$(awk '/^PPid:/ { print $2 }' "/proc/$net/status")"
         sleep 1
     fi
 fi

@@ -97,15 +97,17 @@ for step in keygen storing stored aside promoted; do
 done
 
 # A real kill -9: the challenge hook kills the agent (the key holder, the
-# parent of the network process that runs the hook) on "begin", i.e. after
-# the next key was generated and before any order completes.
+# parent of the network process whose hook runner started the hook) on
+# "begin", i.e. after the next key was generated and before any order
+# completes.
 say "== kill -9 of the agent from its http-01 hook"
 KILLHOOK=$W/hook-kill.sh
 cat >"$KILLHOOK" <<'EOF'
 #!/bin/sh
 [ "$CSAGENT_HOOK_METHOD" = begin ] && [ -n "${KILL_MARK:-}" ] && {
-    victim=$(awk '/^PPid:/ { print $2 }' "/proc/$PPID/status")
-    case $KILL_MARK in *.net) victim=$PPID ;; esac
+    net=$(awk '/^PPid:/ { print $2 }' "/proc/$PPID/status")
+    victim=$(awk '/^PPid:/ { print $2 }' "/proc/$net/status")
+    case $KILL_MARK in *.net) victim=$net ;; esac
     echo "$victim" >"$KILL_MARK"
     kill -9 "$victim"
     sleep 1

@@ -13,15 +13,24 @@ agt_setup "$1" agt-validate --challtestsrv
 command -v curl >/dev/null || skip "curl not installed"
 export CTS_MGMT_URL HOOK_LOG=$W/hook.log
 HOOK=$AGT_SRC/tests/acme/hook-challtestsrv.sh
-# The hook is a child of the network process: on "begin" (mid-renewal) it
-# records what that process has mapped, its command line and its flags.
+# The hook is a child of the network process's hook runner: on "begin"
+# (mid-renewal) it records what the runner and its parent, the network
+# process, have mapped and open, their command lines and their flags.
 MAPHOOK=$W/hook-maps.sh
 cat >"$MAPHOOK" <<EOF
 #!/bin/sh
 if [ "\$CSAGENT_HOOK_METHOD" = begin ]; then
-    tr '\\000' ' ' </proc/\$PPID/cmdline >"$W/net.cmdline"
-    cat /proc/\$PPID/maps >"$W/net.maps"
-    cat /proc/\$PPID/status >"$W/net.status"
+    run=\$PPID
+    net=\$(sed -n 's/^PPid:[[:space:]]*//p' /proc/\$run/status)
+    cat /proc/\$run/comm >"$W/runner.comm"
+    cat /proc/\$run/status >"$W/runner.status"
+    for fd in /proc/\$run/fd/*; do readlink "\$fd"; done >"$W/runner.fds"
+    tr '\\000' ' ' </proc/\$net/cmdline >"$W/net.cmdline"
+    cat /proc/\$net/maps >"$W/net.maps"
+    cat /proc/\$net/status >"$W/net.status"
+    readlink /proc/\$net/fd/3 >"$W/net.fd3"
+    holder=\$(sed -n 's/^PPid:[[:space:]]*//p' /proc/\$net/status)
+    cat /proc/\$holder/status >"$W/holder.status"
 fi
 exec "$HOOK" "\$@"
 EOF
@@ -43,9 +52,15 @@ check_clean_pair web web-key "$CFG"
 
 # The process that speaks to the CA is a fresh image with no token in it
 # (docs/security.md, "Two processes").
-check "the hook recorded its parent's memory map" test -s "$W/net.maps"
-check "the hook's parent is the network process (csagent __net)" \
+check "the hook's parent is the hook runner (csagent-hooks)" \
+    grep -qx "csagent-hooks" "$W/runner.comm"
+check "the hook recorded the network process's memory map" test -s "$W/net.maps"
+check "the runner's parent is the network process (csagent __net)" \
     grep -q -- "__net" "$W/net.cmdline"
+check "the network process holds the holder's socket as descriptor 3" \
+    grep -q '^socket:' "$W/net.fd3"
+check "the runner does not hold the holder's socket" \
+    sh -c "! grep -qxF '$(cat "$W/net.fd3")' '$W/runner.fds'"
 check "the network process has libcurl mapped (it is the one on the wire)" \
     grep -q "libcurl" "$W/net.maps"
 mod=$(basename "$(readlink -f "$CSA_MODULE")")
@@ -55,10 +70,19 @@ check "the network process never mapped the PKCS#11 module ($mod)" \
 # unless asked to.)
 check "nor any SoftHSM, openCryptoki, p11shim or p11-kit proxy module" \
     sh -c "! grep -q -E 'softhsm|opencryptoki|p11shim|p11-kit-proxy|/pkcs11/' '$W/net.maps'"
-check "the network process runs with no_new_privs" \
-    grep -qE '^NoNewPrivs:[[:space:]]+1' "$W/net.status"
-check "the network process runs under a seccomp filter (mode 2)" \
-    grep -qE '^Seccomp:[[:space:]]+2' "$W/net.status"
+# Each adds one filter to what the holder runs under (none, unless a
+# container added its own): the allow list, or the runner's deny list,
+# which it loaded before the network process loaded the allow list.  That
+# the allow list refuses execve is test_sandbox_network (tests/agent_unit).
+filters() { sed -n 's/^Seccomp_filters:[[:space:]]*//p' "$W/$1.status"; }
+for p in net runner; do
+    check "the $p process runs with no_new_privs" \
+        grep -qE '^NoNewPrivs:[[:space:]]+1' "$W/$p.status"
+    check "the $p process runs under a seccomp filter (mode 2)" \
+        grep -qE '^Seccomp:[[:space:]]+2' "$W/$p.status"
+    check_eq "the $p process has one filter more than the holder" \
+        $(($(filters holder) + 1)) "$(filters $p)"
+done
 
 # The thumbprint in the published key authorization is the one of the
 # account key csagent reads from the token (csagent pubkey).

@@ -4,6 +4,13 @@
  * arithmetic, and OTP values computed in the token against the RFC 4226 and
  * RFC 6238 test vectors (group "otp" runs through with-token.sh).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,8 +29,10 @@
 #include "agt_config.h"
 #include "agt_daemon.h"
 #include "agt_ephemeral.h"
+#include "agt_hookrun.h"
 #include "agt_keyholder.h"
 #include "agt_net.h"
+#include "agt_sandbox.h"
 #include "agt_verify.h"
 #include "csa_util.h"
 
@@ -481,6 +493,170 @@ static void test_ipc(void **state)
     csa_ipc_out_free(&o);
 }
 
+/* ---- the network process's sandbox (agt_sandbox.c, agt_hookrun.c) ---- */
+
+/* In a child under the network process's allow list: what it must not
+ * do (start a program, a process, write a file, open a raw socket) and
+ * what it must (a thread, /etc/hosts, TCP to 127.0.0.1).  The exit code
+ * names the first check that failed, NET_CHILD_OK none (not 0: that is
+ * what /bin/true would exit with, had the execve worked). */
+#define NET_CHILD_OK 42
+
+static void *net_thread(void *arg)
+{
+    return arg;
+}
+
+static int net_child(int listener, const char *file)
+{
+    char *const argv[] = {"/bin/true", NULL}, *const envp[] = {NULL};
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    struct addrinfo hints = {0}, *ai = NULL;
+    pthread_t t;
+    pid_t pid;
+    int s;
+
+    if (getsockname(listener, (struct sockaddr *)&a, &alen) != 0)
+        return 2;
+    close(listener);
+    if (agt_sandbox_network() != CSA_OK)
+        return 3;
+    if (execve(argv[0], argv, envp) == 0 || errno != EPERM)
+        return 4; /* the deny list of the hooks allows this one */
+    if (open(file, O_WRONLY | O_APPEND) >= 0 || errno != EPERM)
+        return 5;
+    if (socket(AF_PACKET, SOCK_RAW, 0) >= 0 || errno != EPERM)
+        return 6;
+#ifndef CSA_SANITIZE_BUILD /* LeakSanitizer's tracer needs clone */
+    if ((pid = fork()) == 0)
+        _exit(0);
+    if (pid >= 0 || errno != EPERM)
+        return 7;
+#else
+    (void)pid;
+#endif
+    if (pthread_create(&t, NULL, net_thread, NULL) != 0 ||
+        pthread_join(t, NULL) != 0)
+        return 8;
+    hints.ai_family = AF_INET;
+    if (getaddrinfo("localhost", NULL, &hints, &ai) != 0)
+        return 9;
+    freeaddrinfo(ai);
+    if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+        connect(s, (struct sockaddr *)&a, alen) != 0 || write(s, "x", 1) != 1)
+        return 10;
+    close(s);
+    return NET_CHILD_OK;
+}
+
+static int wait_child(pid_t pid)
+{
+    int st = -1;
+
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_sandbox_network(void **state)
+{
+    struct sockaddr_in a = {0};
+    struct pollfd p = {-1, POLLIN, 0};
+    char file[300], c = 0;
+    int l, s, fd;
+    pid_t pid;
+
+    (void)state;
+    snprintf(file, sizeof(file), "%s/untouched", tmpdir);
+    assert_true((fd = open(file, O_WRONLY | O_CREAT, 0600)) >= 0);
+    close(fd);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true((l = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    p.fd = l;
+    assert_true((pid = fork()) >= 0);
+    if (pid == 0)
+        _exit(net_child(l, file));
+    assert_int_equal(wait_child(pid), NET_CHILD_OK);
+    /* the child's connection arrived, with its byte */
+    assert_int_equal(poll(&p, 1, 0), 1);
+    assert_true((s = accept(l, NULL, NULL)) >= 0);
+    assert_int_equal(read(s, &c, 1), 1);
+    assert_int_equal(c, 'x');
+    close(s);
+    close(l);
+}
+
+/* The hook runner's deny list: programs still start; namespaces not. */
+static int hooks_child(void)
+{
+    csa_spawn_req req = {"/bin/true", NULL, NULL, 5, NULL, 0};
+    char why[256];
+    int st = -1;
+
+    if (agt_sandbox_hooks() != CSA_OK)
+        return 3;
+    if (csa_spawn_run(&req, &st, why, sizeof(why)) != CSA_SPAWN_OK || st != 0)
+        return 4;
+    if (unshare(CLONE_NEWUSER) == 0 || errno != EPERM)
+        return 5;
+    return 0;
+}
+
+static void test_sandbox_hooks(void **state)
+{
+    pid_t pid;
+
+    (void)state;
+    assert_true((pid = fork()) >= 0);
+    if (pid == 0)
+        _exit(hooks_child());
+    assert_int_equal(wait_child(pid), 0);
+}
+
+/* The runner's protocol, both ends: a hook's status, first line of
+ * stdout and environment come back; a failure's sentence too. */
+static void test_hookrun(void **state)
+{
+    char *env[] = {"HR_TEST=from the request", NULL}, out[64], why[256];
+    const char *hook = write_cfg("hook.sh", "#!/bin/sh\n"
+                                            "echo \"$HR_TEST\"; exit 3\n");
+    csa_spawn_req req = {hook, env, NULL, 5, out, sizeof(out)};
+    agt_hookrun hr;
+    csa_ipc_out o;
+    csa_ipc_msg m;
+    int st = -1;
+
+    (void)state;
+    assert_int_equal(chmod(hook, 0700), 0);
+    assert_int_equal(agt_hookrun_start(&hr), CSA_OK);
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_OK);
+    assert_int_equal(st, 3);
+    assert_string_equal(out, "from the request");
+    req.path = "/nonexistent/hook";
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_START);
+    assert_non_null(strstr(why, "/nonexistent/hook"));
+    agt_hookrun_stop(&hr);
+    /* a runner that is gone is an error that says so */
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_WAIT);
+    assert_non_null(strstr(why, "hook runner"));
+    /* the runner refuses an environment entry without '=' */
+    csa_ipc_begin(&o, AGT_HR_RUN);
+    csa_ipc_put_str(&o, AGT_HR_T_PATH, "/bin/true");
+    csa_ipc_put(&o, AGT_HR_T_ENV, "A=1\0B\0", 6);
+    csa_ipc_put_u64(&o, AGT_HR_T_TIMEOUT, 0);
+    csa_ipc_put_u64(&o, AGT_HR_T_OUTSIZE, 0);
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    assert_int_equal(agt_hookrun_serve(&m, NULL), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+}
+
 /* The policy's view of each configured key type name. */
 static void test_pol_key(void **state)
 {
@@ -635,6 +811,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sign_fits),
         cmocka_unit_test(test_pol_key),
         cmocka_unit_test(test_eph_record),
+        cmocka_unit_test(test_sandbox_network),
+        cmocka_unit_test(test_sandbox_hooks),
+        cmocka_unit_test(test_hookrun),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
     int rc;
