@@ -54,10 +54,9 @@ static void agt_hr_put_list(csa_ipc_out *o, uint8_t tag,
     free(buf);
 }
 
-/* Reads the runner's result into the caller's variables. */
-static csa_err agt_hr_read_result(const csa_ipc_msg *m,
-                                  const csa_spawn_req *req, uint64_t *rc,
-                                  int *status, char *why, size_t whylen)
+csa_err agt_hookrun_read_result(const csa_ipc_msg *m, const csa_spawn_req *req,
+                                uint64_t *rc, int *status, char *why,
+                                size_t whylen)
 {
     static const uint8_t tags[] = {AGT_HR_T_RC, AGT_HR_T_STATUS, AGT_HR_T_OUT,
                                    AGT_HR_T_WHY, 0};
@@ -112,7 +111,7 @@ csa_spawn_rc agt_hookrun_spawn(void *ctx, const csa_spawn_req *req, int *status,
         err = csa_raise(CSA_ERR_IO, "not running");
     else if ((err = csa_ipc_send(hr->fd, &o)) == CSA_OK &&
              (err = csa_ipc_recv(hr->fd, AGT_HR_RESULT_MAX, &m)) == CSA_OK) {
-        err = agt_hr_read_result(&m, req, &rc, status, why, whylen);
+        err = agt_hookrun_read_result(&m, req, &rc, status, why, whylen);
         csa_ipc_msg_free(&m);
     }
     csa_ipc_out_free(&o);
@@ -177,38 +176,63 @@ static csa_err agt_hr_list(const csa_ipc_msg *m, uint8_t tag, bool env,
     return CSA_OK;
 }
 
-csa_err agt_hookrun_serve(const csa_ipc_msg *m, csa_ipc_out *o)
+void agt_hookrun_req_free(agt_hookrun_req *r)
+{
+    free(r->path);
+    if (r->envbuf != NULL) /* CSAGENT_KEY_AUTH */
+        csa_cleanse(r->envbuf, r->envlen);
+    free(r->envbuf);
+    free(r->keepbuf);
+    free(r->env);
+    free(r->keep);
+    memset(r, 0, sizeof(*r));
+}
+
+csa_err agt_hookrun_read(const csa_ipc_msg *m, agt_hookrun_req *r)
 {
     static const uint8_t tags[] = {AGT_HR_T_PATH,    AGT_HR_T_ENV,
                                    AGT_HR_T_KEEP,    AGT_HR_T_TIMEOUT,
                                    AGT_HR_T_OUTSIZE, 0};
-    char *path = NULL, *envbuf = NULL, *keepbuf = NULL, **env = NULL,
-         **keep = NULL, *out = NULL, why[AGT_HR_WHY_MAX] = "";
-    uint64_t timeout = 0, outsize = 0;
+    const csa_ipc_field *env;
+    csa_err err;
+
+    memset(r, 0, sizeof(*r));
+    if (m->type != AGT_HR_RUN)
+        return csa_raise(CSA_ERR_PROTOCOL, "request of type %u", m->type);
+    env = csa_ipc_get(m, AGT_HR_T_ENV);
+    r->envlen = env != NULL ? env->len : 0;
+    if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
+        (err = csa_ipc_str(m, AGT_HR_T_PATH, AGT_HR_PATH_MAX, true,
+                           &r->path)) != CSA_OK ||
+        (err = agt_hr_list(m, AGT_HR_T_ENV, true, &r->envbuf, &r->env)) !=
+            CSA_OK ||
+        (err = agt_hr_list(m, AGT_HR_T_KEEP, false, &r->keepbuf, &r->keep)) !=
+            CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_HR_T_TIMEOUT, AGT_HR_TIMEOUT_MAX, true,
+                           &r->timeout)) != CSA_OK ||
+        (err = csa_ipc_u64(m, AGT_HR_T_OUTSIZE, AGT_HR_OUT_MAX, true,
+                           &r->outsize)) != CSA_OK)
+        agt_hookrun_req_free(r);
+    return err;
+}
+
+csa_err agt_hookrun_serve(const csa_ipc_msg *m, csa_ipc_out *o)
+{
+    agt_hookrun_req r;
+    char *out = NULL, why[AGT_HR_WHY_MAX] = "";
     csa_spawn_req req;
     csa_spawn_rc rc;
     int status = -1;
-    csa_err err;
+    csa_err err = agt_hookrun_read(m, &r);
 
-    if (m->type != AGT_HR_RUN)
-        return csa_raise(CSA_ERR_PROTOCOL, "request of type %u", m->type);
-    if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
-        (err = csa_ipc_str(m, AGT_HR_T_PATH, AGT_HR_PATH_MAX, true, &path)) !=
-            CSA_OK ||
-        (err = agt_hr_list(m, AGT_HR_T_ENV, true, &envbuf, &env)) != CSA_OK ||
-        (err = agt_hr_list(m, AGT_HR_T_KEEP, false, &keepbuf, &keep)) !=
-            CSA_OK ||
-        (err = csa_ipc_u64(m, AGT_HR_T_TIMEOUT, AGT_HR_TIMEOUT_MAX, true,
-                           &timeout)) != CSA_OK ||
-        (err = csa_ipc_u64(m, AGT_HR_T_OUTSIZE, AGT_HR_OUT_MAX, true,
-                           &outsize)) != CSA_OK)
-        goto done;
-    if (outsize > 0 && (out = calloc(1, (size_t)outsize)) == NULL) {
+    if (err != CSA_OK)
+        return err;
+    if (r.outsize > 0 && (out = calloc(1, (size_t)r.outsize)) == NULL) {
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");
         goto done;
     }
-    req = (csa_spawn_req){path,          env, (const char *const *)keep,
-                          (long)timeout, out, (size_t)outsize};
+    req = (csa_spawn_req){r.path,          r.env, (const char *const *)r.keep,
+                          (long)r.timeout, out,   (size_t)r.outsize};
     rc = csa_spawn_run(&req, &status, why, sizeof(why));
     csa_ipc_begin(o, AGT_HR_RESULT);
     csa_ipc_put_u64(o, AGT_HR_T_RC, (uint64_t)rc);
@@ -218,13 +242,7 @@ csa_err agt_hookrun_serve(const csa_ipc_msg *m, csa_ipc_out *o)
     if (rc != CSA_SPAWN_OK)
         csa_ipc_put_str(o, AGT_HR_T_WHY, why);
 done:
-    free(path);
-    if (envbuf != NULL) /* CSAGENT_KEY_AUTH */
-        csa_cleanse(envbuf, csa_ipc_get(m, AGT_HR_T_ENV)->len);
-    free(envbuf);
-    free(keepbuf);
-    free(env);
-    free(keep);
+    agt_hookrun_req_free(&r);
     free(out);
     return err;
 }

@@ -75,6 +75,28 @@ void agt_hookrun_stop(agt_hookrun *hr);
 csa_spawn_rc agt_hookrun_spawn(void *ctx, const csa_spawn_req *req, int *status,
                                char *why, size_t whylen);
 
+/* A run request as the runner reads it (agt_hookrun_read). */
+typedef struct {
+    char *path;
+    char *envbuf, **env;   /* NAME=value entries, NULL-terminated list */
+    size_t envlen;         /* of envbuf, wiped when freed */
+    char *keepbuf, **keep; /* names, NULL-terminated list */
+    uint64_t timeout, outsize;
+} agt_hookrun_req;
+
+/* The runner's reader of a request of the network process (exposed for
+ * the fuzzer): every field typed and bounded, env entries NAME=value and
+ * keep entries bare names.  CSA_ERR_PROTOCOL naming what is wrong; *r is
+ * then empty.  agt_hookrun_req_free frees a request read. */
+csa_err agt_hookrun_read(const csa_ipc_msg *m, agt_hookrun_req *r);
+void agt_hookrun_req_free(agt_hookrun_req *r);
+/* The network process's reader of the runner's answer to req: the spawn
+ * result into *rc, the exit status, stdout's first line into req->out,
+ * the explanation into why. */
+csa_err agt_hookrun_read_result(const csa_ipc_msg *m, const csa_spawn_req *req,
+                                uint64_t *rc, int *status, char *why,
+                                size_t whylen);
+
 /* The runner's side of one request (exposed for tests): checks m, a run
  * request, runs it with csa_spawn_run and builds the result in o.
  * CSA_ERR_PROTOCOL naming a malformed request (then o is untouched). */

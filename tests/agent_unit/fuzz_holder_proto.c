@@ -4,7 +4,10 @@
  * process sends (agt_net.h) is checked by csa_ipc_parse and the typed
  * readers before the holder acts on it.  A network process taken over by a
  * hostile CA may send anything; the holder must refuse it with an error,
- * never crash or read out of bounds.
+ * never crash or read out of bounds.  The same bytes also go to the
+ * hook runner's reader of the network process's requests, and to the
+ * network process's reader of the runner's answers (agt_hookrun.h): the
+ * runner starts programs, so what reaches it is checked as strictly.
  *
  * With clang (-fsanitize=fuzzer) this is a libFuzzer target; otherwise
  * main() builds valid requests of every kind as seeds and runs a
@@ -16,22 +19,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agt_hookrun.h"
 #include "agt_net.h"
 #include "csa_log.h"
 #include "fuzz_mutate.h"
 
-static unsigned long fz_accepted;
+static unsigned long fz_accepted, fz_runner_accepted;
+
+/* The hook runner's side: a run request read and freed, an answer read. */
+static void fz_runner(const uint8_t *data, size_t size)
+{
+    csa_ipc_msg m;
+    agt_hookrun_req r;
+    char out[64], why[128];
+    csa_spawn_req q = {.out = out, .outsize = sizeof(out)};
+    uint64_t rc = 0;
+    int status = 0;
+
+    if (csa_ipc_parse(data, size, CSA_IPC_MAX, &m) != CSA_OK)
+        return;
+    if (agt_hookrun_read(&m, &r) == CSA_OK) {
+        fz_runner_accepted++;
+        agt_hookrun_req_free(&r);
+    }
+    (void)agt_hookrun_read_result(&m, &q, &rc, &status, why, sizeof(why));
+    csa_ipc_msg_free(&m);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (agt_net_check_request(data, size) == CSA_OK)
         fz_accepted++;
     csa_err_clear();
+    fz_runner(data, size);
+    csa_err_clear();
     return 0;
 }
 
 #ifndef CSA_LIBFUZZER
-#define FZ_SEEDS 8
+#define FZ_SEEDS 10
+/* Seeds from here on are the hook runner's: the holder refuses them. */
+#define FZ_RUNNER_SEEDS 8
 
 /* Valid messages of each kind the holder reads, body only. */
 static size_t fz_seed(int i, unsigned char *out, size_t max)
@@ -97,6 +125,21 @@ static size_t fz_seed(int i, unsigned char *out, size_t max)
         csa_ipc_put(&o, AGT_NET_T_CHAIN, "\x30\x82\x01\x00", 4);
         csa_ipc_put_i64(&o, AGT_NET_T_START, -5);
         break;
+    case 8: /* a hook run request */
+        csa_ipc_begin(&o, AGT_HR_RUN);
+        csa_ipc_put_str(&o, AGT_HR_T_PATH, "/usr/local/bin/hook");
+        csa_ipc_put(&o, AGT_HR_T_ENV,
+                    "CSAGENT_HOOK_METHOD=begin\0CSAGENT_KEY_AUTH=a.b\0", 47);
+        csa_ipc_put(&o, AGT_HR_T_KEEP, "HTTP_PROXY\0", 11);
+        csa_ipc_put_u64(&o, AGT_HR_T_TIMEOUT, 60);
+        csa_ipc_put_u64(&o, AGT_HR_T_OUTSIZE, 256);
+        break;
+    case 9: /* the runner's answer */
+        csa_ipc_begin(&o, AGT_HR_RESULT);
+        csa_ipc_put_u64(&o, AGT_HR_T_RC, 0);
+        csa_ipc_put_i64(&o, AGT_HR_T_STATUS, 0);
+        csa_ipc_put_str(&o, AGT_HR_T_OUT, "first line");
+        break;
     default:
         abort();
     }
@@ -126,12 +169,19 @@ int main(int argc, char **argv)
         return fz_write_seeds(argv[2], p, lens, FZ_SEEDS) == 0 ? 0 : 1;
     }
     csa_log_set_level(CSA_LOG_ERROR);
-    /* Every seed is accepted as it is: the loop starts from valid input. */
-    for (i = 0; i < FZ_SEEDS; i++)
+    /* Every seed is accepted as it is by its reader: the loop starts from
+     * valid input. */
+    for (i = 0; i < FZ_RUNNER_SEEDS; i++)
         if (agt_net_check_request(seeds[i], lens[i]) != CSA_OK) {
             fprintf(stderr, "seed %d refused: %s\n", i, csa_errmsg());
             return 1;
         }
+    fz_runner(seeds[8], lens[8]);
+    if (fz_runner_accepted != 1) {
+        fprintf(stderr, "the hook run seed was refused: %s\n", csa_errmsg());
+        return 1;
+    }
+    fz_runner_accepted = 0;
     for (it = 0; it < iters; it++) {
         size_t len = lens[it % FZ_SEEDS];
 
@@ -140,8 +190,10 @@ int main(int argc, char **argv)
             fz_mutate(buf, &len, sizeof(buf), &seed);
         LLVMFuzzerTestOneInput(buf, len);
     }
-    printf("%lu mutated messages checked, %lu accepted\n", iters, fz_accepted);
+    printf("%lu mutated messages checked, %lu accepted by the holder, %lu "
+           "run requests accepted by the hook runner\n",
+           iters, fz_accepted, fz_runner_accepted);
     /* Mutations must also be refused, or nothing was checked. */
-    return fz_accepted < iters ? 0 : 1;
+    return fz_accepted < iters && fz_runner_accepted < iters ? 0 : 1;
 }
 #endif
