@@ -7,8 +7,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,17 +92,58 @@ static bool agt_on_origin(const char *base, const char *url)
            (url[olen] == '\0' || url[olen] == '/');
 }
 
+/* How long the network process may take to end once its socket is
+ * closed (it reads EOF and returns): in the sanitizer build LeakSanitizer
+ * checks it at exit, which must not be cut short, or its leaks would go
+ * unseen. */
+#ifdef CSA_SANITIZE_BUILD
+#define AGT_NET_EXIT_MS 5000
+#else
+#define AGT_NET_EXIT_MS 1000
+#endif
+
+/* Waits up to ms for the process to end by itself (a pidfd becomes
+ * readable when it does); false when it did not, or cannot be watched. */
+static bool agt_net_ends_within(pid_t pid, int ms)
+{
+#ifdef SYS_pidfd_open
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0), r;
+    struct pollfd p;
+
+    if (pfd < 0)
+        return false;
+    p = (struct pollfd){.fd = pfd, .events = POLLIN};
+    while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+        ;
+    close(pfd);
+    return r == 1;
+#else
+    (void)pid;
+    (void)ms;
+    return false;
+#endif
+}
+
 static void agt_net_reap(agt_net *n)
 {
-    int status;
+    int status = 0;
+    bool ended;
 
     if (n->fd >= 0)
-        close(n->fd);
+        close(n->fd); /* it reads EOF and returns */
     n->fd = -1;
     if (n->pid > 0) {
-        kill(n->pid, SIGKILL);
+        ended = agt_net_ends_within(n->pid, AGT_NET_EXIT_MS);
+        if (!ended)
+            kill(n->pid, SIGKILL);
         while (waitpid(n->pid, &status, 0) < 0 && errno == EINTR)
             ;
+        if (ended && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+            csa_warn("holder", "the network process exited with status %d",
+                     WEXITSTATUS(status));
+        else if (ended && WIFSIGNALED(status))
+            csa_warn("holder", "the network process was ended by signal %d",
+                     WTERMSIG(status));
     }
     n->pid = -1;
 }

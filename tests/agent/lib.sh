@@ -260,8 +260,18 @@ check_no_pin_in_logs() {
     fi
 }
 
+# A sanitizer report of any csagent process (the key holder, its network
+# process, the hook runner: they share stderr) fails the test, whatever
+# that process's exit status did to the command.
+check_no_sanitizer_reports() {
+    local f
+    f=$(grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$W/logs" 2>/dev/null | tr '\n' ' ')
+    [ -z "$f" ] || fail "a sanitizer report in csagent output: $f"
+}
+
 agt_finish() {
     check_no_pin_in_logs
+    check_no_sanitizer_reports
     chk_result "agent bugs shown by this test"
 }
 
