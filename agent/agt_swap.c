@@ -498,18 +498,40 @@ static void agt_plan_free(agt_plan *p)
         free(p->old[i]);
 }
 
+/* Whether a handle kept since it was found or made still names that
+ * object (class, label and id read back): another program may have
+ * deleted ours meanwhile, and a module may give its handle to a new
+ * object. */
+static bool agt_handle_is(tok_ctx *tok, tok_handle h, const agt_name *name)
+{
+    unsigned char id[TOK_ID_MAX];
+    int id_len = agt_unhex(name->id, id, sizeof(id));
+
+    if (id_len <= 0 ||
+        tok_obj_is(tok, h, name->cls, name->label, id, (size_t)id_len))
+        return id_len > 0;
+    csa_warn("swap",
+             "an object '%s' found earlier is gone or changed; looking "
+             "it up again",
+             name->label);
+    return false;
+}
+
 /* The new objects this process made a moment ago under the same lock:
  * their handles need no search (six of them, with a new key), and none
  * can have a copy under the label yet (the journal went from "keygen" to
  * "stored" in this process, and only a resumed step copies early). */
-static bool agt_plan_made(tok_ctx *tok, const agt_made *made, int nn,
-                          agt_plan *p)
+static bool agt_plan_made(tok_ctx *tok, const agt_made *made,
+                          const agt_name *news, int nn, agt_plan *p)
 {
     int i;
 
     if (made == NULL || made->n != nn ||
         made->generation != tok_generation(tok))
         return false;
+    for (i = 0; i < nn; i++)
+        if (!agt_handle_is(tok, made->h[i], &news[i]))
+            return false;
     for (i = 0; i < nn; i++)
         p->src[i] = made->h[i];
     p->made = 1;
@@ -530,8 +552,17 @@ static bool agt_plan_old(tok_ctx *tok, const agt_journal *j,
         strcmp(o->id, j->old_id) != 0 || strcmp(o->fp, j->old_fp) != 0)
         return false;
     for (i = 0; i < no; i++) {
-        size_t n = o->n[olds[i].cls];
+        size_t n = o->n[olds[i].cls], k;
 
+        for (k = 0; k < n; k++)
+            if (!agt_handle_is(tok, o->h[olds[i].cls][k], &olds[i])) {
+                while (i-- > 0) {
+                    free(p->old[i]);
+                    p->old[i] = NULL;
+                    p->n_old[i] = 0;
+                }
+                return false;
+            }
         if ((p->old[i] = calloc(n ? n : 1, sizeof(*p->old[i]))) == NULL) {
             while (i-- > 0) {
                 free(p->old[i]);
@@ -568,7 +599,7 @@ static csa_err agt_plan_make(tok_ctx *tok, const agt_journal *j,
     nn = agt_pair_names(l->next, j->new_id, j->new_fp, j->rotate, news);
     if (no > 0 && !agt_plan_old(tok, j, made, olds, no, p))
         err = agt_named_pair(tok, olds, no, p->old, p->n_old);
-    if (err == CSA_OK && agt_plan_made(tok, made, nn, p))
+    if (err == CSA_OK && agt_plan_made(tok, made, news, nn, p))
         nn = 0;
     for (i = 0; err == CSA_OK && i < nn; i++) {
         agt_name there = news[i];

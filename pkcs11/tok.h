@@ -254,6 +254,12 @@ csa_err tok_label_census(tok_ctx *ctx, const char *label, tok_census **out,
  * search.  The caller frees *out with tok_key_free(). */
 csa_err tok_key_from_handles(tok_ctx *ctx, tok_handle priv, tok_handle pub,
                              tok_key **out);
+/* Whether handle still names an object of class cls labelled label with
+ * that CKA_ID (one C_GetAttributeValue): before acting on a handle kept
+ * since an earlier search, on a token that other programs change and
+ * whose module may give a deleted object's handle to a new one. */
+bool tok_obj_is(tok_ctx *ctx, tok_handle handle, tok_class cls,
+                const char *label, const unsigned char *id, size_t id_len);
 /* An object's CKA_CLASS (TOK_CLASS_OTHER for a class csagent does not
  * name).  One C_GetAttributeValue. */
 csa_err tok_obj_class(tok_ctx *ctx, tok_handle handle, tok_class *out);

@@ -107,11 +107,25 @@ CK_RV tok_ck_find(tok_ctx *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found)
 {
     CK_RV rv = TOK_CALL(t, C_FindObjectsInit, t->session, tmpl, n);
+    CK_ULONG got;
 
     *found = 0;
     if (rv != CKR_OK)
         return rv;
-    rv = TOK_CALL(t, C_FindObjects, t->session, out, max, found);
+    /* A module may answer fewer than asked while more match: the search
+     * is over only when it answers none (or out is full). */
+    while (*found < max) {
+        got = 0;
+        rv = TOK_CALL(t, C_FindObjects, t->session, out + *found, max - *found,
+                      &got);
+        if (rv != CKR_OK || got == 0)
+            break;
+        if (got > max - *found) { /* a module that says it wrote more */
+            rv = CKR_GENERAL_ERROR;
+            break;
+        }
+        *found += got;
+    }
     /* Always end the search, even when FindObjects failed. */
     (void)TOK_CALL(t, C_FindObjectsFinal, t->session);
     return rv;

@@ -8,8 +8,6 @@
 #include "csa_log.h"
 #include "tok_internal.h"
 
-#define TOK_MAX_OBJECTS 1024
-
 /* Runs a call once more after reopening a lost session. */
 #define TOK_RETRY(t, rv, expr)                                                 \
     do {                                                                       \
@@ -502,28 +500,16 @@ static csa_err tok_find_all(tok_ctx *t, const char *label,
         ckc = tok_ck_class(cls);
         tmpl[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &ckc, sizeof(ckc)};
     }
-    *found = calloc(TOK_MAX_OBJECTS, sizeof(**found));
-    if (*found == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
-    TOK_RETRY(t, rv, tok_ck_find(t, tmpl, nt, *found, TOK_MAX_OBJECTS, count));
-    if (rv != CKR_OK) {
-        free(*found);
-        *found = NULL;
-        return tok_rv_raise(rv, "cannot search the token");
-    }
-    if (*count > TOK_MAX_OBJECTS) {
-        free(*found);
-        *found = NULL;
+    /* every match, not the first batch: a census that missed our key
+     * would take a renewal for a first enrollment */
+    TOK_RETRY(t, rv,
+              tok_ck_find_grow(t, tmpl, nt, TOK_LABELLED_MAX, found, count));
+    if (rv == CKR_BUFFER_TOO_SMALL)
         return csa_raise(CSA_ERR_TOKEN,
-                         "the token reported %lu objects found, more than "
-                         "the %d asked for",
-                         (unsigned long)*count, TOK_MAX_OBJECTS);
-    }
-    if (*count == TOK_MAX_OBJECTS)
-        csa_warn("pkcs11",
-                 "token '%s': %d objects match; there may be more, and "
-                 "they are not listed",
-                 t->token_label, TOK_MAX_OBJECTS);
+                         "token '%s': more than %d objects match one search",
+                         t->token_label, TOK_LABELLED_MAX);
+    if (rv != CKR_OK)
+        return tok_rv_raise(rv, "cannot search the token");
     return CSA_OK;
 }
 
@@ -548,6 +534,26 @@ csa_err tok_find_handles(tok_ctx *t, const char *label, const unsigned char *id,
     *n = count;
     free(found);
     return CSA_OK;
+}
+
+bool tok_obj_is(tok_ctx *t, tok_handle handle, tok_class cls, const char *label,
+                const unsigned char *id, size_t id_len)
+{
+    CK_OBJECT_CLASS c = 0;
+    char lab[129];
+    unsigned char oid[TOK_ID_MAX];
+    CK_ATTRIBUTE a[] = {{CKA_CLASS, &c, sizeof(c)},
+                        {CKA_LABEL, lab, sizeof(lab) - 1},
+                        {CKA_ID, oid, sizeof(oid)}};
+    size_t llen = strlen(label);
+
+    if (!tok_get_attrs_fit(t, handle, a, 3) || a[0].ulValueLen != sizeof(c)) {
+        csa_err_clear();
+        return false;
+    }
+    return tok_class_of(c) == cls && a[1].ulValueLen == llen &&
+           memcmp(lab, label, llen) == 0 && a[2].ulValueLen == id_len &&
+           memcmp(oid, id, id_len) == 0;
 }
 
 csa_err tok_obj_class(tok_ctx *t, tok_handle handle, tok_class *out)
