@@ -315,6 +315,63 @@ static void test_copy_key(void **state)
     tok_close(t);
 }
 
+/* A kept handle is checked before use (tok_obj_is); a label's census
+ * lists every object under it with class and id; a search returns every
+ * match, not a first batch. */
+static void test_census_and_kept_handles(void **state)
+{
+    tok_ctx *t = open_logged_in();
+    tok_key *k = NULL;
+    tok_census *c = NULL;
+    tok_handle priv = 0, pub = 0, *h = NULL;
+    const unsigned char *id;
+    size_t id_len, n = 0, i, privs = 0, pubs = 0;
+
+    (void)state;
+    assert_int_equal(
+        tok_key_generate(t, "t-census", TOK_KEY_EC_P256, false, &k), CSA_OK);
+    id = tok_key_id(k, &id_len);
+    assert_int_equal(tok_label_census(t, "t-census", &c, &n), CSA_OK);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(c[i].id_len, id_len);
+        assert_memory_equal(c[i].id, id, id_len);
+        if (c[i].cls == TOK_CLASS_PRIVATE_KEY)
+            privs++, priv = c[i].handle;
+        if (c[i].cls == TOK_CLASS_PUBLIC_KEY)
+            pubs++, pub = c[i].handle;
+    }
+    assert_int_equal(privs, 1);
+    assert_int_equal(pubs, 1);
+    free(c);
+    assert_true(
+        tok_obj_is(t, priv, TOK_CLASS_PRIVATE_KEY, "t-census", id, id_len));
+    /* another class, label or id: not that object */
+    assert_false(
+        tok_obj_is(t, priv, TOK_CLASS_PUBLIC_KEY, "t-census", id, id_len));
+    assert_false(
+        tok_obj_is(t, priv, TOK_CLASS_PRIVATE_KEY, "t-census.x", id, id_len));
+    assert_false(
+        tok_obj_is(t, priv, TOK_CLASS_PRIVATE_KEY, "t-census", id, id_len - 1));
+    /* relabelled or deleted by someone else since: no longer ours */
+    assert_int_equal(tok_obj_relabel(t, pub, "t-census.moved"), CSA_OK);
+    assert_false(
+        tok_obj_is(t, pub, TOK_CLASS_PUBLIC_KEY, "t-census", id, id_len));
+    assert_int_equal(tok_obj_destroy(t, pub), CSA_OK);
+    assert_false(
+        tok_obj_is(t, pub, TOK_CLASS_PUBLIC_KEY, "t-census.moved", id, id_len));
+    tok_key_free(k);
+    /* more matches than one C_FindObjects batch of the past (1,024) */
+    for (i = 0; i < 1030; i++)
+        assert_int_equal(tok_obj_copy(t, priv, "t-many", NULL), CSA_OK);
+    assert_int_equal(
+        tok_find_handles(t, "t-many", NULL, 0, TOK_CLASS_OTHER, &h, &n),
+        CSA_OK);
+    assert_int_equal(n, 1030);
+    free(h);
+    tok_close(t);
+}
+
 /* A certificate for the token key, issued by a throwaway software CA. */
 static X509 *issue_cert(EVP_PKEY *pub, const char *cn)
 {
@@ -1006,6 +1063,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_p384_padding),
         cmocka_unit_test(test_duplicate_label),
         cmocka_unit_test(test_copy_key),
+        cmocka_unit_test(test_census_and_kept_handles),
         cmocka_unit_test(test_cert_roundtrip),
         cmocka_unit_test(test_csr_signed_in_token),
         cmocka_unit_test(test_hmac),
