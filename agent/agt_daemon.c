@@ -337,6 +337,13 @@ static void agt_daemon_schedule_all(agt_daemon *d)
             j = agt_sched_find(old, n_old, cfg->ids[i].name);
         if (j >= 0)
             *e = old[j];
+        if (j >= 0 && strcmp(e->label, cfg->ids[i].label) != 0) {
+            /* another label: what was known of the old one's
+             * certificate does not hold (its CertID for "replaces") */
+            e->certid[0] = '\0';
+            e->serial[0] = '\0';
+            e->failures = 0;
+        }
         snprintf(e->name, sizeof(e->name), "%s", cfg->ids[i].name);
         snprintf(e->label, sizeof(e->label), "%s", cfg->ids[i].label);
         if (e->failures == 0 || e->next <= now)
