@@ -338,6 +338,22 @@ typedef struct {
 csa_err acme_hook_run(const char *hook, const acme_hook_call *call,
                       long timeout_s, int *status);
 
+/* The names of the variables acme_hook_run sets, in the order above
+ * (NULL-terminated): the only ones the network process's hook runner lets
+ * a request set (agt_hookrun.h). */
+enum {
+    ACME_HOOK_V_METHOD,
+    ACME_HOOK_V_CHALLENGE_TYPE,
+    ACME_HOOK_V_IDENTIFIER_TYPE,
+    ACME_HOOK_V_IDENTIFIER,
+    ACME_HOOK_V_TOKEN,
+    ACME_HOOK_V_KEY_AUTH,
+    ACME_HOOK_V_DNS01_NAME,
+    ACME_HOOK_V_DNS01_TXT,
+    ACME_HOOK_V__N
+};
+extern const char *const acme_hook_vars[ACME_HOOK_V__N + 1];
+
 /* How acme_hook_run starts the hook: csa_spawn_run (the default, also
  * after fn NULL), or fn with ctx, for a process that may not start
  * programs itself and hands the request to a helper (the network

@@ -15,7 +15,12 @@
 #include "csa_secret.h"
 #include "csa_spawn.h"
 
-#define HOOK_VARS 8
+#define HOOK_VARS ACME_HOOK_V__N
+
+const char *const acme_hook_vars[ACME_HOOK_V__N + 1] = {
+    "CSAGENT_HOOK_METHOD", "CSAGENT_CHALLENGE_TYPE", "CSAGENT_IDENTIFIER_TYPE",
+    "CSAGENT_IDENTIFIER",  "CSAGENT_TOKEN",          "CSAGENT_KEY_AUTH",
+    "CSAGENT_DNS01_NAME",  "CSAGENT_DNS01_TXT",      NULL};
 
 /* Who starts hooks (acme_hook_set_spawner); NULL: csa_spawn_run here. */
 static acme_hook_spawner hook_spawner;
@@ -44,20 +49,23 @@ static csa_err hook_vars(const acme_hook_call *call, char **v, size_t *n)
     csa_err err = CSA_OK;
 
     *n = 0;
-    v[(*n)++] = env_var("CSAGENT_HOOK_METHOD", call->method);
-    v[(*n)++] = env_var("CSAGENT_CHALLENGE_TYPE", call->type);
-    v[(*n)++] = env_var("CSAGENT_IDENTIFIER_TYPE", call->identifier_type);
-    v[(*n)++] = env_var("CSAGENT_IDENTIFIER", call->identifier_value);
-    v[(*n)++] = env_var("CSAGENT_TOKEN", call->token);
-    v[(*n)++] = env_var("CSAGENT_KEY_AUTH", call->key_auth);
+    v[(*n)++] = env_var(acme_hook_vars[ACME_HOOK_V_METHOD], call->method);
+    v[(*n)++] = env_var(acme_hook_vars[ACME_HOOK_V_CHALLENGE_TYPE], call->type);
+    v[(*n)++] = env_var(acme_hook_vars[ACME_HOOK_V_IDENTIFIER_TYPE],
+                        call->identifier_type);
+    v[(*n)++] =
+        env_var(acme_hook_vars[ACME_HOOK_V_IDENTIFIER], call->identifier_value);
+    v[(*n)++] = env_var(acme_hook_vars[ACME_HOOK_V_TOKEN], call->token);
+    v[(*n)++] = env_var(acme_hook_vars[ACME_HOOK_V_KEY_AUTH], call->key_auth);
     if (strcmp(call->type, "dns-01") == 0) {
         if ((err = acme_dns01_txt(call->key_auth, &txt)) != CSA_OK)
             return err;
         name = malloc(strlen(call->identifier_value) + 17);
         if (name != NULL)
             sprintf(name, "_acme-challenge.%s", call->identifier_value);
-        v[(*n)++] = env_var("CSAGENT_DNS01_NAME", name ? name : "");
-        v[(*n)++] = env_var("CSAGENT_DNS01_TXT", txt);
+        v[(*n)++] =
+            env_var(acme_hook_vars[ACME_HOOK_V_DNS01_NAME], name ? name : "");
+        v[(*n)++] = env_var(acme_hook_vars[ACME_HOOK_V_DNS01_TXT], txt);
         free(name);
         free(txt);
     }

@@ -15,13 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "agt.h"
 #include "agt_sandbox.h"
 #include "csa_log.h"
 #include "csa_secret.h"
 
-/* The largest request: a path and two lists, with framing to spare. */
-#define AGT_HR_MSG_MAX (AGT_HR_PATH_MAX + 2 * AGT_HR_ENV_MAX + 256)
+/* The largest request: a path and two lists, or the allowed list, with
+ * framing to spare. */
+#define AGT_HR_MSG_MAX                                                         \
+    (AGT_HR_ALLOW_MAX + AGT_HR_PATH_MAX + 2 * AGT_HR_ENV_MAX + 256)
 /* The largest result. */
 #define AGT_HR_RESULT_MAX (AGT_HR_OUT_MAX + AGT_HR_WHY_MAX + 256)
 
@@ -122,6 +125,35 @@ csa_spawn_rc agt_hookrun_spawn(void *ctx, const csa_spawn_req *req, int *status,
     return (csa_spawn_rc)rc;
 }
 
+csa_err agt_hookrun_set_allowed(agt_hookrun *hr, const char *const *paths,
+                                const char *const *keep)
+{
+    char why[AGT_HR_WHY_MAX] = "";
+    csa_spawn_req none = {0};
+    uint64_t rc = CSA_SPAWN_START;
+    int status = -1;
+    csa_ipc_out o;
+    csa_ipc_msg m;
+    csa_err err;
+
+    csa_ipc_begin(&o, AGT_HR_ALLOW);
+    agt_hr_put_list(&o, AGT_HR_T_PATHS, paths);
+    agt_hr_put_list(&o, AGT_HR_T_KEEP, keep);
+    if (hr == NULL || hr->fd < 0)
+        err = csa_raise(CSA_ERR_IO, "the hook runner: not running");
+    else if ((err = csa_ipc_send(hr->fd, &o)) == CSA_OK &&
+             (err = csa_ipc_recv(hr->fd, AGT_HR_RESULT_MAX, &m)) == CSA_OK) {
+        err =
+            agt_hookrun_read_result(&m, &none, &rc, &status, why, sizeof(why));
+        csa_ipc_msg_free(&m);
+        if (err == CSA_OK && rc != CSA_SPAWN_OK)
+            err = csa_raise(CSA_ERR_PROTOCOL,
+                            "the hook runner refused the hooks: %s", why);
+    }
+    csa_ipc_out_free(&o);
+    return err;
+}
+
 void agt_hookrun_stop(agt_hookrun *hr)
 {
     int status;
@@ -137,11 +169,15 @@ void agt_hookrun_stop(agt_hookrun *hr)
 
 /* ---- the runner's side ---------------------------------------------- */
 
+/* What the entries of a list are. */
+enum { AGT_HR_NAMES, AGT_HR_ENVS, AGT_HR_PATHS };
+
 /* A list field as the NULL-terminated array csa_spawn_req takes (*list
- * NULL when absent; *buf holds the strings).  Entries are non-empty;
- * env entries are NAME=value, keep entries a bare name. */
-static csa_err agt_hr_list(const csa_ipc_msg *m, uint8_t tag, bool env,
-                           char **buf, char ***list)
+ * NULL when absent; *buf holds the strings), at most max bytes and max_n
+ * entries.  Entries are non-empty; env entries are NAME=value, names
+ * bare, paths anything. */
+static csa_err agt_hr_list(const csa_ipc_msg *m, uint8_t tag, int kind,
+                           size_t max, size_t max_n, char **buf, char ***list)
 {
     const unsigned char *p;
     size_t len, n = 0, i, at;
@@ -149,15 +185,14 @@ static csa_err agt_hr_list(const csa_ipc_msg *m, uint8_t tag, bool env,
 
     *buf = NULL;
     *list = NULL;
-    if ((err = csa_ipc_bytes(m, tag, AGT_HR_ENV_MAX, false, &p, &len)) !=
-            CSA_OK ||
+    if ((err = csa_ipc_bytes(m, tag, max, false, &p, &len)) != CSA_OK ||
         p == NULL)
         return err;
     if (len > 0 && p[len - 1] != '\0')
         return csa_raise(CSA_ERR_PROTOCOL, "field %u not NUL-terminated", tag);
     for (i = 0; i < len; i++)
         n += p[i] == '\0';
-    if (n > AGT_HR_ENTRIES_MAX)
+    if (n > max_n)
         return csa_raise(CSA_ERR_PROTOCOL, "field %u: %zu entries", tag, n);
     if ((*buf = malloc(len ? len : 1)) == NULL ||
         (*list = calloc(n + 1, sizeof(**list))) == NULL)
@@ -167,7 +202,8 @@ static csa_err agt_hr_list(const csa_ipc_msg *m, uint8_t tag, bool env,
         char *s = *buf + at;
         bool has_eq = strchr(s, '=') != NULL;
 
-        if (*s == '\0' || *s == '=' || has_eq != env)
+        if (*s == '\0' || (kind != AGT_HR_PATHS &&
+                           (*s == '=' || has_eq != (kind == AGT_HR_ENVS))))
             return csa_raise(CSA_ERR_PROTOCOL, "field %u: bad entry %zu", tag,
                              i);
         (*list)[i] = s;
@@ -188,7 +224,83 @@ void agt_hookrun_req_free(agt_hookrun_req *r)
     memset(r, 0, sizeof(*r));
 }
 
-csa_err agt_hookrun_read(const csa_ipc_msg *m, agt_hookrun_req *r)
+void agt_hookrun_allowed_free(agt_hookrun_allowed *a)
+{
+    free(a->pathbuf);
+    free(a->paths);
+    free(a->keepbuf);
+    free(a->keep);
+    memset(a, 0, sizeof(*a));
+}
+
+csa_err agt_hookrun_read_allowed(const csa_ipc_msg *m, agt_hookrun_allowed *a)
+{
+    static const uint8_t tags[] = {AGT_HR_T_PATHS, AGT_HR_T_KEEP, 0};
+    agt_hookrun_allowed n = {0};
+    csa_err err;
+
+    if (m->type != AGT_HR_ALLOW)
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "refused: message of type %u "
+                         "before the allowed hooks",
+                         m->type);
+    if (a->set)
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "refused: a second list of allowed hooks");
+    if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
+        (err = agt_hr_list(m, AGT_HR_T_PATHS, AGT_HR_PATHS, AGT_HR_ALLOW_MAX,
+                           AGT_HR_ALLOW_PATHS_MAX, &n.pathbuf, &n.paths)) !=
+            CSA_OK ||
+        (err = agt_hr_list(m, AGT_HR_T_KEEP, AGT_HR_NAMES, AGT_HR_ENV_MAX,
+                           AGT_HR_ENTRIES_MAX, &n.keepbuf, &n.keep)) != CSA_OK)
+        goto fail;
+    n.set = true;
+    *a = n;
+    return CSA_OK;
+fail:
+    agt_hookrun_allowed_free(&n);
+    return err;
+}
+
+/* Whether s is one of list (NULL-terminated; NULL: none). */
+static bool agt_hr_in(const char *const *list, const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; list != NULL && list[i] != NULL; i++)
+        if (strlen(list[i]) == len && memcmp(list[i], s, len) == 0)
+            return true;
+    return false;
+}
+
+/* What a allows of r: a configured hook, csagent's variables, configured
+ * names passed on. */
+static csa_err agt_hr_check(const agt_hookrun_allowed *a,
+                            const agt_hookrun_req *r)
+{
+    size_t i;
+
+    if (a == NULL || !a->set)
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "refused: a hook before the allowed hooks");
+    if (!agt_hr_in((const char *const *)a->paths, r->path, strlen(r->path)))
+        return csa_raise(CSA_ERR_PROTOCOL,
+                         "refused: %s is not a configured hook", r->path);
+    for (i = 0; r->env != NULL && r->env[i] != NULL; i++)
+        if (!agt_hr_in(acme_hook_vars, r->env[i], strcspn(r->env[i], "=")))
+            return csa_raise(CSA_ERR_PROTOCOL,
+                             "refused: variable %.*s is not csagent's",
+                             (int)strcspn(r->env[i], "="), r->env[i]);
+    for (i = 0; r->keep != NULL && r->keep[i] != NULL; i++)
+        if (!agt_hr_in((const char *const *)a->keep, r->keep[i],
+                       strlen(r->keep[i])))
+            return csa_raise(CSA_ERR_PROTOCOL,
+                             "refused: %s is not a hook_env name", r->keep[i]);
+    return CSA_OK;
+}
+
+csa_err agt_hookrun_read(const csa_ipc_msg *m, const agt_hookrun_allowed *a,
+                         agt_hookrun_req *r)
 {
     static const uint8_t tags[] = {AGT_HR_T_PATH,    AGT_HR_T_ENV,
                                    AGT_HR_T_KEEP,    AGT_HR_T_TIMEOUT,
@@ -204,28 +316,40 @@ csa_err agt_hookrun_read(const csa_ipc_msg *m, agt_hookrun_req *r)
     if ((err = csa_ipc_only(m, tags)) != CSA_OK ||
         (err = csa_ipc_str(m, AGT_HR_T_PATH, AGT_HR_PATH_MAX, true,
                            &r->path)) != CSA_OK ||
-        (err = agt_hr_list(m, AGT_HR_T_ENV, true, &r->envbuf, &r->env)) !=
+        (err = agt_hr_list(m, AGT_HR_T_ENV, AGT_HR_ENVS, AGT_HR_ENV_MAX,
+                           AGT_HR_ENTRIES_MAX, &r->envbuf, &r->env)) !=
             CSA_OK ||
-        (err = agt_hr_list(m, AGT_HR_T_KEEP, false, &r->keepbuf, &r->keep)) !=
+        (err = agt_hr_list(m, AGT_HR_T_KEEP, AGT_HR_NAMES, AGT_HR_ENV_MAX,
+                           AGT_HR_ENTRIES_MAX, &r->keepbuf, &r->keep)) !=
             CSA_OK ||
         (err = csa_ipc_u64(m, AGT_HR_T_TIMEOUT, AGT_HR_TIMEOUT_MAX, true,
                            &r->timeout)) != CSA_OK ||
         (err = csa_ipc_u64(m, AGT_HR_T_OUTSIZE, AGT_HR_OUT_MAX, true,
-                           &r->outsize)) != CSA_OK)
+                           &r->outsize)) != CSA_OK ||
+        (err = agt_hr_check(a, r)) != CSA_OK)
         agt_hookrun_req_free(r);
     return err;
 }
 
-csa_err agt_hookrun_serve(const csa_ipc_msg *m, csa_ipc_out *o)
+csa_err agt_hookrun_serve(agt_hookrun_allowed *a, const csa_ipc_msg *m,
+                          csa_ipc_out *o)
 {
     agt_hookrun_req r;
     char *out = NULL, why[AGT_HR_WHY_MAX] = "";
     csa_spawn_req req;
     csa_spawn_rc rc;
     int status = -1;
-    csa_err err = agt_hookrun_read(m, &r);
+    csa_err err;
 
-    if (err != CSA_OK)
+    if (m->type == AGT_HR_ALLOW || !a->set) {
+        if ((err = agt_hookrun_read_allowed(m, a)) != CSA_OK)
+            return err;
+        csa_ipc_begin(o, AGT_HR_RESULT);
+        csa_ipc_put_u64(o, AGT_HR_T_RC, CSA_SPAWN_OK);
+        csa_ipc_put_i64(o, AGT_HR_T_STATUS, 0);
+        return CSA_OK;
+    }
+    if ((err = agt_hookrun_read(m, a, &r)) != CSA_OK)
         return err;
     if (r.outsize > 0 && (out = calloc(1, (size_t)r.outsize)) == NULL) {
         err = csa_raise(CSA_ERR_NOMEM, "out of memory");
@@ -250,6 +374,7 @@ done:
 /* The runner's life: never returns to the network process's code. */
 static int agt_hr_main(int fd, pid_t parent)
 {
+    agt_hookrun_allowed allowed = {0};
     csa_ipc_msg m;
     csa_ipc_out o;
 
@@ -266,8 +391,9 @@ static int agt_hr_main(int fd, pid_t parent)
     }
     while (csa_ipc_recv(fd, AGT_HR_MSG_MAX, &m) == CSA_OK) {
         csa_err_clear();
-        if (agt_hookrun_serve(&m, &o) != CSA_OK) {
-            /* a bug of the network process: answer, so it can say so */
+        if (agt_hookrun_serve(&allowed, &m, &o) != CSA_OK) {
+            /* malformed or refused: a bug of the network process, or a
+             * network process taken over; answer, so it can say so */
             csa_error("agent", "hook runner: %s", csa_errmsg());
             csa_ipc_begin(&o, AGT_HR_RESULT);
             csa_ipc_put_u64(&o, AGT_HR_T_RC, CSA_SPAWN_START);
@@ -279,6 +405,7 @@ static int agt_hr_main(int fd, pid_t parent)
             break;
     }
     close(fd);
+    agt_hookrun_allowed_free(&allowed);
     return AGT_EXIT_OK; /* the network process closed: done */
 }
 

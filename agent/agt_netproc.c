@@ -42,6 +42,7 @@ struct agt_np {
     acme_client *acme;
     agt_rpc_key account, next, cert;
     bool has_account;
+    agt_hookrun *hr; /* the hook runner */
 };
 
 static csa_err agt_np_ask(agt_np *np, csa_ipc_out *o, csa_ipc_msg *reply)
@@ -674,6 +675,43 @@ static csa_err agt_job_account(agt_np *np, const csa_ipc_msg *m)
     return err;
 }
 
+static int agt_np_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Tells the hook runner what it may run: the hook of every identity of the
+ * configuration the holder sent, and its hook_env names.  Before anything
+ * from the CA: a network process taken over by one can then start only
+ * these hooks. */
+static csa_err agt_np_allow_hooks(agt_np *np)
+{
+    const char **paths;
+    size_t n = 0, k = 0, i;
+    csa_err err;
+
+    if ((paths = calloc((size_t)np->cfg->n_ids + 1, sizeof(*paths))) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (i = 0; i < (size_t)np->cfg->n_ids; i++)
+        if (np->cfg->ids[i].hook != NULL)
+            paths[n++] = np->cfg->ids[i].hook;
+    if (n > 0) {
+        qsort(paths, n, sizeof(*paths), agt_np_strcmp);
+        for (i = 1, k = 1; i < n; i++)
+            if (strcmp(paths[i], paths[k - 1]) != 0)
+                paths[k++] = paths[i];
+    }
+    paths[k] = NULL;
+    if (k > AGT_HR_ALLOW_PATHS_MAX)
+        err = csa_raise(CSA_ERR_CONFIG, "%s: more than %d distinct hooks",
+                        np->cfg->path, AGT_HR_ALLOW_PATHS_MAX);
+    else
+        err = agt_hookrun_set_allowed(np->hr, paths,
+                                      (const char *const *)np->cfg->hook_env);
+    free(paths);
+    return err;
+}
+
 /* The configuration and policy the holder parsed, parsed again here. */
 static csa_err agt_job_config(agt_np *np, const csa_ipc_msg *m)
 {
@@ -692,7 +730,8 @@ static csa_err agt_job_config(agt_np *np, const csa_ipc_msg *m)
             CSA_OK ||
         (err = csa_ipc_str(m, AGT_NET_T_POLICY, 1 << 20, false, &policy)) !=
             CSA_OK ||
-        (err = agt_config_parse(path, text, &np->cfg)) != CSA_OK)
+        (err = agt_config_parse(path, text, &np->cfg)) != CSA_OK ||
+        (err = agt_np_allow_hooks(np)) != CSA_OK)
         goto out;
     if (np->cfg->policy != NULL && policy == NULL)
         err =
@@ -782,7 +821,9 @@ int agt_cmd_net(agt_globals *g, int argc, char **argv)
     (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     /* The runner is forked first, while this process is one thread that
      * has parsed nothing: it starts the hooks, which this process, under
-     * the allow list of agt_sandbox.c, cannot (no execve, no fork). */
+     * the allow list of agt_sandbox.c, cannot (no execve, no fork).  It
+     * runs nothing until the configuration's first job tells it the
+     * configured hooks (agt_np_allow_hooks), before any CA speaks. */
     if (agt_hookrun_start(&hr) != CSA_OK) {
         csa_error("agent", "network process: %s", csa_errmsg());
         return AGT_EXIT_FAIL;
@@ -794,6 +835,7 @@ int agt_cmd_net(agt_globals *g, int argc, char **argv)
         goto out;
     }
     memset(&np, 0, sizeof(np));
+    np.hr = &hr;
     for (;;) {
         csa_err job;
 

@@ -26,10 +26,18 @@
 
 static unsigned long fz_accepted, fz_runner_accepted;
 
-/* The hook runner's side: a run request read and freed, an answer read. */
+/* What the runner allows: the hook and the name of the run seed. */
+static char fz_path[] = "/usr/local/bin/hook", fz_keep[] = "HTTP_PROXY";
+static char *fz_paths[] = {fz_path, NULL}, *fz_keeps[] = {fz_keep, NULL};
+static const agt_hookrun_allowed fz_allowed = {true, NULL, fz_paths, NULL,
+                                               fz_keeps};
+
+/* The hook runner's side: an allowed list read and freed, a run request
+ * read and freed, an answer read. */
 static void fz_runner(const uint8_t *data, size_t size)
 {
     csa_ipc_msg m = {0}; /* fields point into data: nothing to free */
+    agt_hookrun_allowed a = {0};
     agt_hookrun_req r;
     char out[64], why[128];
     csa_spawn_req q = {.out = out, .outsize = sizeof(out)};
@@ -38,7 +46,9 @@ static void fz_runner(const uint8_t *data, size_t size)
 
     if (csa_ipc_parse(data, size, CSA_IPC_MAX, &m) != CSA_OK)
         return;
-    if (agt_hookrun_read(&m, &r) == CSA_OK) {
+    if (agt_hookrun_read_allowed(&m, &a) == CSA_OK)
+        agt_hookrun_allowed_free(&a);
+    if (agt_hookrun_read(&m, &fz_allowed, &r) == CSA_OK) {
         fz_runner_accepted++;
         agt_hookrun_req_free(&r);
     }

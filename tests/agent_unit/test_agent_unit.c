@@ -621,22 +621,32 @@ static void test_sandbox_hooks(void **state)
  * stdout and environment come back; a failure's sentence too. */
 static void test_hookrun(void **state)
 {
-    char *env[] = {"HR_TEST=from the request", NULL}, out[64], why[256];
+    char *env[] = {"CSAGENT_TOKEN=from the request", NULL}, out[64], why[256];
     const char *hook = write_cfg("hook.sh", "#!/bin/sh\n"
-                                            "echo \"$HR_TEST\"; exit 3\n");
-    csa_spawn_req req = {hook, env, NULL, 5, out, sizeof(out)};
+                                            "echo \"$CSAGENT_TOKEN/$HR_KEEP\"\n"
+                                            "exit 3\n");
+    const char *paths[] = {hook, "/nonexistent/hook", NULL};
+    const char *keep[] = {"HR_KEEP", NULL};
+    csa_spawn_req req = {hook, env, keep, 5, out, sizeof(out)};
     agt_hookrun hr;
-    csa_ipc_out o;
-    csa_ipc_msg m;
     int st = -1;
 
     (void)state;
     assert_int_equal(chmod(hook, 0700), 0);
+    assert_int_equal(setenv("HR_KEEP", "kept", 1), 0);
     assert_int_equal(agt_hookrun_start(&hr), CSA_OK);
+    /* nothing runs before the allowed list */
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_START);
+    assert_non_null(strstr(why, "refused"));
+    assert_int_equal(agt_hookrun_set_allowed(&hr, paths, keep), CSA_OK);
+    /* and the list is set once */
+    assert_int_equal(agt_hookrun_set_allowed(&hr, paths, keep),
+                     CSA_ERR_PROTOCOL);
     assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
                      CSA_SPAWN_OK);
     assert_int_equal(st, 3);
-    assert_string_equal(out, "from the request");
+    assert_string_equal(out, "from the request/kept");
     req.path = "/nonexistent/hook";
     assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
                      CSA_SPAWN_START);
@@ -646,15 +656,91 @@ static void test_hookrun(void **state)
     assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
                      CSA_SPAWN_WAIT);
     assert_non_null(strstr(why, "hook runner"));
-    /* the runner refuses an environment entry without '=' */
+    assert_int_equal(agt_hookrun_set_allowed(&hr, paths, keep), CSA_ERR_IO);
+    assert_int_equal(unsetenv("HR_KEEP"), 0);
+}
+
+/* What a network process taken over by a hostile CA could ask the runner:
+ * a program that is not a configured hook (/bin/true ran before the
+ * allowed list), a variable that makes an interpreter run code, a name of
+ * the runner's environment that is not hook_env.  All are refused with
+ * an answer, and the runner still runs the configured hook after them. */
+static void test_hookrun_refuses(void **state)
+{
+    static const char *const bad_env[] = {
+        "PERL5OPT=-Mevil",  "BASH_ENV=/tmp/evil", "LD_PRELOAD=/tmp/evil.so",
+        "CSAGENT_TOKENX=1", "CSAGENT=1",          "PATH=/tmp"};
+    char *env[] = {"CSAGENT_HOOK_METHOD=begin", NULL, NULL}, why[256];
+    const char *hook = write_cfg("okhook.sh", "#!/bin/sh\nexit 0\n");
+    const char *paths[] = {hook, NULL}, *keep[] = {"HR_KEEP", NULL};
+    const char *bad_keep[] = {"HR_KEEP", "LD_PRELOAD", NULL};
+    csa_spawn_req req = {"/bin/true", env, NULL, 5, NULL, 0};
+    agt_hookrun_allowed a = {0};
+    agt_hookrun hr;
+    csa_ipc_out o;
+    csa_ipc_msg m;
+    size_t i;
+    int st = -1;
+
+    (void)state;
+    assert_int_equal(chmod(hook, 0700), 0);
+    assert_int_equal(agt_hookrun_start(&hr), CSA_OK);
+    assert_int_equal(agt_hookrun_set_allowed(&hr, paths, keep), CSA_OK);
+    /* a path that is not a hook, even one that would exit 0 */
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_START);
+    assert_int_equal(st, -1);
+    assert_non_null(strstr(why, "refused"));
+    assert_non_null(strstr(why, "/bin/true"));
+    req.path = hook;
+    for (i = 0; i < sizeof(bad_env) / sizeof(*bad_env); i++) {
+        env[1] = (char *)bad_env[i];
+        st = -1;
+        assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                         CSA_SPAWN_START);
+        assert_int_equal(st, -1);
+        assert_non_null(strstr(why, "refused"));
+    }
+    env[1] = NULL;
+    req.keep = bad_keep;
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_START);
+    assert_non_null(strstr(why, "LD_PRELOAD"));
+    /* the well-formed request still runs */
+    req.keep = keep;
+    env[1] = "CSAGENT_KEY_AUTH=a.b";
+    assert_int_equal(agt_hookrun_spawn(&hr, &req, &st, why, sizeof(why)),
+                     CSA_SPAWN_OK);
+    assert_int_equal(st, 0);
+    agt_hookrun_stop(&hr);
+
+    /* the runner's side: a run before the list, then malformed entries */
     csa_ipc_begin(&o, AGT_HR_RUN);
-    csa_ipc_put_str(&o, AGT_HR_T_PATH, "/bin/true");
-    csa_ipc_put(&o, AGT_HR_T_ENV, "A=1\0B\0", 6);
+    csa_ipc_put_str(&o, AGT_HR_T_PATH, hook);
+    csa_ipc_put(&o, AGT_HR_T_ENV, "CSAGENT_TOKEN=1", 16);
     csa_ipc_put_u64(&o, AGT_HR_T_TIMEOUT, 0);
     csa_ipc_put_u64(&o, AGT_HR_T_OUTSIZE, 0);
     assert_int_equal(ipc_body(&o, &m), CSA_OK);
-    assert_int_equal(agt_hookrun_serve(&m, NULL), CSA_ERR_PROTOCOL);
+    assert_int_equal(agt_hookrun_serve(&a, &m, NULL), CSA_ERR_PROTOCOL);
+    assert_false(a.set);
     csa_ipc_out_free(&o);
+    csa_ipc_begin(&o, AGT_HR_ALLOW);
+    csa_ipc_put(&o, AGT_HR_T_PATHS, hook, strlen(hook) + 1);
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    assert_int_equal(agt_hookrun_read_allowed(&m, &a), CSA_OK);
+    assert_true(a.set);
+    assert_int_equal(agt_hookrun_read_allowed(&m, &a), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+    /* an environment entry without '=' */
+    csa_ipc_begin(&o, AGT_HR_RUN);
+    csa_ipc_put_str(&o, AGT_HR_T_PATH, hook);
+    csa_ipc_put(&o, AGT_HR_T_ENV, "CSAGENT_TOKEN=1\0CSAGENT_KEY_AUTH\0", 33);
+    csa_ipc_put_u64(&o, AGT_HR_T_TIMEOUT, 0);
+    csa_ipc_put_u64(&o, AGT_HR_T_OUTSIZE, 0);
+    assert_int_equal(ipc_body(&o, &m), CSA_OK);
+    assert_int_equal(agt_hookrun_serve(&a, &m, NULL), CSA_ERR_PROTOCOL);
+    csa_ipc_out_free(&o);
+    agt_hookrun_allowed_free(&a);
 }
 
 /* The policy's view of each configured key type name. */
@@ -814,6 +900,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sandbox_network),
         cmocka_unit_test(test_sandbox_hooks),
         cmocka_unit_test(test_hookrun),
+        cmocka_unit_test(test_hookrun_refuses),
     };
     const struct CMUnitTest otp[] = {cmocka_unit_test(test_otp_vectors)};
     int rc;
