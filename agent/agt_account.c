@@ -46,7 +46,6 @@
 #include "csa_log.h"
 #include "csa_util.h"
 
-#define AGT_DEFAULT_ACCOUNT_LABEL "csagent-account"
 #define AGT_ACCOUNT_LOCK "account.lock"
 #define AGT_ACCOUNT_JOURNAL "account.journal"
 #define AGT_ACCT_LABEL_MAX (AGT_LABEL_LEN_MAX + 16)

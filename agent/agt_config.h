@@ -16,6 +16,8 @@
 /* The longest label: "<label>.retired" must still fit the 128 bytes a
  * listing keeps of a label (tok_obj_info). */
 #define AGT_LABEL_LEN_MAX 120
+/* The account key's label when [ca] account_key names none. */
+#define AGT_DEFAULT_ACCOUNT_LABEL "csagent-account"
 
 typedef struct {
     char *name;     /* section name after "identity " */

@@ -164,6 +164,55 @@ static void test_config_many(void **state)
     agt_config_free(cfg);
 }
 
+/* Each label names one owner's objects: shared labels, a label that is
+ * another's ".next"/".retired"/".chain", and the account key's label are
+ * refused, naming both owners. */
+static void test_config_label_collisions(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"[identity a]\nlabel = k\ndomain = a.com\n"
+         "[identity b]\nlabel = k\ndomain = b.com\n",
+         "[identity a] and [identity b] both use the label 'k'"},
+        {"[identity a]\nlabel = k\ndomain = a.com\n"
+         "[identity b]\nlabel = k.next\ndomain = b.com\n",
+         "[identity b] uses the label 'k.next', which is the name "
+         "[identity a]'s"},
+        {"[identity a]\nlabel = k.chain\ndomain = a.com\n"
+         "[identity b]\nlabel = k\ndomain = b.com\n",
+         "'k.chain'"},
+        {"[identity a]\nlabel = k\ndomain = a.com\n"
+         "[identity b]\nlabel = k.retired\ndomain = b.com\n",
+         "'k.retired'"},
+        {"[identity a]\nlabel = csagent-account\ndomain = a.com\n",
+         "[ca] account_key and [identity a] both use the label"},
+        {"[ca]\naccount_key = acct\n"
+         "[identity a]\nlabel = acct.next\ndomain = a.com\n",
+         "'acct.next'"},
+    };
+    agt_config *cfg = NULL;
+    const char *path;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        path = write_cfg("collide.ini", bad[i].text);
+        assert_int_equal(agt_config_load(path, &cfg), CSA_ERR_CONFIG);
+        if (strstr(csa_errmsg(), bad[i].want) == NULL)
+            fail_msg("case %zu: '%s' does not say '%s'", i, csa_errmsg(),
+                     bad[i].want);
+    }
+    /* labels that only look alike are fine */
+    path = write_cfg("collide-ok.ini",
+                     "[identity a]\nlabel = k\ndomain = a.com\n"
+                     "[identity b]\nlabel = k.nextgen\ndomain = b.com\n"
+                     "[identity c]\nlabel = k-next\ndomain = c.com\n");
+    if (agt_config_load(path, &cfg) != CSA_OK)
+        fail_msg("%s", csa_errmsg());
+    agt_config_free(cfg);
+}
+
 static void test_sched(void **state)
 {
     agt_config cfg = {0};
@@ -891,6 +940,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_config_good),
         cmocka_unit_test(test_config_many),
+        cmocka_unit_test(test_config_label_collisions),
         cmocka_unit_test(test_sched),
         cmocka_unit_test(test_jws_check),
         cmocka_unit_test(test_ipc),
