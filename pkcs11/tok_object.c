@@ -623,29 +623,17 @@ static int tok_labelled_cmp(const void *a, const void *b)
 csa_err tok_labelled_find(tok_ctx *t, tok_class cls, tok_labelled **out,
                           size_t *n)
 {
-    CK_OBJECT_CLASS ckc = 0;
-    CK_ATTRIBUTE tmpl = {CKA_CLASS, &ckc, sizeof(ckc)};
     CK_OBJECT_HANDLE *found = NULL;
     CK_ULONG count = 0, i;
     size_t k = 0, len;
-    CK_RV rv;
-    csa_err err = tok_check_usable(t);
+    csa_err err;
 
     *out = NULL;
     *n = 0;
-    if (err != CSA_OK)
-        return err;
-    if ((unsigned)cls >= TOK_CLASS__MAX || cls == TOK_CLASS_OTHER)
+    if (cls == TOK_CLASS_OTHER)
         return csa_raise(CSA_ERR_INVALID, "bad object class");
-    ckc = tok_ck_class(cls);
-    TOK_RETRY(t, rv,
-              tok_ck_find_grow(t, &tmpl, 1, TOK_LABELLED_MAX, &found, &count));
-    if (rv == CKR_BUFFER_TOO_SMALL)
-        return csa_raise(CSA_ERR_TOKEN,
-                         "token '%s' holds more than %d objects of one class",
-                         t->token_label, TOK_LABELLED_MAX);
-    if (rv != CKR_OK)
-        return tok_rv_raise(rv, "cannot search the token");
+    if ((err = tok_find_all(t, NULL, NULL, 0, cls, &found, &count)) != CSA_OK)
+        return err;
     if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL) {
         free(found);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
