@@ -748,6 +748,15 @@ static csa_err agt_job_config(agt_np *np, const csa_ipc_msg *m)
                         np->cfg->path);
         goto out;
     }
+    /* From here on it reads only what libcurl, OpenSSL and the resolver
+     * need, and the CA bundle: not the PIN file, the token or the state
+     * directory (before the first HTTP request) */
+    {
+        const char *readable[] = {np->cfg->ca_bundle};
+
+        if ((err = agt_sandbox_files(readable, 1)) != CSA_OK)
+            goto out;
+    }
     o.directory_url = np->cfg->directory;
     o.ca_bundle = np->cfg->ca_bundle;
     o.hook_env = (const char *const *)np->cfg->hook_env;

@@ -26,12 +26,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/landlock.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "csa_log.h"
@@ -318,6 +323,11 @@ static const agt_allow agt_allowed[] = {
     /* the hook runner, reaped at the end */
     ANY("wait4"),
     ANY("waitid"),
+    /* agt_sandbox_files, after the configuration: these only take rights
+     * away */
+    ANY("landlock_create_ruleset"),
+    ANY("landlock_add_rule"),
+    ANY("landlock_restrict_self"),
 };
 
 csa_err agt_sandbox_network(void)
@@ -352,4 +362,140 @@ csa_err agt_sandbox_network(void)
     csa_debug("agent", "network process: no_new_privs and %zu rules allowed",
               n);
     return CSA_OK;
+}
+
+/* ---- the network process: which files it may read ------------------ */
+
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+
+/* What libcurl with OpenSSL, glibc's resolver and NSS, and the sanitizer
+ * runtimes read: the system's libraries and trust store, the resolver's
+ * files, the random devices, and the process's own /proc entry.  Named
+ * one by one in /etc, where operators keep PIN files and keys. */
+static const char *const agt_readable[] = {
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/pki",
+    "/etc/crypto-policies",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.preload",
+    "/dev/null",
+    "/dev/urandom",
+    "/dev/random",
+    "/proc/self",
+};
+
+static int agt_landlock_abi(void)
+{
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+                       LANDLOCK_CREATE_RULESET_VERSION);
+
+    return abi < 0 ? 0 : (int)abi;
+}
+
+/* Allows reading path (a file, or a directory and all beneath it).  A
+ * path that does not exist needs no rule. */
+static csa_err agt_landlock_read(int ruleset, const char *path)
+{
+    struct landlock_path_beneath_attr pb = {0};
+    struct stat st;
+    csa_err err = CSA_OK;
+
+    if ((pb.parent_fd = open(path, O_PATH | O_CLOEXEC)) < 0)
+        return CSA_OK;
+    if (fstat(pb.parent_fd, &st) != 0) {
+        err = csa_raise(CSA_ERR_IO, "Landlock: %s: %s", path, strerror(errno));
+    } else {
+        pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE;
+        if (S_ISDIR(st.st_mode))
+            pb.allowed_access |= LANDLOCK_ACCESS_FS_READ_DIR;
+        if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH,
+                    &pb, 0) != 0)
+            err = csa_raise(CSA_ERR_IO, "Landlock rule for %s: %s", path,
+                            strerror(errno));
+    }
+    close(pb.parent_fd);
+    return err;
+}
+
+csa_err agt_sandbox_files(const char *const *extra, size_t n_extra)
+{
+    static const char *const env[] = {"SSL_CERT_FILE", "SSL_CERT_DIR",
+                                      "CURL_CA_BUNDLE"};
+    struct landlock_ruleset_attr attr = {0};
+    char dir[PATH_MAX];
+    int abi = agt_landlock_abi(), ruleset;
+    size_t i;
+    csa_err err = CSA_OK;
+
+    if (abi < 1) {
+        csa_info("agent", "network process: the kernel has no Landlock; "
+                          "file access is limited by the seccomp filter only "
+                          "(read only)");
+        return CSA_OK;
+    }
+    /* every right of ABI 1, then those later kernels added: what is not
+     * allowed below is refused, reading included */
+    attr.handled_access_fs =
+        LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+        LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+        LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+        LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
+        LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
+        LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+        LANDLOCK_ACCESS_FS_MAKE_SYM;
+    if (abi >= 2)
+        attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3)
+        attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+    if ((ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr,
+                                sizeof(attr), 0)) < 0)
+        return csa_raise(CSA_ERR_IO, "Landlock ruleset: %s", strerror(errno));
+    for (i = 0;
+         err == CSA_OK && i < sizeof(agt_readable) / sizeof(*agt_readable); i++)
+        err = agt_landlock_read(ruleset, agt_readable[i]);
+    /* a resolv.conf that is a link into a resolver's run directory
+     * (systemd-resolved, resolvconf) is replaced there by a new file when
+     * the servers change: that directory is allowed, not the one file */
+    if (err == CSA_OK && realpath("/etc/resolv.conf", dir) != NULL &&
+        strcmp(dir, "/etc/resolv.conf") != 0 && strrchr(dir, '/') != dir) {
+        *strrchr(dir, '/') = '\0';
+        if (strcmp(dir, "/etc") != 0)
+            err = agt_landlock_read(ruleset, dir);
+    }
+    for (i = 0; err == CSA_OK && i < sizeof(env) / sizeof(*env); i++)
+        if (getenv(env[i]) != NULL && getenv(env[i])[0] == '/')
+            err = agt_landlock_read(ruleset, getenv(env[i]));
+    for (i = 0; err == CSA_OK && i < n_extra; i++)
+        if (extra[i] != NULL)
+            err = agt_landlock_read(ruleset, extra[i]);
+    if (err == CSA_OK && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+                          syscall(SYS_landlock_restrict_self, ruleset, 0) != 0))
+        err = csa_raise(CSA_ERR_IO, "Landlock: restricting the process: %s",
+                        strerror(errno));
+    close(ruleset);
+    if (err == CSA_OK)
+        csa_debug("agent",
+                  "network process: Landlock (ABI %d): reads only "
+                  "the system's libraries, trust store and resolver "
+                  "files, and the CA bundle",
+                  abi);
+    return err;
 }

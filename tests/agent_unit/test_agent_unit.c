@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/landlock.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -639,6 +641,59 @@ static void test_sandbox_network(void **state)
     close(l);
 }
 
+/* Under the network process's Landlock ruleset: the CA bundle named to
+ * it, the system's trust store and /etc/hosts are read; a PIN file next to
+ * the bundle, the directory that holds both, and a new file are not.  On a
+ * kernel without Landlock the call must still succeed (seccomp alone). */
+static int files_child(const char *bundle, const char *pin, const char *dir)
+{
+    const char *readable[] = {NULL, bundle};
+    char b[8], created[300];
+    int fd, landlock = syscall(SYS_landlock_create_ruleset, NULL, 0,
+                               LANDLOCK_CREATE_RULESET_VERSION) >= 1;
+
+    if (agt_sandbox_files(readable, 2) != CSA_OK)
+        return 3;
+    if ((fd = open(bundle, O_RDONLY)) < 0 || read(fd, b, sizeof(b)) <= 0)
+        return 4;
+    close(fd);
+    if ((fd = open("/etc/hosts", O_RDONLY)) < 0)
+        return 5;
+    close(fd);
+    if (access("/etc/ssl/certs", R_OK) == 0 &&
+        (fd = open("/etc/ssl/certs", O_RDONLY | O_DIRECTORY)) < 0)
+        return 6;
+    if (fd >= 0)
+        close(fd);
+    if (!landlock)
+        return NET_CHILD_OK;
+    if (open(pin, O_RDONLY) >= 0 || errno != EACCES)
+        return 7;
+    if (open(dir, O_RDONLY | O_DIRECTORY) >= 0 || errno != EACCES)
+        return 8;
+    snprintf(created, sizeof(created), "%s/created", dir);
+    if (open(created, O_WRONLY | O_CREAT, 0600) >= 0 || errno != EACCES)
+        return 9;
+    return NET_CHILD_OK;
+}
+
+static void test_sandbox_files(void **state)
+{
+    char bundle[256], pin[256];
+    pid_t pid;
+
+    (void)state;
+    snprintf(bundle, sizeof(bundle), "%s",
+             write_cfg("bundle.pem", "-----BEGIN CERTIFICATE-----\n"));
+    snprintf(pin, sizeof(pin), "%s", write_cfg("pin", "1234\n"));
+    assert_true((pid = fork()) >= 0);
+    if (pid == 0)
+        _exit(files_child(bundle, pin, tmpdir));
+    assert_int_equal(wait_child(pid), NET_CHILD_OK);
+    /* the parent is not restricted */
+    assert_int_equal(access(pin, R_OK), 0);
+}
+
 /* The hook runner's deny list: programs still start; namespaces not. */
 static int hooks_child(void)
 {
@@ -948,6 +1003,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pol_key),
         cmocka_unit_test(test_eph_record),
         cmocka_unit_test(test_sandbox_network),
+        cmocka_unit_test(test_sandbox_files),
         cmocka_unit_test(test_sandbox_hooks),
         cmocka_unit_test(test_hookrun),
         cmocka_unit_test(test_hookrun_refuses),
