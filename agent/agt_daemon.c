@@ -143,21 +143,34 @@ static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
  * one search for all their certificates instead of one each.  With a
  * file-backed token every search reads every object, so n searches cost
  * in proportion to n times the objects on the token. */
-static void agt_certs_begin(agt_daemon *d, agt_cert_index *ix, int n)
+static void agt_certs_begin(agt_daemon *d, agt_cert_index *ix, int n,
+                            bool round)
 {
+    time_t start = time(NULL);
+
     d->certs = NULL;
     ix->v = NULL;
     ix->n = 0;
     if (n < 2 || d->s.tok == NULL)
         return;
-    agt_cert_index_make(d->s.tok, ix);
-    if (ix->v != NULL)
-        d->certs = ix;
+    /* a round lists every object: its renewals find their labels' pairs
+     * and chains there (agt_swap_begin), each handle read back first */
+    agt_cert_index_make(d->s.tok, ix, round);
+    if (ix->v == NULL)
+        return;
+    d->certs = ix;
+    if (round) {
+        d->s.snap = ix->v;
+        d->s.n_snap = ix->n;
+        d->s.snap_time = start;
+    }
 }
 
 static void agt_certs_end(agt_daemon *d, agt_cert_index *ix)
 {
     d->certs = NULL;
+    d->s.snap = NULL;
+    d->s.n_snap = 0;
     agt_cert_index_free(ix);
 }
 
@@ -326,7 +339,7 @@ static void agt_daemon_schedule_all(agt_daemon *d)
         return;
     }
     d->n = cfg->n_ids;
-    agt_certs_begin(d, &ix, d->n);
+    agt_certs_begin(d, &ix, d->n, false);
     for (i = 0; i < d->n; i++) {
         agt_sched *e = &d->sched[i];
 
@@ -478,7 +491,7 @@ static int agt_daemon_parallel(agt_daemon *d, const int *due, int n_due)
      * before its renewal starts, from one list made now: its own renewal
      * is the only one that changes it, and a pair swapped in meanwhile by
      * another process sends the lookup back to the token. */
-    agt_certs_begin(d, &ix, n_due);
+    agt_certs_begin(d, &ix, n_due, true);
     for (i = 0; i < n; i++)
         active += agt_slot_fill(d, &slots[i], due, n_due, &next, &halt);
     while (active > 0) {

@@ -144,6 +144,7 @@ csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
                          agt_enrollment **out)
 {
     agt_enrollment *e = calloc(1, sizeof(*e));
+    const tok_labelled *snap = s->snap;
     csa_err err;
 
     *out = NULL;
@@ -158,12 +159,16 @@ csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
                          "(%s/%s.lock); try again later",
                          id->name, s->state_dir, id->name);
     }
+    /* The round's listing of the token is of no use for this label if a
+     * swap of it by another csagent is half-done or ended since. */
+    if (snap != NULL && !agt_swap_snap_usable(s->state_dir, id, s->snap_time))
+        snap = NULL;
     /* Under the lock, what a crashed run left is finished first. */
     if ((err = agt_swap_recover(s->tok, s->state_dir, id)) != CSA_OK ||
         (err = agt_check_order(s, id)) != CSA_OK ||
         (err = agt_anchors_load(s->cfg, s->pol, &e->anchors)) != CSA_OK ||
-        (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, &e->key,
-                              &e->old)) != CSA_OK) {
+        (err = agt_swap_begin(s->tok, s->state_dir, id, id->rotate, snap,
+                              s->n_snap, &e->key, &e->old)) != CSA_OK) {
         agt_enroll_end(e, err, NULL, NULL);
         return err;
     }

@@ -17,6 +17,8 @@
 #ifndef AGT_SESSION_H
 #define AGT_SESSION_H
 
+#include <time.h>
+
 #include "acme.h"
 #include "agt.h"
 #include "agt_keyholder.h"
@@ -52,6 +54,13 @@ typedef struct {
     /* The last open or resume failed at the login (a wrong PIN, a PIN the
      * token refuses or that cannot be read): never try it again. */
     bool login_failed;
+    /* During a daemon's renewal round: every object of the token, listed
+     * once at the round's start (tok_labelled_find, sorted by label), so
+     * that a renewal finds its label's objects without a search of its own
+     * (agt_swap_begin); NULL otherwise. */
+    const tok_labelled *snap;
+    size_t n_snap;
+    time_t snap_time; /* when the listing began */
 } agt_session;
 
 /* Loads the policy file named by the config (or the defaults). */

@@ -13,12 +13,12 @@
 #include "csa_log.h"
 #include "csa_util.h"
 
-void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix)
+void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix, bool all)
 {
     ix->v = NULL;
     ix->n = 0;
-    if (tok_labelled_find(tok, TOK_CLASS_CERTIFICATE, &ix->v, &ix->n) !=
-        CSA_OK) {
+    if (tok_labelled_find(tok, all ? TOK_CLASS_OTHER : TOK_CLASS_CERTIFICATE,
+                          &ix->v, &ix->n) != CSA_OK) {
         csa_warn("agent",
                  "listing the token's certificates: %s; looking each "
                  "identity's up alone",
@@ -50,11 +50,13 @@ csa_err agt_current_cert_in(tok_ctx *tok, const agt_cert_index *ix,
         err = tok_find_handles(tok, id->label, NULL, 0, TOK_CLASS_CERTIFICATE,
                                &objs, &n);
     } else {
-        n = tok_labelled_range(ix->v, ix->n, id->label, &first);
-        if ((objs = calloc(n ? n : 1, sizeof(*objs))) == NULL)
+        size_t k = tok_labelled_range(ix->v, ix->n, id->label, &first);
+
+        if ((objs = calloc(k ? k : 1, sizeof(*objs))) == NULL)
             return csa_raise(CSA_ERR_NOMEM, "out of memory");
-        for (i = 0; i < n; i++)
-            objs[i] = ix->v[first + i].handle;
+        for (i = 0; i < k; i++)
+            if (ix->v[first + i].cls == TOK_CLASS_CERTIFICATE)
+                objs[n++] = ix->v[first + i].handle;
     }
     *out = NULL;
     if (err == CSA_OK && n == 0)

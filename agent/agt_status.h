@@ -4,6 +4,7 @@
 #ifndef AGT_STATUS_H
 #define AGT_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/x509.h>
@@ -26,9 +27,10 @@ typedef struct {
     size_t n;
 } agt_cert_index;
 
-/* Fills ix (tok_labelled_find of the certificates); ix->v NULL when the
- * search failed (logged), and lookups then search one by one. */
-void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix);
+/* Fills ix (tok_labelled_find of the certificates, or with all of every
+ * object: a renewal round's snapshot, agt_session.snap); ix->v NULL when
+ * the search failed (logged), and lookups then search one by one. */
+void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix, bool all);
 void agt_cert_index_free(agt_cert_index *ix);
 /* agt_current_cert through ix (NULL, or one without entries after a failed
  * search: a search of its own). */

@@ -960,20 +960,115 @@ static csa_err agt_current_pair_search(tok_ctx *tok, const agt_identity *id,
     return err;
 }
 
-/* The same from one search of the label (tok_label_census), keeping the
- * handles of the pair in old.  No private key under the label is a first
- * enrollment; several go the way of agt_current_pair_search, and its
- * error that names the ambiguity. */
+bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
+                          time_t since)
+{
+    char path[4096];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s.journal", state_dir, id->name);
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return false;
+    snprintf(path, sizeof(path), "%s/%s.pem", state_dir, id->name);
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT; /* no swap of it has ended here yet */
+    return st.st_mtime < since - 1;
+}
+
+/* The label's objects as tok_label_census lists them, from the snapshot
+ * snap[n_snap] without a search when it lists exactly one private key
+ * there and each object it lists there still reads back as listed (class,
+ * label, id: one C_GetAttributeValue each, as the census's own reads).
+ * Else (no snapshot, a first enrollment, several keys, an object gone or
+ * changed since: another process renewed meanwhile) one search.
+ * *from_snap tells which. */
+static csa_err agt_label_objects(tok_ctx *tok, const char *label,
+                                 const tok_labelled *snap, size_t n_snap,
+                                 tok_census **objs, size_t *n, bool *from_snap)
+{
+    size_t first = 0,
+           k = snap ? tok_labelled_range(snap, n_snap, label, &first) : 0, i,
+           privs = 0, certs = 0;
+    const tok_labelled *priv = NULL;
+
+    *from_snap = false;
+    for (i = 0; i < k; i++)
+        if (snap[first + i].cls == TOK_CLASS_PRIVATE_KEY && privs++ == 0)
+            priv = &snap[first + i];
+    /* and a certificate of that key: a listing made while another swap
+     * was between its steps may show a pair under way, whose missing half
+     * this renewal would then not know of */
+    for (i = 0; privs == 1 && priv->id_len > 0 && i < k; i++)
+        certs += snap[first + i].cls == TOK_CLASS_CERTIFICATE &&
+                 snap[first + i].id_len == priv->id_len &&
+                 memcmp(snap[first + i].id, priv->id, priv->id_len) == 0;
+    if (privs != 1 || certs == 0)
+        return tok_label_census(tok, label, objs, n);
+    if ((*objs = calloc(k, sizeof(**objs))) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    for (i = 0; i < k; i++) {
+        const tok_labelled *e = &snap[first + i];
+
+        if (!tok_obj_is(tok, e->handle, e->cls, label, e->id, e->id_len)) {
+            free(*objs);
+            *objs = NULL;
+            return tok_label_census(tok, label, objs, n);
+        }
+        (*objs)[i].handle = e->handle;
+        (*objs)[i].cls = e->cls;
+        memcpy((*objs)[i].id, e->id, e->id_len);
+        (*objs)[i].id_len = e->id_len;
+    }
+    *n = k;
+    *from_snap = true;
+    return CSA_OK;
+}
+
+/* The certificates under "<label>.chain" in the snapshot, into old (no
+ * token call: the swap reads each back before it uses it). */
+static void agt_snap_chain(const agt_identity *id, const tok_labelled *snap,
+                           size_t n_snap, agt_swap_old *old)
+{
+    agt_labels l;
+    size_t first = 0, k, i;
+
+    agt_labels_of(id, &l);
+    k = tok_labelled_range(snap, n_snap, l.chain, &first);
+    old->chain_known = 1;
+    for (i = 0; i < k && old->chain_known; i++) {
+        const tok_labelled *e = &snap[first + i];
+
+        if (e->cls != TOK_CLASS_CERTIFICATE)
+            continue;
+        if (old->chain_n == AGT_OLD_MAX) {
+            old->chain_known = 0;
+            break;
+        }
+        old->chain_h[old->chain_n] = e->handle;
+        memcpy(old->chain_id[old->chain_n], e->id, e->id_len);
+        old->chain_id_len[old->chain_n++] = e->id_len;
+    }
+}
+
+/* The same from one search of the label (tok_label_census), or from the
+ * round's snapshot (agt_label_objects), keeping the handles of the pair in
+ * old.  No private key under the label is a first enrollment; several go
+ * the way of agt_current_pair_search, and its error that names the
+ * ambiguity. */
 static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
+                                const tok_labelled *snap, size_t n_snap,
                                 agt_journal *j, agt_swap_old *old)
 {
     tok_census *objs = NULL, *priv = NULL;
     char(*fps)[AGT_HEX_FP_MAX] = NULL;
     X509 *best = NULL;
     size_t n = 0, i, privs = 0;
-    csa_err err = tok_label_census(tok, id->label, &objs, &n);
+    bool from_snap = false;
+    csa_err err;
 
     memset(old, 0, sizeof(*old));
+    err =
+        agt_label_objects(tok, id->label, snap, n_snap, &objs, &n, &from_snap);
     if (err != CSA_OK)
         return err;
     for (i = 0; i < n; i++)
@@ -1040,6 +1135,10 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
         else
             old->h[c->cls][old->n[c->cls]++] = c->handle;
     }
+    /* the label read back as the snapshot listed it: nobody renewed it
+     * since, so "<label>.chain" is as listed too */
+    if (from_snap && old->known)
+        agt_snap_chain(id, snap, n_snap, old);
     free(fps);
     free(objs);
     return CSA_OK;
@@ -1060,7 +1159,8 @@ static csa_err agt_old_key(tok_ctx *tok, const agt_identity *id,
 }
 
 csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
-                       const agt_identity *id, bool rotate, tok_key **key,
+                       const agt_identity *id, bool rotate,
+                       const tok_labelled *snap, size_t n_snap, tok_key **key,
                        agt_swap_old *old_out)
 {
     agt_swap_old old_here, *old = old_out != NULL ? old_out : &old_here;
@@ -1074,7 +1174,7 @@ csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
     agt_labels_of(id, &l);
     if ((id->key_type != NULL &&
          (err = tok_key_type_parse(id->key_type, &type)) != CSA_OK) ||
-        (err = agt_current_pair(tok, id, &j, old)) != CSA_OK)
+        (err = agt_current_pair(tok, id, snap, n_snap, &j, old)) != CSA_OK)
         return err;
     j.rotate = rotate || j.old_id[0] == '\0';
     if (!j.rotate) {
@@ -1129,7 +1229,7 @@ csa_err agt_swap_commit(tok_ctx *tok, const char *state_dir,
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK ||
         (err = tok_cert_store(tok, sk_X509_value(chain, 0), l.next, kid,
                               kid_len, &cert)) != CSA_OK ||
-        (err = agt_store_chain(tok, &l, chain, &made.cas)) != CSA_OK)
+        (err = agt_store_chain(tok, &l, chain, old, &made.cas)) != CSA_OK)
         goto done;
     j.step = AGT_STEP_STORED;
     if ((err = agt_journal_write(state_dir, id, &j)) != CSA_OK)

@@ -52,10 +52,14 @@ csa_err agt_swap_recover(tok_ctx *tok, const char *state_dir,
                          const agt_identity *id);
 
 /* The pair under the label when a renewal began, as agt_swap_begin found
- * it with one search of the label: the swap deletes these handles instead
- * of searching again.  Good only in the same token session (generation)
- * and under the identity's lock held since; known is 0 when the label held
- * more than AGT_OLD_MAX objects of a class (the swap searches then). */
+ * it with one search of the label (or in a round's snapshot, each handle
+ * read back): the swap deletes these handles instead of searching again.
+ * Good only in the same token session (generation) and under the
+ * identity's lock held since; known is 0 when the label held more than
+ * AGT_OLD_MAX objects of a class (the swap searches then).  chain_known:
+ * the certificates under "<label>.chain" were in the same snapshot
+ * (chain_n of them, with their CKA_IDs); the swap reads each back instead
+ * of searching, and searches when one no longer is what it was. */
 #define AGT_OLD_MAX 4
 typedef struct {
     int known;
@@ -64,14 +68,32 @@ typedef struct {
     char fp[AGT_HEX_FP_MAX];                   /* as the journal's old_fp */
     tok_handle h[TOK_CLASS__MAX][AGT_OLD_MAX]; /* by class */
     size_t n[TOK_CLASS__MAX];
+    int chain_known;
+    tok_handle chain_h[AGT_OLD_MAX];
+    unsigned char chain_id[AGT_OLD_MAX][TOK_ID_MAX];
+    size_t chain_id_len[AGT_OLD_MAX], chain_n;
 } agt_swap_old;
+
+/* Whether a listing of the token begun at since may stand for the
+ * identity's label (agt_swap_begin's snap), as far as the state directory
+ * tells: not if a swap journal of it is there (a swap half-done, which
+ * recovery is about to finish), nor if <identity>.pem, which every swap
+ * writes as it ends, was written since (less a second): another csagent
+ * renewed it after the listing, possibly while the listing was made. */
+bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
+                          time_t since);
 
 /* Starts a renewal: with rotate, journals "keygen" and generates a fresh
  * key under "<label>.next"; otherwise returns the current key.  The caller
- * frees *key with tok_key_free().  old (may be NULL): the pair found, for
- * agt_swap_commit. */
+ * frees *key with tok_key_free().  snap[n_snap] (NULL: none): a snapshot of
+ * the token's objects sorted by label (tok_labelled_find, agt_session.snap)
+ * to take the label's objects from instead of a search; used only when it
+ * shows one private key under the label and every object it lists there
+ * still reads back the same (tok_obj_is), else the label is searched.  old
+ * (may be NULL): the pair found, for agt_swap_commit. */
 csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
-                       const agt_identity *id, bool rotate, tok_key **key,
+                       const agt_identity *id, bool rotate,
+                       const tok_labelled *snap, size_t n_snap, tok_key **key,
                        agt_swap_old *old);
 
 /* Stores the verified chain (leaf first) for key and swaps it in, then

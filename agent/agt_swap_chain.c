@@ -41,15 +41,40 @@ void agt_cas_free(agt_cas *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* One search for the certificates under "<label>.chain", then one
- * C_GetAttributeValue each (CKA_ID and CKA_VALUE); room for extra more. */
+/* The handles of the certificates under "<label>.chain" the renewal's
+ * snapshot listed (old), each read back first (class, label, id); false
+ * when there are none known or one no longer is what it was. */
+static bool agt_cas_known(tok_ctx *tok, const agt_labels *l,
+                          const agt_swap_old *old, agt_cas *c)
+{
+    size_t i;
+
+    if (old == NULL || !old->chain_known ||
+        old->generation != tok_generation(tok))
+        return false;
+    for (i = 0; i < old->chain_n; i++)
+        if (!tok_obj_is(tok, old->chain_h[i], TOK_CLASS_CERTIFICATE, l->chain,
+                        old->chain_id[i], old->chain_id_len[i]))
+            return false;
+    if ((c->h = calloc(old->chain_n + 1, sizeof(*c->h))) == NULL)
+        return false;
+    memcpy(c->h, old->chain_h, old->chain_n * sizeof(*c->h));
+    c->n = old->chain_n;
+    return true;
+}
+
+/* The certificates under "<label>.chain": those old knows (agt_cas_known),
+ * else one search; then one C_GetAttributeValue each (CKA_ID and
+ * CKA_VALUE).  Room for extra more. */
 static csa_err agt_cas_read(tok_ctx *tok, const agt_labels *l, size_t extra,
-                            agt_cas *c)
+                            const agt_swap_old *old, agt_cas *c)
 {
     tok_handle *h;
     size_t i;
-    csa_err err = tok_find_handles(tok, l->chain, NULL, 0,
-                                   TOK_CLASS_CERTIFICATE, &c->h, &c->n);
+    csa_err err = agt_cas_known(tok, l, old, c)
+                      ? CSA_OK
+                      : tok_find_handles(tok, l->chain, NULL, 0,
+                                         TOK_CLASS_CERTIFICATE, &c->h, &c->n);
 
     if (err != CSA_OK)
         return err;
@@ -84,11 +109,12 @@ static bool agt_cas_has(const agt_cas *c, const unsigned char cid[16])
  * receives every certificate under "<label>.chain", those stored here
  * included (the caller frees it with agt_cas_free). */
 csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
-                        STACK_OF(X509) * chain, agt_cas *cas)
+                        STACK_OF(X509) * chain, const agt_swap_old *old,
+                        agt_cas *cas)
 {
     unsigned char cid[16];
     int i;
-    csa_err err = agt_cas_read(tok, l, (size_t)sk_X509_num(chain), cas);
+    csa_err err = agt_cas_read(tok, l, (size_t)sk_X509_num(chain), old, cas);
 
     for (i = 1; err == CSA_OK && i < sk_X509_num(chain); i++) {
         X509 *ca = sk_X509_value(chain, i);
@@ -173,7 +199,7 @@ csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,
         X509_up_ref(leaf);
     else if (err == CSA_OK &&
              (err = agt_current_cert(tok, id, &leaf)) == CSA_OK &&
-             (err = agt_cas_read(tok, &l, 0, cas)) != CSA_OK) {
+             (err = agt_cas_read(tok, &l, 0, NULL, cas)) != CSA_OK) {
         X509_free(leaf);
         leaf = NULL;
     }

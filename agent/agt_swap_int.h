@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "agt_config.h"
+#include "agt_swap.h"
 #include "tok.h"
 
 #define AGT_LABEL_MAX 160
@@ -40,9 +41,12 @@ typedef struct {
 void agt_cas_free(agt_cas *c);
 /* Stores the issuers of chain (all but its first) under "<label>.chain"
  * unless there already; cas receives every certificate there, those
- * stored here included (the caller frees it with agt_cas_free). */
+ * stored here included (the caller frees it with agt_cas_free).  old (may
+ * be NULL): the renewal's start, whose snapshot of "<label>.chain" spares
+ * the search when each certificate in it reads back the same. */
 csa_err agt_store_chain(tok_ctx *tok, const agt_labels *l,
-                        STACK_OF(X509) * chain, agt_cas *cas);
+                        STACK_OF(X509) * chain, const agt_swap_old *old,
+                        agt_cas *cas);
 /* Writes <state_dir>/<identity>.pem from the token and removes issuing
  * certificates the current leaf no longer uses (see agt_swap_chain.c). */
 csa_err agt_swap_publish(tok_ctx *tok, const char *state_dir,

@@ -161,7 +161,8 @@ csa_err tok_key_generate(tok_ctx *ctx, const char *label, tok_key_type type,
 csa_err tok_key_generate_id(tok_ctx *ctx, const char *label, tok_key_type type,
                             const unsigned char *id, size_t id_len,
                             bool allow_duplicate, tok_key **out);
-/* len random bytes from the token's RNG (for a new CKA_ID). */
+/* len random bytes for a new CKA_ID, from OpenSSL's generator: an id
+ * must be unique, not secret, and this spares a call to the token. */
 csa_err tok_random_id(tok_ctx *ctx, unsigned char *id, size_t len);
 /* Finds exactly one private key by label, or by a pkcs11: URI (object=,
  * id=).  More than one match is CSA_ERR_AMBIGUOUS.  Caller frees. */
@@ -263,20 +264,25 @@ bool tok_obj_is(tok_ctx *ctx, tok_handle handle, tok_class cls,
 /* An object's CKA_CLASS (TOK_CLASS_OTHER for a class csagent does not
  * name).  One C_GetAttributeValue. */
 csa_err tok_obj_class(tok_ctx *ctx, tok_handle handle, tok_class *out);
-/* An object of one class and its CKA_LABEL (tok_labelled_find). */
+/* An object, its class, CKA_LABEL and CKA_ID (tok_labelled_find). */
 typedef struct {
     tok_handle handle;
+    tok_class cls;
     char label[129];
+    unsigned char id[TOK_ID_MAX];
+    size_t id_len; /* 0: none, or one longer than TOK_ID_MAX */
 } tok_labelled;
-/* Most objects of one class tok_labelled_find lists. */
+/* Most objects tok_labelled_find lists. */
 #define TOK_LABELLED_MAX 1000000
-/* Every object of class cls (not TOK_CLASS_OTHER) with its label, sorted
- * by label: one search however many objects, then one C_GetAttributeValue
- * each.  For looking up many labels at once (a daemon planning a thousand
- * identities) where a search per label would walk the token each time.
- * Objects without a label, or with one over 128 bytes, are left out.  A
- * snapshot: what changes on the token afterwards is not in it.  *out is
- * malloc'd; the caller frees. */
+/* Every object of class cls (TOK_CLASS_OTHER: of every class) with its
+ * class, label and id, sorted by label: one search however many objects,
+ * then one C_GetAttributeValue each.  For looking up many labels at once
+ * (a daemon planning or renewing a thousand identities) where a search per
+ * label would walk the token each time.  Objects without a label, or with
+ * one over 128 bytes, are left out.  A snapshot: what changes on the token
+ * afterwards is not in it, so a handle taken from it is read back
+ * (tok_obj_is) before it is acted on.  *out is malloc'd; the caller
+ * frees. */
 csa_err tok_labelled_find(tok_ctx *ctx, tok_class cls, tok_labelled **out,
                           size_t *n);
 /* The entries of v[n] (sorted as tok_labelled_find sorts) labelled label:

@@ -620,38 +620,62 @@ static int tok_labelled_cmp(const void *a, const void *b)
                   ((const tok_labelled *)b)->label);
 }
 
+/* Class, label and id of one object into e: one C_GetAttributeValue, or
+ * one per attribute when the module refuses the three at once.  False for
+ * an object without a readable label of at most 128 bytes (none of
+ * csagent's). */
+static bool tok_labelled_read(tok_ctx *t, CK_OBJECT_HANDLE h, tok_labelled *e)
+{
+    CK_OBJECT_CLASS cls = 0;
+    CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_LABEL, e->label, sizeof(e->label) - 1},
+                        {CKA_ID, e->id, sizeof(e->id)}};
+    size_t len = 0;
+
+    if (tok_get_attrs_fit(t, h, a, 3) && a[0].ulValueLen == sizeof(cls)) {
+        len = a[1].ulValueLen;
+        e->id_len = a[2].ulValueLen;
+    } else {
+        size_t id_len = 0;
+
+        /* an id that does not fit (or none) is left empty: it is not one
+         * csagent gave */
+        if (tok_get_attr_capped(t, h, CKA_ID, e->id, sizeof(e->id), &id_len) !=
+            TOK_ATTR_FITS)
+            id_len = 0;
+        if (tok_get_ulong(t, h, CKA_CLASS, &cls) != CSA_OK ||
+            tok_get_attr_capped(t, h, CKA_LABEL, e->label, sizeof(e->label) - 1,
+                                &len) != TOK_ATTR_FITS)
+            return false;
+        e->id_len = id_len;
+    }
+    e->label[len] = '\0';
+    if (strlen(e->label) != len)
+        return false; /* a NUL inside */
+    e->handle = h;
+    e->cls = tok_class_of(cls);
+    return true;
+}
+
 csa_err tok_labelled_find(tok_ctx *t, tok_class cls, tok_labelled **out,
                           size_t *n)
 {
     CK_OBJECT_HANDLE *found = NULL;
     CK_ULONG count = 0, i;
-    size_t k = 0, len;
+    size_t k = 0;
     csa_err err;
 
     *out = NULL;
     *n = 0;
-    if (cls == TOK_CLASS_OTHER)
-        return csa_raise(CSA_ERR_INVALID, "bad object class");
     if ((err = tok_find_all(t, NULL, NULL, 0, cls, &found, &count)) != CSA_OK)
         return err;
     if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL) {
         free(found);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     }
-    for (i = 0; i < count; i++) {
-        tok_labelled *e = &(*out)[k];
-
-        /* no label, or one longer than a label csagent gives: none of
-         * ours, left out */
-        if (tok_get_attr_capped(t, found[i], CKA_LABEL, e->label,
-                                sizeof(e->label) - 1, &len) != TOK_ATTR_FITS)
-            continue;
-        e->label[len] = '\0';
-        if (strlen(e->label) != len)
-            continue; /* a NUL inside */
-        e->handle = found[i];
-        k++;
-    }
+    for (i = 0; i < count; i++)
+        if (tok_labelled_read(t, found[i], &(*out)[k]))
+            k++;
     free(found);
     csa_err_clear();
     qsort(*out, k, sizeof(**out), tok_labelled_cmp);

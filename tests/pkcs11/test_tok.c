@@ -344,6 +344,30 @@ static void test_census_and_kept_handles(void **state)
     assert_int_equal(privs, 1);
     assert_int_equal(pubs, 1);
     free(c);
+    /* the listing of every object (a round's snapshot) has both, with
+     * class and id; the listing of certificates has neither */
+    {
+        tok_labelled *v = NULL;
+        size_t nv = 0, first = 0, e;
+
+        assert_int_equal(tok_labelled_find(t, TOK_CLASS_OTHER, &v, &nv),
+                         CSA_OK);
+        assert_int_equal(tok_labelled_range(v, nv, "t-census", &first), 2);
+        for (e = first; e < first + 2; e++) {
+            assert_true(v[e].cls == TOK_CLASS_PRIVATE_KEY ||
+                        v[e].cls == TOK_CLASS_PUBLIC_KEY);
+            assert_int_equal(v[e].id_len, id_len);
+            assert_memory_equal(v[e].id, id, id_len);
+            assert_true(v[e].handle ==
+                        (v[e].cls == TOK_CLASS_PRIVATE_KEY ? priv : pub));
+        }
+        assert_int_not_equal(v[first].cls, v[first + 1].cls);
+        free(v);
+        assert_int_equal(tok_labelled_find(t, TOK_CLASS_CERTIFICATE, &v, &nv),
+                         CSA_OK);
+        assert_int_equal(tok_labelled_range(v, nv, "t-census", &first), 0);
+        free(v);
+    }
     assert_true(
         tok_obj_is(t, priv, TOK_CLASS_PRIVATE_KEY, "t-census", id, id_len));
     /* another class, label or id: not that object */

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# A renewal round finds each identity's objects in one listing of the
+# token made at the round's start (issue 12), not with searches of its
+# own: on a file-backed token every search reads every object.  Each
+# handle from that listing is read back before it is used, and a label
+# another process changed since is searched again.
+#
+# a) Six identities enrolled.  POST /csca/ari-past makes two of them due,
+#    then all six: two `run --once` rounds through tests/p11shim, which
+#    counts the key holder's C_FindObjectsInit.  The round of six makes
+#    no more searches than the round of two (before, each renewal searched
+#    its label and "<label>.chain"); every pair is clean and new.
+# b) Two identities, parallel = 1: the hook of s1's renewal runs `csagent
+#    enroll s2` (another process) before s2's turn in the same round, so
+#    the round's listing of s2 is stale.  The hook then dates s2.pem an
+#    hour back, so that only the second check can tell: the objects of the
+#    listing read back.  s2's renewal must notice, search the label, and
+#    end with one clean pair, the one it swapped in itself.
+. "$(dirname "$0")/lib.sh"
+[ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
+N=6
+doms=()
+for i in $(seq 1 $N); do doms+=("r$i.example.com"); done
+d_setup "$1" dsnap "${doms[@]}" s1.example.com s2.example.com
+csca_start --validity 1h --always-valid
+serial() { token_cert "$1" "$W/c.pem" && "$OPENSSL_BIN" x509 -in "$W/c.pem" -noout -serial | cut -d= -f2; }
+
+say "== a) rounds of 2 and of $N renewals, searches counted"
+CFG=$W/agent.ini
+d_config "$CFG" parallel=2 < <(for i in $(seq 1 $N); do
+    identity "r$i" "r$i-key" "r$i.example.com"
+done)
+csa register account register
+check_rc "account register" 0
+csa enroll-all run --once
+check_rc "run --once (first enrollments)" 0
+certid_of() { jq -r --arg s "$1" '.certs | to_entries[] | select(.value.serial == $s) | .value.certid' "$CSCA_STATE/state.json"; }
+d_shim_config "$W/agent.ini" "$W/shim.ini"
+# round NAME: run --once through the shim; FINDS = its C_FindObjectsInit.
+# The <identity>.pem files are dated an hour back first: a renewal does not
+# take its label from the round's listing when that file was written since
+# (less a second), as after the round just before.
+round() {
+    touch -d "@$(($(date +%s) - 3600))" "$STATE"/*.pem
+    CFG=$W/shim.ini P11SHIM_COUNT_FILE=$W/$1.counts csa "$1" run --once
+    FINDS=$(d_shim_counts "$W/$1.counts" C_FindObjectsInit | cut -d= -f2)
+}
+for i in 1 2; do
+    id=$(certid_of "$(serial "r$i-key")")
+    check_eq "POST /csca/ari-past?certid=<r$i's>" 1 "$(csca_post "/csca/ari-past?certid=$id" | jq -r .updated)"
+done
+round round-2
+check_rc "run --once (r1 and r2 due)" 0
+check "two renewed in one round" grep -q "2 renewal(s) due, 2 at a time" "$ERR"
+finds2=$FINDS
+declare -A before
+for i in $(seq 1 $N); do before[$i]=$(serial "r$i-key"); done
+check_ge "POST /csca/ari-past: every certificate due" $N \
+    "$(csca_post /csca/ari-past | jq -r .updated)"
+round round-all
+check_rc "run --once (all $N due)" 0
+check "all $N renewed in one round" grep -q "$N renewal(s) due, 2 at a time" "$ERR"
+info "C_FindObjectsInit: $finds2 in a round of 2 renewals, $FINDS in a round of $N"
+check_ge "searches counted (the shim was used)" 1 "$FINDS"
+# each renewal used to search its label and "<label>.chain": 2 more each
+check_eq "a round of $N searches no more than a round of 2" "$finds2" "$FINDS"
+for i in $(seq 1 $N); do
+    check_clean_pair "r$i" "r$i-key" "r$i after the round"
+    check_ne "r$i: a new certificate" "${before[$i]}" "$(serial "r$i-key")"
+done
+CFG=$W/agent.ini
+
+say "== b) a label renewed by another process during the round"
+NESTED=$W/hook-nested.sh
+cat >"$NESTED" <<H
+#!/bin/sh
+# s1's "begin" in an armed round: renew s2 with another csagent, once
+if [ -e "$W/nested.arm" ] && [ ! -e "$W/nested.done" ] &&
+    [ "\$CSAGENT_HOOK_METHOD" = begin ] && [ "\$CSAGENT_IDENTIFIER" = s1.example.com ]; then
+    touch "$W/nested.done"
+    SOFTHSM2_CONF="$SOFTHSM2_CONF" "$CSAGENT" -c "$W/agent2.ini" enroll s2 >"$W/nested.log" 2>&1
+    echo "exit \$?" >>"$W/nested.log"
+    touch -d "@\$((\$(date +%s) - 3600))" "$STATE/s2.pem"
+fi
+exit 0
+H
+chmod 755 "$NESTED"
+CFG=$W/agent2.ini
+d_config "$CFG" parallel=1 < <(
+    identity s1 s1-key s1.example.com "$NESTED"
+    identity s2 s2-key s2.example.com)
+csa enroll-s run --once
+check_rc "run --once (s1, s2 enrolled)" 0
+s2_first=$(serial s2-key)
+check_ge "POST /csca/ari-past: s1 and s2 due" 2 "$(csca_post /csca/ari-past | jq -r .updated)"
+touch -d "@$(($(date +%s) - 3600))" "$STATE"/*.pem
+touch "$W/nested.arm"
+csa round2 run --once
+check_rc "run --once (s1 and s2 due, parallel = 1)" 0
+check "s1's hook renewed s2 with another csagent (exit 0)" grep -qx "exit 0" "$W/nested.log"
+check "the round then swapped in s2 itself" grep -q "s2: certificate swapped in" "$ERR"
+check_clean_pair s1 s1-key "s1 after the round"
+check_clean_pair s2 s2-key "s2 after the round and the other process"
+check_ne "s2: a new certificate" "$s2_first" "$(serial s2-key)"
+d_finish
