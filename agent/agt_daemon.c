@@ -146,7 +146,9 @@ static int agt_sched_ari(agt_daemon *d, X509 *x, agt_sched *e, time_t now)
 static void agt_certs_begin(agt_daemon *d, agt_cert_index *ix, int n,
                             bool round)
 {
-    time_t start = time(NULL);
+    const agt_config *cfg = d->g->cfg;
+    agt_pem_mark *pems = NULL;
+    int i;
 
     d->certs = NULL;
     ix->v = NULL;
@@ -154,15 +156,21 @@ static void agt_certs_begin(agt_daemon *d, agt_cert_index *ix, int n,
     if (n < 2 || d->s.tok == NULL)
         return;
     /* a round lists every object: its renewals find their labels' pairs
-     * and chains there (agt_swap_begin), each handle read back first */
+     * and chains there (agt_swap_begin), each handle read back first,
+     * unless <identity>.pem, marked before the listing, changed since */
+    if (round && (pems = calloc((size_t)cfg->n_ids + 1, sizeof(*pems))) != NULL)
+        for (i = 0; i < cfg->n_ids; i++)
+            agt_swap_pem_mark(d->s.state_dir, &cfg->ids[i], &pems[i]);
     agt_cert_index_make(d->s.tok, ix, round);
-    if (ix->v == NULL)
+    if (ix->v == NULL) {
+        free(pems);
         return;
+    }
     d->certs = ix;
-    if (round) {
+    if (pems != NULL) {
         d->s.snap = ix->v;
         d->s.n_snap = ix->n;
-        d->s.snap_time = start;
+        d->s.snap_pems = pems;
     }
 }
 
@@ -171,6 +179,8 @@ static void agt_certs_end(agt_daemon *d, agt_cert_index *ix)
     d->certs = NULL;
     d->s.snap = NULL;
     d->s.n_snap = 0;
+    free((void *)d->s.snap_pems);
+    d->s.snap_pems = NULL;
     agt_cert_index_free(ix);
 }
 

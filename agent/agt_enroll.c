@@ -161,7 +161,11 @@ csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
     }
     /* The round's listing of the token is of no use for this label if a
      * swap of it by another csagent is half-done or ended since. */
-    if (snap != NULL && !agt_swap_snap_usable(s->state_dir, id, s->snap_time))
+    if (snap != NULL &&
+        (s->snap_pems == NULL || id < s->cfg->ids ||
+         id >= s->cfg->ids + s->cfg->n_ids ||
+         !agt_swap_snap_usable(s->state_dir, id,
+                               &s->snap_pems[id - s->cfg->ids])))
         snap = NULL;
     /* Under the lock, what a crashed run left is finished first. */
     if ((err = agt_swap_recover(s->tok, s->state_dir, id)) != CSA_OK ||

@@ -60,7 +60,9 @@ typedef struct {
      * (agt_swap_begin); NULL otherwise. */
     const tok_labelled *snap;
     size_t n_snap;
-    time_t snap_time; /* when the listing began */
+    /* <identity>.pem of each identity (the configuration's order) as it
+     * was before the listing (agt_swap_snap_usable) */
+    const struct agt_pem_mark_s *snap_pems;
 } agt_session;
 
 /* Loads the policy file named by the config (or the defaults). */

@@ -960,28 +960,47 @@ static csa_err agt_current_pair_search(tok_ctx *tok, const agt_identity *id,
     return err;
 }
 
-bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
-                          time_t since)
+void agt_swap_pem_mark(const char *state_dir, const agt_identity *id,
+                       agt_pem_mark *out)
 {
     char path[4096];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/%s.journal", state_dir, id->name);
-    if (lstat(path, &st) == 0 || errno != ENOENT)
-        return false;
+    memset(out, 0, sizeof(*out));
     snprintf(path, sizeof(path), "%s/%s.pem", state_dir, id->name);
     if (lstat(path, &st) != 0)
-        return errno == ENOENT; /* no swap of it has ended here yet */
-    return st.st_mtime < since - 1;
+        return;
+    out->exists = true;
+    out->dev = st.st_dev;
+    out->ino = st.st_ino;
+    out->mtime = st.st_mtim;
+}
+
+bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
+                          const agt_pem_mark *before)
+{
+    char path[4096];
+    struct stat st;
+    agt_pem_mark now;
+
+    snprintf(path, sizeof(path), "%s/%s.journal", state_dir, id->name);
+    if (before == NULL || lstat(path, &st) == 0 || errno != ENOENT)
+        return false;
+    agt_swap_pem_mark(state_dir, id, &now);
+    return now.exists == before->exists && now.dev == before->dev &&
+           now.ino == before->ino && now.mtime.tv_sec == before->mtime.tv_sec &&
+           now.mtime.tv_nsec == before->mtime.tv_nsec;
 }
 
 /* The label's objects as tok_label_census lists them, from the snapshot
  * snap[n_snap] without a search when it lists exactly one private key
- * there and each object it lists there still reads back as listed (class,
- * label, id: one C_GetAttributeValue each, as the census's own reads).
- * Else (no snapshot, a first enrollment, several keys, an object gone or
- * changed since: another process renewed meanwhile) one search.
- * *from_snap tells which. */
+ * there, with a certificate of its id, and each object it lists there
+ * other than a certificate still reads back as listed (class, label, id:
+ * one C_GetAttributeValue each, as the census's own reads; certificates
+ * are checked as they are read, agt_current_pair).  Else (no snapshot, a
+ * first enrollment, several keys, an object gone or changed since:
+ * another process renewed meanwhile) one search.  *from_snap tells
+ * which. */
 static csa_err agt_label_objects(tok_ctx *tok, const char *label,
                                  const tok_labelled *snap, size_t n_snap,
                                  tok_census **objs, size_t *n, bool *from_snap)
@@ -1009,7 +1028,10 @@ static csa_err agt_label_objects(tok_ctx *tok, const char *label,
     for (i = 0; i < k; i++) {
         const tok_labelled *e = &snap[first + i];
 
-        if (!tok_obj_is(tok, e->handle, e->cls, label, e->id, e->id_len)) {
+        /* certificates are checked as agt_current_pair reads them
+         * (tok_cert_get_if); those of another key are not used */
+        if (e->cls != TOK_CLASS_CERTIFICATE &&
+            !tok_obj_is(tok, e->handle, e->cls, label, e->id, e->id_len)) {
             free(*objs);
             *objs = NULL;
             return tok_label_census(tok, label, objs, n);
@@ -1096,8 +1118,21 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
             objs[i].id_len != priv->id_len ||
             memcmp(objs[i].id, priv->id, priv->id_len) != 0)
             continue;
-        if (tok_cert_get(tok, objs[i].handle, &x) != CSA_OK) {
+        /* from the snapshot: checked as read (one call for both) */
+        err = from_snap ? tok_cert_get_if(tok, objs[i].handle, id->label,
+                                          objs[i].id, objs[i].id_len, &x)
+                        : tok_cert_get(tok, objs[i].handle, &x);
+        if (err == CSA_ERR_NOT_FOUND && from_snap) {
+            /* changed since the listing: the label is searched */
+            X509_free(best);
+            free(fps);
+            free(objs);
+            j->old_id[0] = j->old_fp[0] = '\0';
+            return agt_current_pair(tok, id, NULL, 0, j, old);
+        }
+        if (err != CSA_OK) {
             csa_err_clear();
+            err = CSA_OK;
             continue;
         }
         agt_cert_fp(x, fps[i]);

@@ -31,6 +31,8 @@
 #ifndef AGT_SWAP_H
 #define AGT_SWAP_H
 
+#include <stdbool.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <openssl/x509.h>
@@ -74,14 +76,25 @@ typedef struct {
     size_t chain_id_len[AGT_OLD_MAX], chain_n;
 } agt_swap_old;
 
-/* Whether a listing of the token begun at since may stand for the
- * identity's label (agt_swap_begin's snap), as far as the state directory
- * tells: not if a swap journal of it is there (a swap half-done, which
- * recovery is about to finish), nor if <identity>.pem, which every swap
- * writes as it ends, was written since (less a second): another csagent
- * renewed it after the listing, possibly while the listing was made. */
+/* <identity>.pem as it was when a renewal round listed the token: every
+ * swap ends by writing that file anew (a rename, so a new inode). */
+typedef struct agt_pem_mark_s {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+} agt_pem_mark;
+
+void agt_swap_pem_mark(const char *state_dir, const agt_identity *id,
+                       agt_pem_mark *out);
+/* Whether the round's listing of the token may stand for the identity's
+ * label (agt_swap_begin's snap), as far as the state directory tells: not
+ * if a swap journal of it is there (a swap half-done, which recovery is
+ * about to finish), nor if <identity>.pem is no longer the file marked
+ * before the listing was made: another csagent renewed the identity since
+ * (or while the listing was being made). */
 bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
-                          time_t since);
+                          const agt_pem_mark *before);
 
 /* Starts a renewal: with rotate, journals "keygen" and generates a fresh
  * key under "<label>.next"; otherwise returns the current key.  The caller

@@ -41,51 +41,69 @@ void agt_cas_free(agt_cas *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* The handles of the certificates under "<label>.chain" the renewal's
- * snapshot listed (old), each read back first (class, label, id); false
- * when there are none known or one no longer is what it was. */
+/* Room for cap certificates in c (handles, X509s, ids). */
+static csa_err agt_cas_alloc(agt_cas *c, size_t cap)
+{
+    tok_handle *h;
+
+    c->cap = cap;
+    if ((h = realloc(c->h, cap * sizeof(*c->h))) != NULL)
+        c->h = h;
+    if (h == NULL || (c->x = calloc(cap, sizeof(*c->x))) == NULL ||
+        (c->id = calloc(cap, sizeof(*c->id))) == NULL ||
+        (c->id_len = calloc(cap, sizeof(*c->id_len))) == NULL ||
+        (c->used = calloc(cap, sizeof(*c->used))) == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    return CSA_OK;
+}
+
+/* The certificates under "<label>.chain" the renewal's snapshot listed
+ * (old), each checked and read in one C_GetAttributeValue
+ * (tok_cert_get_if).  False, with c emptied, when none are known or one
+ * no longer is what the snapshot listed: the caller searches. */
 static bool agt_cas_known(tok_ctx *tok, const agt_labels *l,
-                          const agt_swap_old *old, agt_cas *c)
+                          const agt_swap_old *old, size_t extra, agt_cas *c)
 {
     size_t i;
+    csa_err err;
 
     if (old == NULL || !old->chain_known ||
-        old->generation != tok_generation(tok))
+        old->generation != tok_generation(tok) ||
+        agt_cas_alloc(c, old->chain_n + extra + 1) != CSA_OK) {
+        csa_err_clear();
+        agt_cas_free(c);
         return false;
-    for (i = 0; i < old->chain_n; i++)
-        if (!tok_obj_is(tok, old->chain_h[i], TOK_CLASS_CERTIFICATE, l->chain,
-                        old->chain_id[i], old->chain_id_len[i]))
+    }
+    for (i = 0; i < old->chain_n; i++) {
+        err = tok_cert_get_if(tok, old->chain_h[i], l->chain, old->chain_id[i],
+                              old->chain_id_len[i], &c->x[c->n]);
+        if (err == CSA_ERR_NOT_FOUND) {
+            agt_cas_free(c);
             return false;
-    if ((c->h = calloc(old->chain_n + 1, sizeof(*c->h))) == NULL)
-        return false;
-    memcpy(c->h, old->chain_h, old->chain_n * sizeof(*c->h));
-    c->n = old->chain_n;
+        }
+        csa_err_clear(); /* unreadable: kept as NULL, as a search finds it */
+        c->h[c->n] = old->chain_h[i];
+        memcpy(c->id[c->n], old->chain_id[i], old->chain_id_len[i]);
+        c->id_len[c->n++] = old->chain_id_len[i];
+    }
     return true;
 }
 
 /* The certificates under "<label>.chain": those old knows (agt_cas_known),
- * else one search; then one C_GetAttributeValue each (CKA_ID and
+ * else one search, then one C_GetAttributeValue each (CKA_ID and
  * CKA_VALUE).  Room for extra more. */
 static csa_err agt_cas_read(tok_ctx *tok, const agt_labels *l, size_t extra,
                             const agt_swap_old *old, agt_cas *c)
 {
-    tok_handle *h;
     size_t i;
-    csa_err err = agt_cas_known(tok, l, old, c)
-                      ? CSA_OK
-                      : tok_find_handles(tok, l->chain, NULL, 0,
-                                         TOK_CLASS_CERTIFICATE, &c->h, &c->n);
+    csa_err err;
 
-    if (err != CSA_OK)
+    if (agt_cas_known(tok, l, old, extra, c))
+        return CSA_OK;
+    if ((err = tok_find_handles(tok, l->chain, NULL, 0, TOK_CLASS_CERTIFICATE,
+                                &c->h, &c->n)) != CSA_OK ||
+        (err = agt_cas_alloc(c, c->n + extra + 1)) != CSA_OK)
         return err;
-    c->cap = c->n + extra + 1;
-    if ((h = realloc(c->h, c->cap * sizeof(*c->h))) != NULL)
-        c->h = h;
-    if (h == NULL || (c->x = calloc(c->cap, sizeof(*c->x))) == NULL ||
-        (c->id = calloc(c->cap, sizeof(*c->id))) == NULL ||
-        (c->id_len = calloc(c->cap, sizeof(*c->id_len))) == NULL ||
-        (c->used = calloc(c->cap, sizeof(*c->used))) == NULL)
-        return csa_raise(CSA_ERR_NOMEM, "out of memory");
     for (i = 0; i < c->n; i++)
         if (tok_cert_get_id(tok, c->h[i], &c->x[i], c->id[i], &c->id_len[i]) !=
             CSA_OK)

@@ -227,6 +227,13 @@ csa_err tok_cert_get(tok_ctx *ctx, tok_handle handle, X509 **out);
  * longer than TOK_ID_MAX. */
 csa_err tok_cert_get_id(tok_ctx *ctx, tok_handle handle, X509 **out,
                         unsigned char id[TOK_ID_MAX], size_t *id_len);
+/* The certificate of a handle kept since an earlier search, if handle still
+ * names a certificate labelled label with that CKA_ID (tok_obj_is): both
+ * checked and read in one C_GetAttributeValue where the token answers all
+ * four attributes at once.  CSA_ERR_NOT_FOUND (nothing raised) when it no
+ * longer is that object. */
+csa_err tok_cert_get_if(tok_ctx *ctx, tok_handle handle, const char *label,
+                        const unsigned char *id, size_t id_len, X509 **out);
 
 /* Lists objects, optionally filtered by label (NULL: any), id (NULL: any)
  * and class (TOK_CLASS_OTHER: any).  *out is malloc'd; caller frees. */

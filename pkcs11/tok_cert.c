@@ -114,6 +114,42 @@ csa_err tok_cert_get(tok_ctx *t, tok_handle handle, X509 **out)
     return err;
 }
 
+csa_err tok_cert_get_if(tok_ctx *t, tok_handle handle, const char *label,
+                        const unsigned char *id, size_t id_len, X509 **out)
+{
+    CK_OBJECT_CLASS cls = 0;
+    char lab[129];
+    unsigned char oid[TOK_ID_MAX], *der = malloc(TOK_ATTR_GUESS);
+    CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                        {CKA_LABEL, lab, sizeof(lab) - 1},
+                        {CKA_ID, oid, sizeof(oid)},
+                        {CKA_VALUE, der, TOK_ATTR_GUESS}};
+    size_t llen = strlen(label);
+    csa_err err;
+
+    *out = NULL;
+    if (der == NULL)
+        return csa_raise(CSA_ERR_NOMEM, "out of memory");
+    if (tok_get_attrs_fit(t, handle, a, 4) && a[0].ulValueLen == sizeof(cls)) {
+        if (cls != CKO_CERTIFICATE || a[1].ulValueLen != llen ||
+            memcmp(lab, label, llen) != 0 || a[2].ulValueLen != id_len ||
+            memcmp(oid, id, id_len) != 0) {
+            free(der);
+            return CSA_ERR_NOT_FOUND;
+        }
+        err = tok_cert_parse(t, der, a[3].ulValueLen, out);
+        free(der);
+        return err;
+    }
+    free(der);
+    csa_err_clear();
+    /* the module refused the four at once (or the value is larger than
+     * the guess): the check, then the value, alone */
+    if (!tok_obj_is(t, handle, TOK_CLASS_CERTIFICATE, label, id, id_len))
+        return CSA_ERR_NOT_FOUND;
+    return tok_cert_get(t, handle, out);
+}
+
 csa_err tok_cert_get_id(tok_ctx *t, tok_handle handle, X509 **out,
                         unsigned char id[TOK_ID_MAX], size_t *id_len)
 {

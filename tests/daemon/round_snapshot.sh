@@ -13,10 +13,9 @@
 #    its label and "<label>.chain"); every pair is clean and new.
 # b) Two identities, parallel = 1: the hook of s1's renewal runs `csagent
 #    enroll s2` (another process) before s2's turn in the same round, so
-#    the round's listing of s2 is stale.  The hook then dates s2.pem an
-#    hour back, so that only the second check can tell: the objects of the
-#    listing read back.  s2's renewal must notice, search the label, and
-#    end with one clean pair, the one it swapped in itself.
+#    the round's listing of s2 is stale (s2.pem is a new file since the
+#    listing).  s2's renewal must notice, search the label, and end with
+#    one clean pair, the one it swapped in itself, and s2.pem must hold it.
 . "$(dirname "$0")/lib.sh"
 [ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
 N=6
@@ -37,12 +36,8 @@ csa enroll-all run --once
 check_rc "run --once (first enrollments)" 0
 certid_of() { jq -r --arg s "$1" '.certs | to_entries[] | select(.value.serial == $s) | .value.certid' "$CSCA_STATE/state.json"; }
 d_shim_config "$W/agent.ini" "$W/shim.ini"
-# round NAME: run --once through the shim; FINDS = its C_FindObjectsInit.
-# The <identity>.pem files are dated an hour back first: a renewal does not
-# take its label from the round's listing when that file was written since
-# (less a second), as after the round just before.
+# round NAME: run --once through the shim; FINDS = its C_FindObjectsInit
 round() {
-    touch -d "@$(($(date +%s) - 3600))" "$STATE"/*.pem
     CFG=$W/shim.ini P11SHIM_COUNT_FILE=$W/$1.counts csa "$1" run --once
     FINDS=$(d_shim_counts "$W/$1.counts" C_FindObjectsInit | cut -d= -f2)
 }
@@ -81,7 +76,6 @@ if [ -e "$W/nested.arm" ] && [ ! -e "$W/nested.done" ] &&
     touch "$W/nested.done"
     SOFTHSM2_CONF="$SOFTHSM2_CONF" "$CSAGENT" -c "$W/agent2.ini" enroll s2 >"$W/nested.log" 2>&1
     echo "exit \$?" >>"$W/nested.log"
-    touch -d "@\$((\$(date +%s) - 3600))" "$STATE/s2.pem"
 fi
 exit 0
 H
@@ -94,7 +88,6 @@ csa enroll-s run --once
 check_rc "run --once (s1, s2 enrolled)" 0
 s2_first=$(serial s2-key)
 check_ge "POST /csca/ari-past: s1 and s2 due" 2 "$(csca_post /csca/ari-past | jq -r .updated)"
-touch -d "@$(($(date +%s) - 3600))" "$STATE"/*.pem
 touch "$W/nested.arm"
 csa round2 run --once
 check_rc "run --once (s1 and s2 due, parallel = 1)" 0
@@ -102,5 +95,8 @@ check "s1's hook renewed s2 with another csagent (exit 0)" grep -qx "exit 0" "$W
 check "the round then swapped in s2 itself" grep -q "s2: certificate swapped in" "$ERR"
 check_clean_pair s1 s1-key "s1 after the round"
 check_clean_pair s2 s2-key "s2 after the round and the other process"
-check_ne "s2: a new certificate" "$s2_first" "$(serial s2-key)"
+s2_now=$(serial s2-key)
+check_ne "s2: a new certificate" "$s2_first" "$s2_now"
+check_eq "s2.pem holds the certificate under s2-key" "$s2_now" \
+    "$("$OPENSSL_BIN" x509 -in "$STATE/s2.pem" -noout -serial | cut -d= -f2)"
 d_finish
