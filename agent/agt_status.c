@@ -15,15 +15,24 @@
 
 void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix, bool all)
 {
+    size_t unread = 0;
+
     ix->v = NULL;
     ix->n = 0;
     if (tok_labelled_find(tok, all ? TOK_CLASS_OTHER : TOK_CLASS_CERTIFICATE,
-                          &ix->v, &ix->n) != CSA_OK) {
+                          &ix->v, &ix->n, &unread) != CSA_OK) {
         csa_warn("agent",
-                 "listing the token's certificates: %s; looking each "
+                 "listing the token's objects: %s; looking each "
                  "identity's up alone",
                  csa_errmsg());
         csa_err_clear();
+    } else if (unread > 0) {
+        /* an incomplete list may lack an object of some identity */
+        csa_warn("agent",
+                 "listing the token's objects: %zu could not be read; "
+                 "looking each identity's up alone",
+                 unread);
+        agt_cert_index_free(ix);
     }
 }
 

@@ -29,7 +29,8 @@ typedef struct {
 
 /* Fills ix (tok_labelled_find of the certificates, or with all of every
  * object: a renewal round's snapshot, agt_session.snap); ix->v NULL when
- * the search failed (logged), and lookups then search one by one. */
+ * the search failed or an object could not be read (logged), and lookups
+ * then search one by one. */
 void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix, bool all);
 void agt_cert_index_free(agt_cert_index *ix);
 /* agt_current_cert through ix (NULL, or one without entries after a failed

@@ -968,8 +968,10 @@ void agt_swap_pem_mark(const char *state_dir, const agt_identity *id,
 
     memset(out, 0, sizeof(*out));
     snprintf(path, sizeof(path), "%s/%s.pem", state_dir, id->name);
-    if (lstat(path, &st) != 0)
+    if (lstat(path, &st) != 0) {
+        out->unknown = errno != ENOENT;
         return;
+    }
     out->exists = true;
     out->dev = st.st_dev;
     out->ino = st.st_ino;
@@ -987,8 +989,9 @@ bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
     if (before == NULL || lstat(path, &st) == 0 || errno != ENOENT)
         return false;
     agt_swap_pem_mark(state_dir, id, &now);
-    return now.exists == before->exists && now.dev == before->dev &&
-           now.ino == before->ino && now.mtime.tv_sec == before->mtime.tv_sec &&
+    return !before->unknown && !now.unknown && now.exists == before->exists &&
+           now.dev == before->dev && now.ino == before->ino &&
+           now.mtime.tv_sec == before->mtime.tv_sec &&
            now.mtime.tv_nsec == before->mtime.tv_nsec;
 }
 

@@ -79,6 +79,7 @@ typedef struct {
 /* <identity>.pem as it was when a renewal round listed the token: every
  * swap ends by writing that file anew (a rename, so a new inode). */
 typedef struct agt_pem_mark_s {
+    bool unknown; /* lstat failed other than with ENOENT */
     bool exists;
     dev_t dev;
     ino_t ino;

@@ -285,13 +285,14 @@ typedef struct {
  * class, label and id, sorted by label: one search however many objects,
  * then one C_GetAttributeValue each.  For looking up many labels at once
  * (a daemon planning or renewing a thousand identities) where a search per
- * label would walk the token each time.  Objects without a label, or with
- * one over 128 bytes, are left out.  A snapshot: what changes on the token
- * afterwards is not in it, so a handle taken from it is read back
- * (tok_obj_is) before it is acted on.  *out is malloc'd; the caller
- * frees. */
+ * label would walk the token each time.  Objects with a label over 128
+ * bytes are left out; so are those whose class or label could not be read,
+ * counted in *unread (may be NULL): a list with any is incomplete.  A
+ * snapshot: what changes on the token afterwards is not in it, so a handle
+ * taken from it is read back (tok_obj_is) before it is acted on.  *out is
+ * malloc'd; the caller frees. */
 csa_err tok_labelled_find(tok_ctx *ctx, tok_class cls, tok_labelled **out,
-                          size_t *n);
+                          size_t *n, size_t *unread);
 /* The entries of v[n] (sorted as tok_labelled_find sorts) labelled label:
  * their number, the first at *first. */
 size_t tok_labelled_range(const tok_labelled *v, size_t n, const char *label,

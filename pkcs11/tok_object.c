@@ -621,10 +621,11 @@ static int tok_labelled_cmp(const void *a, const void *b)
 }
 
 /* Class, label and id of one object into e: one C_GetAttributeValue, or
- * one per attribute when the module refuses the three at once.  False for
- * an object without a readable label of at most 128 bytes (none of
- * csagent's). */
-static bool tok_labelled_read(tok_ctx *t, CK_OBJECT_HANDLE h, tok_labelled *e)
+ * one per attribute when the module refuses the three at once.  1: read;
+ * 0: a label over 128 bytes or with a NUL inside (none of csagent's); -1:
+ * the class or the label could not be read (every storage object has
+ * both: the token failed). */
+static int tok_labelled_read(tok_ctx *t, CK_OBJECT_HANDLE h, tok_labelled *e)
 {
     CK_OBJECT_CLASS cls = 0;
     CK_ATTRIBUTE a[] = {{CKA_CLASS, &cls, sizeof(cls)},
@@ -643,43 +644,54 @@ static bool tok_labelled_read(tok_ctx *t, CK_OBJECT_HANDLE h, tok_labelled *e)
         if (tok_get_attr_capped(t, h, CKA_ID, e->id, sizeof(e->id), &id_len) !=
             TOK_ATTR_FITS)
             id_len = 0;
-        if (tok_get_ulong(t, h, CKA_CLASS, &cls) != CSA_OK ||
-            tok_get_attr_capped(t, h, CKA_LABEL, e->label, sizeof(e->label) - 1,
-                                &len) != TOK_ATTR_FITS)
-            return false;
+        tok_attr_fit lf;
+
+        if (tok_get_ulong(t, h, CKA_CLASS, &cls) != CSA_OK)
+            return -1;
+        lf = tok_get_attr_capped(t, h, CKA_LABEL, e->label,
+                                 sizeof(e->label) - 1, &len);
+        if (lf != TOK_ATTR_FITS)
+            return lf == TOK_ATTR_TOO_LONG ? 0 : -1;
         e->id_len = id_len;
     }
     e->label[len] = '\0';
     if (strlen(e->label) != len)
-        return false; /* a NUL inside */
+        return 0; /* a NUL inside */
     e->handle = h;
     e->cls = tok_class_of(cls);
-    return true;
+    return 1;
 }
 
 csa_err tok_labelled_find(tok_ctx *t, tok_class cls, tok_labelled **out,
-                          size_t *n)
+                          size_t *n, size_t *unread)
 {
     CK_OBJECT_HANDLE *found = NULL;
     CK_ULONG count = 0, i;
-    size_t k = 0;
+    size_t k = 0, failed = 0;
     csa_err err;
 
     *out = NULL;
     *n = 0;
+    if (unread != NULL)
+        *unread = 0;
     if ((err = tok_find_all(t, NULL, NULL, 0, cls, &found, &count)) != CSA_OK)
         return err;
     if ((*out = calloc(count ? count : 1, sizeof(**out))) == NULL) {
         free(found);
         return csa_raise(CSA_ERR_NOMEM, "out of memory");
     }
-    for (i = 0; i < count; i++)
-        if (tok_labelled_read(t, found[i], &(*out)[k]))
-            k++;
+    for (i = 0; i < count; i++) {
+        int r = tok_labelled_read(t, found[i], &(*out)[k]);
+
+        k += r > 0;
+        failed += r < 0;
+    }
     free(found);
     csa_err_clear();
     qsort(*out, k, sizeof(**out), tok_labelled_cmp);
     *n = k;
+    if (unread != NULL)
+        *unread = failed;
     return CSA_OK;
 }
 

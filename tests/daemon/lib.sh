@@ -348,6 +348,7 @@ check_clean_pair() { # IDENTITY LABEL WHEN
     tok_list || { fail "$when: list the token"; return; }
     check_eq "$when: private keys labelled '$label'" 1 "$(count private-key "$label")"
     check_eq "$when: certificates labelled '$label'" 1 "$(count certificate "$label")"
+    check_eq "$when: public keys labelled '$label'" 1 "$(count public-key "$label")"
     check_eq "$when: objects labelled '$label.next'/'$label.retired'" "" \
         "$(grep -oE "label=\"$label[.](next|retired)\"" "$W/list.txt" | tr '\n' ' ')"
     check "$when: no journal $STATE/$id.journal" test ! -e "$STATE/$id.journal"

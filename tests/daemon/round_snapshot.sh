@@ -11,17 +11,18 @@
 #    counts the key holder's C_FindObjectsInit.  The round of six makes
 #    no more searches than the round of two (before, each renewal searched
 #    its label and "<label>.chain"); every pair is clean and new.
-# b) Two identities, parallel = 1: the hook of s1's renewal runs `csagent
-#    enroll s2` (another process) before s2's turn in the same round, so
-#    the round's listing of s2 is stale (s2.pem is a new file since the
-#    listing).  s2's renewal must notice, search the label, and end with
-#    one clean pair, the one it swapped in itself, and s2.pem must hold it.
+# b) Three identities due, parallel = 2 (a round with the listing): s1 and
+#    s3 start; s1's hook runs `csagent enroll s2` (another process) and then
+#    lets s3's hook end, so s2 starts only after that other renewal, with
+#    the round's listing of s2 stale (s2.pem is a new file since).  s2's
+#    renewal must notice, search the label, and end with one clean pair,
+#    the one it swapped in itself, and s2.pem must hold it.
 . "$(dirname "$0")/lib.sh"
 [ -f "${P11SHIM:-}" ] || skip "p11shim.so not built (P11SHIM=${P11SHIM:-unset})"
 N=6
 doms=()
 for i in $(seq 1 $N); do doms+=("r$i.example.com"); done
-d_setup "$1" dsnap "${doms[@]}" s1.example.com s2.example.com
+d_setup "$1" dsnap "${doms[@]}" s1.example.com s2.example.com s3.example.com
 csca_start --validity 1h --always-valid
 serial() { token_cert "$1" "$W/c.pem" && "$OPENSSL_BIN" x509 -in "$W/c.pem" -noout -serial | cut -d= -f2; }
 
@@ -76,24 +77,40 @@ if [ -e "$W/nested.arm" ] && [ ! -e "$W/nested.done" ] &&
     touch "$W/nested.done"
     SOFTHSM2_CONF="$SOFTHSM2_CONF" "$CSAGENT" -c "$W/agent2.ini" enroll s2 >"$W/nested.log" 2>&1
     echo "exit \$?" >>"$W/nested.log"
+    touch "$W/nested.over"
 fi
 exit 0
 H
 chmod 755 "$NESTED"
+# s3's hook, in an armed round: waits (at most 60 s) until s1's hook is over
+WAITER=$W/hook-wait.sh
+cat >"$WAITER" <<H
+#!/bin/sh
+if [ -e "$W/nested.arm" ] && [ "\$CSAGENT_HOOK_METHOD" = begin ]; then
+    i=0
+    while [ ! -e "$W/nested.over" ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+fi
+exit 0
+H
+chmod 755 "$WAITER"
 CFG=$W/agent2.ini
-d_config "$CFG" parallel=1 < <(
+d_config "$CFG" parallel=2 < <(
     identity s1 s1-key s1.example.com "$NESTED"
+    identity s3 s3-key s3.example.com "$WAITER"
     identity s2 s2-key s2.example.com)
 csa enroll-s run --once
-check_rc "run --once (s1, s2 enrolled)" 0
+check_rc "run --once (s1, s3, s2 enrolled)" 0
 s2_first=$(serial s2-key)
-check_ge "POST /csca/ari-past: s1 and s2 due" 2 "$(csca_post /csca/ari-past | jq -r .updated)"
+check_ge "POST /csca/ari-past: s1, s3 and s2 due" 3 "$(csca_post /csca/ari-past | jq -r .updated)"
 touch "$W/nested.arm"
 csa round2 run --once
-check_rc "run --once (s1 and s2 due, parallel = 1)" 0
+check_rc "run --once (s1, s3 and s2 due, parallel = 2)" 0
+check "one round of three, two at a time" grep -q "3 renewal(s) due, 2 at a time" "$ERR"
+check "s3's hook waited for s1's (no time-out)" test -e "$W/nested.over"
 check "s1's hook renewed s2 with another csagent (exit 0)" grep -qx "exit 0" "$W/nested.log"
 check "the round then swapped in s2 itself" grep -q "s2: certificate swapped in" "$ERR"
 check_clean_pair s1 s1-key "s1 after the round"
+check_clean_pair s3 s3-key "s3 after the round"
 check_clean_pair s2 s2-key "s2 after the round and the other process"
 s2_now=$(serial s2-key)
 check_ne "s2: a new certificate" "$s2_first" "$s2_now"

@@ -348,10 +348,11 @@ static void test_census_and_kept_handles(void **state)
      * class and id; the listing of certificates has neither */
     {
         tok_labelled *v = NULL;
-        size_t nv = 0, first = 0, e;
+        size_t nv = 0, first = 0, e, unread = 1;
 
-        assert_int_equal(tok_labelled_find(t, TOK_CLASS_OTHER, &v, &nv),
-                         CSA_OK);
+        assert_int_equal(
+            tok_labelled_find(t, TOK_CLASS_OTHER, &v, &nv, &unread), CSA_OK);
+        assert_int_equal(unread, 0);
         assert_int_equal(tok_labelled_range(v, nv, "t-census", &first), 2);
         for (e = first; e < first + 2; e++) {
             assert_true(v[e].cls == TOK_CLASS_PRIVATE_KEY ||
@@ -363,8 +364,8 @@ static void test_census_and_kept_handles(void **state)
         }
         assert_int_not_equal(v[first].cls, v[first + 1].cls);
         free(v);
-        assert_int_equal(tok_labelled_find(t, TOK_CLASS_CERTIFICATE, &v, &nv),
-                         CSA_OK);
+        assert_int_equal(
+            tok_labelled_find(t, TOK_CLASS_CERTIFICATE, &v, &nv, NULL), CSA_OK);
         assert_int_equal(tok_labelled_range(v, nv, "t-census", &first), 0);
         free(v);
     }
