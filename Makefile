@@ -10,7 +10,7 @@ FUZZ_RUNS  ?= 10000000
 FUZZ_SECONDS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
-MODULES    := common;pkcs11;policy;acme;agent;testca;tests
+MODULES    := common;pkcs11;policy;acme;agent;net;testca;tests
 # make install DESTDIR=/tmp/root PREFIX=/usr
 PREFIX     ?= /usr/local
 DESTDIR    ?=

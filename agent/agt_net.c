@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 
 #include "agt_keyholder.h"
-#include "agt_verify.h"
+#include "agt_chain.h"
 #include "csa_util.h"
 #include "csa_log.h"
 

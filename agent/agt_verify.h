@@ -5,19 +5,11 @@
 
 #include <openssl/x509.h>
 
+#include "agt_chain.h"
 #include "agt_config.h"
 #include "policy.h"
 #include "tok.h"
 
-/* Parses a PEM chain (leaf first).  The caller frees with
- * sk_X509_pop_free(*out, X509_free). */
-csa_err agt_chain_parse(const char *pem, STACK_OF(X509) * *out);
-/* The same from certificates in DER one after another (what the network
- * process hands the key holder). */
-csa_err agt_chain_from_der(const unsigned char *der, size_t len,
-                           STACK_OF(X509) * *out);
-/* Longest chain accepted, leaf included. */
-#define AGT_CHAIN_MAX 16
 /* Reads every certificate of the PEM files named by the config's
  * trust_anchor and the policy's trust anchors.  Caller frees. */
 csa_err agt_anchors_load(const agt_config *cfg, const pol_policy *pol,

@@ -37,7 +37,7 @@ typedef struct csa_signer {
      * signs and returns the flattened JSON serialization (RFC 7515
      * §7.2.2) in *out, malloc'd; the caller frees.  payload NULL: empty
      * (POST-as-GET).  The network process's proxy for the key holder
-     * (agent/agt_netproc.c) is one: the holder, not the network side,
+     * (net/agt_netproc.c) is one: the holder, not the network side,
      * decides what the header says. */
     csa_err (*build_jws)(void *ctx, const char *url, const char *nonce,
                          const char *kid, const char *payload, char **out);

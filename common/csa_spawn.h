@@ -24,7 +24,7 @@ typedef enum {
     CSA_SPAWN_SIGNAL,  /* died of a signal */
     CSA_SPAWN_WAIT,    /* waitpid failed */
     CSA_SPAWN__MAX     /* not a result: the range check of a result that
-                          crossed a socket (agent/agt_hookrun.c) */
+                          crossed a socket (net/agt_hookrun.c) */
 } csa_spawn_rc;
 
 typedef struct {

@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "agt_verify.h"
+#include "agt_chain.h"
 #include "csa_log.h"
 #include "fuzz_mutate.h"
 

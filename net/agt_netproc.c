@@ -15,12 +15,11 @@
 
 #include <openssl/x509.h>
 
-#include "agt_challenge.h"
+#include "agt_challenge_read.h"
 #include "agt_hookrun.h"
 #include "agt_net.h"
 #include "agt_sandbox.h"
-#include "agt_session.h"
-#include "agt_verify.h"
+#include "agt_chain.h"
 #include "csa_log.h"
 #include "csa_util.h"
 
