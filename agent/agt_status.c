@@ -92,8 +92,13 @@ csa_err agt_current_cert_in(tok_ctx *tok, const agt_cert_index *ix,
         *out = NULL;
     }
     free(objs);
-    if (err != CSA_OK && ix != NULL && ix->v != NULL) {
-        /* the snapshot is older than the token: ask the token */
+    if (err != CSA_OK && err != CSA_ERR_NOT_FOUND && ix != NULL &&
+        ix->v != NULL) {
+        /* a certificate of the list is gone: the list is older than the
+         * token, ask the token.  (None in the list is taken as none: a
+         * first enrollment, which a search per identity would make cost
+         * a walk of the token each; one enrolled by another process since
+         * is found by its renewal, which looks under the lock.) */
         csa_err_clear();
         return agt_current_cert_in(tok, NULL, id, out);
     }

@@ -34,7 +34,9 @@ typedef struct {
 void agt_cert_index_make(tok_ctx *tok, agt_cert_index *ix, bool all);
 void agt_cert_index_free(agt_cert_index *ix);
 /* agt_current_cert through ix (NULL, or one without entries after a failed
- * search: a search of its own). */
+ * search: a search of its own).  No certificate under the label in ix is
+ * CSA_ERR_NOT_FOUND without a search; one of ix that is gone sends the
+ * lookup to the token. */
 csa_err agt_current_cert_in(tok_ctx *tok, const agt_cert_index *ix,
                             const agt_identity *id, X509 **out);
 /* Serial in upper-case hex into buf. */

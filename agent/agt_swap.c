@@ -996,7 +996,8 @@ bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
 }
 
 /* The label's objects as tok_label_census lists them, from the snapshot
- * snap[n_snap] without a search when it lists exactly one private key
+ * snap[n_snap] without a search when it lists nothing there (a first
+ * enrollment), or exactly one private key
  * there, with a certificate of its id, and each object it lists there
  * other than a certificate still reads back as listed (class, label, id:
  * one C_GetAttributeValue each, as the census's own reads; certificates
@@ -1014,6 +1015,15 @@ static csa_err agt_label_objects(tok_ctx *tok, const char *label,
     const tok_labelled *priv = NULL;
 
     *from_snap = false;
+    /* nothing under the label (a first enrollment), where the list would
+     * show the label and its derived ones (128 bytes at most) */
+    if (snap != NULL && k == 0 && strlen(label) + strlen(".retired") <= 128) {
+        if ((*objs = calloc(1, sizeof(**objs))) == NULL)
+            return csa_raise(CSA_ERR_NOMEM, "out of memory");
+        *n = 0;
+        *from_snap = true;
+        return CSA_OK;
+    }
     for (i = 0; i < k; i++)
         if (snap[first + i].cls == TOK_CLASS_PRIVATE_KEY && privs++ == 0)
             priv = &snap[first + i];
@@ -1099,7 +1109,11 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
     for (i = 0; i < n; i++)
         if (objs[i].cls == TOK_CLASS_PRIVATE_KEY && privs++ == 0)
             priv = &objs[i];
-    if (privs == 0) { /* a first enrollment */
+    if (privs == 0) {    /* a first enrollment */
+        if (from_snap) { /* "<label>.chain" from the same list */
+            old->generation = tok_generation(tok);
+            agt_snap_chain(id, snap, n_snap, old);
+        }
         free(objs);
         return CSA_OK;
     }

@@ -102,8 +102,10 @@ bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
  * frees *key with tok_key_free().  snap[n_snap] (NULL: none): a snapshot of
  * the token's objects sorted by label (tok_labelled_find, agt_session.snap)
  * to take the label's objects from instead of a search; used only when it
- * shows one private key under the label and every object it lists there
- * still reads back the same (tok_obj_is), else the label is searched.  old
+ * shows nothing under the label (a first enrollment), or one private key
+ * with a certificate of its id and every object it lists there still
+ * reads back the same, else the label is searched (the caller has checked
+ * the state directory, agt_swap_snap_usable).  old
  * (may be NULL): the pair found, for agt_swap_commit. */
 csa_err agt_swap_begin(tok_ctx *tok, const char *state_dir,
                        const agt_identity *id, bool rotate,

@@ -6,11 +6,12 @@
 # handle from that listing is read back before it is used, and a label
 # another process changed since is searched again.
 #
-# a) Six identities enrolled.  POST /csca/ari-past makes two of them due,
-#    then all six: two `run --once` rounds through tests/p11shim, which
-#    counts the key holder's C_FindObjectsInit.  The round of six makes
-#    no more searches than the round of two (before, each renewal searched
-#    its label and "<label>.chain"); every pair is clean and new.
+# a) Through tests/p11shim, which counts the key holder's
+#    C_FindObjectsInit: a round of four first enrollments makes no more
+#    searches than a round of two.  Then POST /csca/ari-past makes two of
+#    the six due, then all six: the round of six renewals makes no more
+#    searches than the round of two (before, each renewal searched its
+#    label and "<label>.chain"); every pair is clean and new.
 # b) Three identities due, parallel = 2 (a round with the listing): s1 and
 #    s3 start; s1's hook runs `csagent enroll s2` (another process) and then
 #    lets s3's hook end, so s2 starts only after that other renewal, with
@@ -33,15 +34,28 @@ d_config "$CFG" parallel=2 < <(for i in $(seq 1 $N); do
 done)
 csa register account register
 check_rc "account register" 0
-csa enroll-all run --once
-check_rc "run --once (first enrollments)" 0
 certid_of() { jq -r --arg s "$1" '.certs | to_entries[] | select(.value.serial == $s) | .value.certid' "$CSCA_STATE/state.json"; }
-d_shim_config "$W/agent.ini" "$W/shim.ini"
-# round NAME: run --once through the shim; FINDS = its C_FindObjectsInit
+# round NAME [CONFIG]: run --once through the shim; FINDS = its
+# C_FindObjectsInit
 round() {
+    d_shim_config "${2:-$W/agent.ini}" "$W/shim.ini"
     CFG=$W/shim.ini P11SHIM_COUNT_FILE=$W/$1.counts csa "$1" run --once
     FINDS=$(d_shim_counts "$W/$1.counts" C_FindObjectsInit | cut -d= -f2)
 }
+# first enrollments: r1 and r2 alone, then the other four
+d_config "$W/agent-two.ini" parallel=2 < <(for i in 1 2; do
+    identity "r$i" "r$i-key" "r$i.example.com"
+done)
+round enroll-2 "$W/agent-two.ini"
+check_rc "run --once (r1 and r2 first enrolled)" 0
+check "two first enrollments in one round" grep -q "2 renewal(s) due, 2 at a time" "$ERR"
+enroll2=$FINDS
+round enroll-4
+check_rc "run --once (r3 to r6 first enrolled)" 0
+check "four first enrollments in one round" grep -q "4 renewal(s) due, 2 at a time" "$ERR"
+info "C_FindObjectsInit: $enroll2 in a round of 2 first enrollments, $FINDS in a round of 4"
+check_eq "a round of 4 first enrollments searches no more than a round of 2" \
+    "$enroll2" "$FINDS"
 for i in 1 2; do
     id=$(certid_of "$(serial "r$i-key")")
     check_eq "POST /csca/ari-past?certid=<r$i's>" 1 "$(csca_post "/csca/ari-past?certid=$id" | jq -r .updated)"
