@@ -997,14 +997,13 @@ bool agt_swap_snap_usable(const char *state_dir, const agt_identity *id,
 
 /* The label's objects as tok_label_census lists them, from the snapshot
  * snap[n_snap] without a search when it lists nothing there (a first
- * enrollment), or exactly one private key
- * there, with a certificate of its id, and each object it lists there
- * other than a certificate still reads back as listed (class, label, id:
- * one C_GetAttributeValue each, as the census's own reads; certificates
- * are checked as they are read, agt_current_pair).  Else (no snapshot, a
- * first enrollment, several keys, an object gone or changed since:
- * another process renewed meanwhile) one search.  *from_snap tells
- * which. */
+ * enrollment), or exactly one private key there with a certificate of its
+ * id, and each object it lists there other than a certificate still reads
+ * back as listed (class, label, id: one C_GetAttributeValue each, as the
+ * census's own reads; certificates are checked as they are read,
+ * agt_current_pair).  Else (no snapshot, a key without a certificate,
+ * several keys, an object gone or changed since: another process renewed
+ * meanwhile) one search.  *from_snap tells which. */
 static csa_err agt_label_objects(tok_ctx *tok, const char *label,
                                  const tok_labelled *snap, size_t n_snap,
                                  tok_census **objs, size_t *n, bool *from_snap)
@@ -1109,8 +1108,9 @@ static csa_err agt_current_pair(tok_ctx *tok, const agt_identity *id,
     for (i = 0; i < n; i++)
         if (objs[i].cls == TOK_CLASS_PRIVATE_KEY && privs++ == 0)
             priv = &objs[i];
-    if (privs == 0) {    /* a first enrollment */
-        if (from_snap) { /* "<label>.chain" from the same list */
+    if (privs == 0) {
+        /* a first enrollment; "<label>.chain" from the same list */
+        if (from_snap) {
             old->generation = tok_generation(tok);
             agt_snap_chain(id, snap, n_snap, old);
         }
