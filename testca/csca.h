@@ -53,6 +53,10 @@ struct csca_opts {
     bool require_eab;
     bool always_valid;
     bool ari_past;
+    /* tests/csca/fuzz_handlers only: state_save keeps the state in memory
+     * (serialising and fsyncing it after every request made that harness
+     * spend most of its time outside the handlers it fuzzes) */
+    bool memory_only;
     enum csca_misissue misissue;
     long otp_rate; /* OTP answers per account per minute */
 };

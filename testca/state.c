@@ -294,10 +294,16 @@ int state_load(void)
 
 int state_save(void)
 {
-    char *path = state_path();
-    const char *text = json_object_to_json_string_ext(
+    char *path;
+    const char *text;
+    int rc;
+
+    if (CS.o.memory_only)
+        return 0;
+    path = state_path();
+    text = json_object_to_json_string_ext(
         CS.state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    int rc = path ? atomic_write(path, text, strlen(text), 0600) : -1;
+    rc = path ? atomic_write(path, text, strlen(text), 0600) : -1;
 
     if (rc != 0)
         fprintf(stderr, "csca: cannot save state: %s\n", strerror(errno));

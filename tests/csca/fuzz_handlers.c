@@ -281,6 +281,9 @@ static int fz_setup(void)
         status != 201 || fz.acct_url == NULL || fz_run_seeds(0, FZ_FLOW) != 0)
         return -1;
     json_object_deep_copy(CS.state, &fz.snapshot, NULL);
+    /* from here on the state lives in memory only: the handlers are what
+     * is fuzzed, not the writing of state.json after each of them */
+    CS.o.memory_only = true;
     return fz.snapshot ? 0 : -1;
 }
 
