@@ -139,6 +139,19 @@ struct agt_enrollment {
     agt_net_order_cb ocb;
 };
 
+/* The mark of <identity>.pem the round took before its listing (NULL:
+ * none, e.g. an identity not of the round's configuration). */
+static const agt_pem_mark *agt_snap_pem_of(const agt_session *s,
+                                           const agt_identity *id)
+{
+    int i;
+
+    for (i = 0; s->snap_pems != NULL && i < s->cfg->n_ids; i++)
+        if (&s->cfg->ids[i] == id)
+            return &s->snap_pems[i];
+    return NULL;
+}
+
 csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
                          const char *replaces, agt_net *net,
                          agt_enrollment **out)
@@ -162,10 +175,7 @@ csa_err agt_enroll_begin(agt_session *s, const agt_identity *id,
     /* The round's listing of the token is of no use for this label if a
      * swap of it by another csagent is half-done or ended since. */
     if (snap != NULL &&
-        (s->snap_pems == NULL || id < s->cfg->ids ||
-         id >= s->cfg->ids + s->cfg->n_ids ||
-         !agt_swap_snap_usable(s->state_dir, id,
-                               &s->snap_pems[id - s->cfg->ids])))
+        !agt_swap_snap_usable(s->state_dir, id, agt_snap_pem_of(s, id)))
         snap = NULL;
     /* Under the lock, what a crashed run left is finished first. */
     if ((err = agt_swap_recover(s->tok, s->state_dir, id)) != CSA_OK ||
