@@ -126,8 +126,11 @@ CASES = {
                       "§8.2 style); the authorization stays pending",
                       dict(challenge="totp-01")),
     "no-preauth-reuse": ("newAuthz offered, but newOrder returns fresh "
-                         "pending authorizations (totp-01)",
-                         dict(challenge="totp-01", reuse=False)),
+                         "pending authorizations (totp-01, 10-second "
+                         "steps: the second answer waits for the next "
+                         "step, at most 10 s instead of 30)",
+                         dict(challenge="totp-01", reuse=False,
+                              extra={"period": 10})),
     "flaky-5xx": ("the first two requests to each resource answer HTTP "
                   "500, then it behaves", dict(challenge="ppkp-01",
                                                newauthz=False, flaky="all")),
@@ -690,7 +693,12 @@ class Handler(BaseHTTPRequestHandler):
                 return "ok"
             digits, alg = 6, "SHA1"
             if t == "totp-01":
-                now = int(time.time()) // 30
+                # the period this challenge offered (a sane one; the
+                # hostile values are refused before any answer)
+                period = ch.get("period", 30)
+                if not isinstance(period, int) or not 1 <= period <= 3600:
+                    period = 30
+                now = int(time.time()) // period
                 for step in range(now - 3, now + 4):
                     if hotp(ca.seed, step, digits, alg) == otp:
                         rec["otp_step"] = step
