@@ -24,10 +24,8 @@ csa enroll-early enroll early
 check_rc "enroll early" 0
 csa enroll-steady enroll steady
 check_rc "enroll steady" 0
-serial() { token_cert "$1" "$W/c.pem" && "$OPENSSL_BIN" x509 -in "$W/c.pem" -noout -serial | cut -d= -f2; }
-certid_of() { jq -r --arg s "$1" '.certs | to_entries[] | select(.value.serial == $s) | .value.certid' "$CSCA_STATE/state.json"; }
-e0=$(serial ari-early) s0=$(serial ari-steady)
-e0_id=$(certid_of "$e0")
+e0=$(token_serial ari-early) s0=$(token_serial ari-steady)
+e0_id=$(csca_certid "$e0")
 [ -n "$e0_id" ] || fatal "no certid for $e0 in csca's state.json"
 nb=$("$OPENSSL_BIN" x509 -in "$STATE/early.pem" -noout -startdate | cut -d= -f2)
 nb=$(date -d "$nb" +%s)
@@ -52,9 +50,9 @@ check "the daemon's reason was the CA's ARI window" \
     grep -q "early: renewing (random time in the CA's ARI window)" "$LOG"
 sleep 3
 check_eq "steady: renewals while its window is in the future" 0 "$(count_log "$LOG" 'steady: certificate swapped in')"
-check_eq "steady: serial unchanged" "$s0" "$(serial ari-steady)"
+check_eq "steady: serial unchanged" "$s0" "$(token_serial ari-steady)"
 check_eq "early: renewed exactly once (its new window is in the future)" 1 "$(count_log "$LOG" 'early: certificate swapped in')"
-e1=$(serial ari-early)
+e1=$(token_serial ari-early)
 check_ne "early: new serial" "$e0" "$e1"
 order=$(jq -r --arg c "$e0_id" '.orders | to_entries[] | select(.value.replaces == $c) | .key' "$CSCA_STATE/state.json")
 check_ne "csca's state.json: an order with replaces = $e0_id" "" "$order"
@@ -79,7 +77,7 @@ kill -USR1 $DPID
 wait_log "$LOG" "steady: renewal failed" 1 20 &&
     pass "steady: the misissued certificate is refused: $(grep -m1 'steady: renewal failed' "$LOG" | sed 's/.*renewal failed: //' | cut -c1-150)" ||
     fail "no refused renewal with --misissue=wrong-eku: $(tail -3 "$LOG")"
-check_eq "steady: serial unchanged after the refusal" "$s0" "$(serial ari-steady)"
+check_eq "steady: serial unchanged after the refusal" "$s0" "$(token_serial ari-steady)"
 check_clean_pair steady ari-steady "after the refused certificate"
 csca_stop
 n=$(count_log "$LOG" "swapped in")
@@ -92,7 +90,7 @@ fi
 check "the agent saw alreadyReplaced and ordered without replaces" \
     grep -q "steady: the CA says the certificate was already replaced; ordering without replaces" "$LOG"
 check_ge "csca answered 409 (alreadyReplaced)" 1 "$(csca_get /csca/stats | jq -r '.by_status["409"] // 0')"
-check_ne "steady: new serial" "$s0" "$(serial ari-steady)"
+check_ne "steady: new serial" "$s0" "$(token_serial ari-steady)"
 daemon_stop
 check_eq "daemon exit on SIGTERM" 0 "$DRC"
 check_clean_pair steady ari-steady "at the end (steady)"

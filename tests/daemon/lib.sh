@@ -247,6 +247,15 @@ d_shim_config() {
     sed "s|^module = .*|module = $P11SHIM|" "$1" >"$2"
     export P11SHIM_MODULE=$CSA_MODULE
 }
+# d_shim_round NAME CONFIG: `csagent run --once` with CONFIG's module
+# replaced by tests/p11shim, counting into $W/NAME.counts (P11SHIM_FAIL as
+# the caller sets it); FINDS = its C_FindObjectsInit
+d_shim_round() {
+    d_shim_config "$2" "$W/shim.ini"
+    CFG=$W/shim.ini P11SHIM_COUNT_FILE=$W/$1.counts \
+        P11SHIM_FAIL=${P11SHIM_FAIL:-} csa "$1" run --once
+    FINDS=$(d_shim_counts "$W/$1.counts" C_FindObjectsInit | cut -d= -f2)
+}
 # d_shim_counts FILE FUNCTION...: "FUNCTION=N" for each (0 when the count
 # file written by P11SHIM_COUNT_FILE does not list it).
 d_shim_counts() {
@@ -271,6 +280,14 @@ p11ssl() { OPENSSL_CONF=$W/openssl-p11.cnf "$OPENSSL_BIN" "$@"; }
 uri_of() { echo "pkcs11:${CSA_TOKEN_URI#pkcs11:};object=$1;type=$2"; }
 token_cert() { # LABEL OUTFILE: the certificate labelled LABEL, via the provider
     p11ssl x509 -in "$(uri_of "$1" cert)" -out "$2" 2>"$2.err"
+}
+# token_serial LABEL: the serial of the certificate labelled LABEL
+token_serial() {
+    token_cert "$1" "$W/c.pem" && "$OPENSSL_BIN" x509 -in "$W/c.pem" -noout -serial | cut -d= -f2
+}
+# csca_certid SERIAL: csca's ARI CertID of the certificate with that serial
+csca_certid() {
+    jq -r --arg s "$1" '.certs | to_entries[] | select(.value.serial == $s) | .value.certid' "$CSCA_STATE/state.json"
 }
 
 # sign_by_uri LABEL TAG: what a signing tool does, knowing only the URI:

@@ -25,7 +25,6 @@ doms=()
 for i in $(seq 1 $N); do doms+=("r$i.example.com"); done
 d_setup "$1" dsnap "${doms[@]}" s1.example.com s2.example.com s3.example.com
 csca_start --validity 1h --always-valid
-serial() { token_cert "$1" "$W/c.pem" && "$OPENSSL_BIN" x509 -in "$W/c.pem" -noout -serial | cut -d= -f2; }
 
 say "== a) rounds of 2 and of $N renewals, searches counted"
 CFG=$W/agent.ini
@@ -34,41 +33,33 @@ d_config "$CFG" parallel=2 < <(for i in $(seq 1 $N); do
 done)
 csa register account register
 check_rc "account register" 0
-certid_of() { jq -r --arg s "$1" '.certs | to_entries[] | select(.value.serial == $s) | .value.certid' "$CSCA_STATE/state.json"; }
-# round NAME [CONFIG]: run --once through the shim; FINDS = its
-# C_FindObjectsInit
-round() {
-    d_shim_config "${2:-$W/agent.ini}" "$W/shim.ini"
-    CFG=$W/shim.ini P11SHIM_COUNT_FILE=$W/$1.counts csa "$1" run --once
-    FINDS=$(d_shim_counts "$W/$1.counts" C_FindObjectsInit | cut -d= -f2)
-}
 # first enrollments: r1 and r2 alone, then the other four
 d_config "$W/agent-two.ini" parallel=2 < <(for i in 1 2; do
     identity "r$i" "r$i-key" "r$i.example.com"
 done)
-round enroll-2 "$W/agent-two.ini"
+d_shim_round enroll-2 "$W/agent-two.ini"
 check_rc "run --once (r1 and r2 first enrolled)" 0
 check "two first enrollments in one round" grep -q "2 renewal(s) due, 2 at a time" "$ERR"
 enroll2=$FINDS
-round enroll-4
+d_shim_round enroll-4 "$W/agent.ini"
 check_rc "run --once (r3 to r6 first enrolled)" 0
 check "four first enrollments in one round" grep -q "4 renewal(s) due, 2 at a time" "$ERR"
 info "C_FindObjectsInit: $enroll2 in a round of 2 first enrollments, $FINDS in a round of 4"
 check_eq "a round of 4 first enrollments searches no more than a round of 2" \
     "$enroll2" "$FINDS"
 for i in 1 2; do
-    id=$(certid_of "$(serial "r$i-key")")
+    id=$(csca_certid "$(token_serial "r$i-key")")
     check_eq "POST /csca/ari-past?certid=<r$i's>" 1 "$(csca_post "/csca/ari-past?certid=$id" | jq -r .updated)"
 done
-round round-2
+d_shim_round round-2 "$W/agent.ini"
 check_rc "run --once (r1 and r2 due)" 0
 check "two renewed in one round" grep -q "2 renewal(s) due, 2 at a time" "$ERR"
 finds2=$FINDS
 declare -A before
-for i in $(seq 1 $N); do before[$i]=$(serial "r$i-key"); done
+for i in $(seq 1 $N); do before[$i]=$(token_serial "r$i-key"); done
 check_ge "POST /csca/ari-past: every certificate due" $N \
     "$(csca_post /csca/ari-past | jq -r .updated)"
-round round-all
+d_shim_round round-all "$W/agent.ini"
 check_rc "run --once (all $N due)" 0
 check "all $N renewed in one round" grep -q "$N renewal(s) due, 2 at a time" "$ERR"
 info "C_FindObjectsInit: $finds2 in a round of 2 renewals, $FINDS in a round of $N"
@@ -77,7 +68,7 @@ check_ge "searches counted (the shim was used)" 1 "$FINDS"
 check_eq "a round of $N searches no more than a round of 2" "$finds2" "$FINDS"
 for i in $(seq 1 $N); do
     check_clean_pair "r$i" "r$i-key" "r$i after the round"
-    check_ne "r$i: a new certificate" "${before[$i]}" "$(serial "r$i-key")"
+    check_ne "r$i: a new certificate" "${before[$i]}" "$(token_serial "r$i-key")"
 done
 CFG=$W/agent.ini
 
@@ -114,7 +105,7 @@ d_config "$CFG" parallel=2 < <(
     identity s2 s2-key s2.example.com)
 csa enroll-s run --once
 check_rc "run --once (s1, s3, s2 enrolled)" 0
-s2_first=$(serial s2-key)
+s2_first=$(token_serial s2-key)
 check_ge "POST /csca/ari-past: s1, s3 and s2 due" 3 "$(csca_post /csca/ari-past | jq -r .updated)"
 touch "$W/nested.arm"
 csa round2 run --once
@@ -126,7 +117,7 @@ check "the round then swapped in s2 itself" grep -q "s2: certificate swapped in"
 check_clean_pair s1 s1-key "s1 after the round"
 check_clean_pair s3 s3-key "s3 after the round"
 check_clean_pair s2 s2-key "s2 after the round and the other process"
-s2_now=$(serial s2-key)
+s2_now=$(token_serial s2-key)
 check_ne "s2: a new certificate" "$s2_first" "$s2_now"
 check_eq "s2.pem holds the certificate under s2-key" "$s2_now" \
     "$("$OPENSSL_BIN" x509 -in "$STATE/s2.pem" -noout -serial | cut -d= -f2)"

@@ -29,7 +29,6 @@ doms=()
 for i in $(seq 1 $N); do doms+=("u$i.example.com"); done
 d_setup "$1" dunread "${doms[@]}"
 csca_start --validity 1h --always-valid
-serial() { token_cert "$1" "$W/c.pem" && "$OPENSSL_BIN" x509 -in "$W/c.pem" -noout -serial | cut -d= -f2; }
 # objects FILE: "class label" of every object on the token, sorted, into
 # FILE (ids change with each renewal, classes and labels must not)
 objects() {
@@ -46,14 +45,6 @@ csa enroll run --once
 check_rc "run --once (u1 to u$N first enrolled)" 0
 check "$N first enrollments in one round" grep -q "$N renewal(s) due, 2 at a time" "$ERR"
 
-# round NAME [P11SHIM_FAIL]: run --once through the shim; FINDS = its
-# C_FindObjectsInit
-round() {
-    d_shim_config "$W/agent.ini" "$W/shim.ini"
-    CFG=$W/shim.ini P11SHIM_COUNT_FILE=$W/$1.counts P11SHIM_FAIL=${2:-} \
-        csa "$1" run --once
-    FINDS=$(d_shim_counts "$W/$1.counts" C_FindObjectsInit | cut -d= -f2)
-}
 WARN="could not be read; looking each identity's up alone"
 
 say "== a) one object of the round's listing cannot be read"
@@ -82,11 +73,11 @@ FAIL="C_GetAttributeValue:CKR_OBJECT_HANDLE_INVALID:$K"
 FAIL+=";C_GetAttributeValue:CKR_OBJECT_HANDLE_INVALID:$((K + 1))"
 FAIL+=";C_GetAttributeValue:CKR_OBJECT_HANDLE_INVALID:$((K + 2))"
 declare -A before
-for i in $(seq 1 $N); do before[$i]=$(serial "u$i-key"); done
+for i in $(seq 1 $N); do before[$i]=$(token_serial "u$i-key"); done
 objects "$W/objects-before"
 check_ge "POST /csca/ari-past: every certificate due" $N \
     "$(csca_post /csca/ari-past | jq -r .updated)"
-round unread "$FAIL"
+P11SHIM_FAIL=$FAIL d_shim_round unread "$W/agent.ini"
 check_rc "run --once (all $N due, one listed object unreadable)" 0
 check "all $N renewed in one round" grep -q "$N renewal(s) due, 2 at a time" "$ERR"
 check_eq "the warning, once" 1 "$(grep -c "$WARN" "$ERR")"
@@ -98,7 +89,7 @@ check "the warning is the round's (line ${warn_at:-none}, after \"due\" on line 
 unread=$FINDS
 for i in $(seq 1 $N); do
     check_clean_pair "u$i" "u$i-key" "u$i after the round"
-    check_ne "u$i: a new certificate" "${before[$i]}" "$(serial "u$i-key")"
+    check_ne "u$i: a new certificate" "${before[$i]}" "$(token_serial "u$i-key")"
 done
 objects "$W/objects-after"
 # (an object missing from a list kept incomplete is not retired: a
@@ -108,15 +99,15 @@ check "the same objects under every label as before the round (class and label; 
 diff "$W/objects-before" "$W/objects-after" | sed 's/^/    | /'
 
 say "== b) the same round without the fault"
-for i in $(seq 1 $N); do before[$i]=$(serial "u$i-key"); done
+for i in $(seq 1 $N); do before[$i]=$(token_serial "u$i-key"); done
 check_ge "POST /csca/ari-past: every certificate due" $N \
     "$(csca_post /csca/ari-past | jq -r .updated)"
-round clean
+d_shim_round clean "$W/agent.ini"
 check_rc "run --once (all $N due, no fault)" 0
 check "all $N renewed in one round" grep -q "$N renewal(s) due, 2 at a time" "$ERR"
 check_eq "no warning" 0 "$(grep -c "$WARN" "$ERR")"
 for i in $(seq 1 $N); do
-    check_ne "u$i: a new certificate" "${before[$i]}" "$(serial "u$i-key")"
+    check_ne "u$i: a new certificate" "${before[$i]}" "$(token_serial "u$i-key")"
 done
 objects "$W/objects-clean"
 check "the same objects under every label again" \
